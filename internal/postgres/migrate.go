@@ -1,0 +1,133 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"text/tabwriter"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// migrationTable is where goose records applied versions.
+const migrationTable = "goose_db_version"
+
+// LatestMigration is the highest migration version embedded in this binary.
+func LatestMigration() int64 {
+	var latest int64
+	for _, s := range sources() {
+		latest = max(latest, s.Version)
+	}
+	return latest
+}
+
+func sources() []*goose.Source {
+	p, err := goose.NewProvider(goose.DialectPostgres, nil, migrationFS(), goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		// The migrations are embedded at build time: a failure here is a bug.
+		panic(fmt.Sprintf("embedded migrations: %v", err))
+	}
+	return p.ListSources()
+}
+
+func migrationFS() fs.FS {
+	sub, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		panic(err)
+	}
+	return sub
+}
+
+// openDirect opens a database/sql handle for goose. Migrations connect to
+// PostgreSQL directly, never through PgBouncer: they take a session advisory
+// lock so that two migration jobs never run at once.
+func openDirect(url string) (*sql.DB, error) {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	return stdlib.OpenDB(*cfg), nil
+}
+
+func provider(db *sql.DB, logger *slog.Logger) (*goose.Provider, error) {
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return nil, err
+	}
+	opts := []goose.ProviderOption{
+		goose.WithDisableGlobalRegistry(true),
+		goose.WithSessionLocker(locker),
+		goose.WithTableName(migrationTable),
+	}
+	if logger != nil {
+		opts = append(opts, goose.WithSlog(logger))
+	}
+	return goose.NewProvider(goose.DialectPostgres, db, migrationFS(), opts...)
+}
+
+// Migrate applies every pending migration, each in its own transaction.
+func Migrate(ctx context.Context, url string, logger *slog.Logger) error {
+	db, err := openDirect(url)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	p, err := provider(db, logger)
+	if err != nil {
+		return err
+	}
+	results, err := p.Up(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	for _, r := range results {
+		logger.Info("migration applied", "version", r.Source.Version, "file", r.Source.Path, "duration", r.Duration)
+	}
+	return nil
+}
+
+// MigrationStatus writes one line per embedded migration: applied or pending.
+func MigrationStatus(ctx context.Context, url string, w io.Writer) error {
+	db, err := openDirect(url)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	p, err := provider(db, nil)
+	if err != nil {
+		return err
+	}
+	st, err := p.Status(ctx)
+	if err != nil {
+		return fmt.Errorf("migration status: %w", err)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "VERSION\tFILE\tSTATE\tAPPLIED AT")
+	for _, s := range st {
+		at := ""
+		if !s.AppliedAt.IsZero() {
+			at = s.AppliedAt.UTC().Format("2006-01-02 15:04:05Z")
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", s.Source.Version, s.Source.Path, s.State, at)
+	}
+	return tw.Flush()
+}
+
+// SchemaVersion returns the highest applied migration version, read through
+// the application pool (PgBouncer); readiness compares it with LatestMigration.
+func (db *DB) SchemaVersion(ctx context.Context) (int64, error) {
+	var v int64
+	err := db.Pool.QueryRow(ctx,
+		"SELECT coalesce(max(version_id), 0) FROM "+migrationTable+" WHERE is_applied").Scan(&v)
+	return v, err
+}

@@ -1,0 +1,239 @@
+// Package postgres owns the connection pool, the one transaction helper with
+// bounded retry, the embedded migrations and the translation of driver errors
+// into hospital errors. Queries live in queries/*.sql and are compiled by sqlc
+// into dbgen.
+//
+// Everything here works through PgBouncer in transaction pooling mode: no
+// named prepared statements that outlive a transaction, no session SET (only
+// SET LOCAL), no LISTEN/NOTIFY, no session advisory locks.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/hospital-erp/hospital-erp/internal/hospital"
+	"github.com/hospital-erp/hospital-erp/internal/postgres/dbgen"
+)
+
+// DB is the application's handle on PostgreSQL (through PgBouncer).
+type DB struct {
+	Pool             *pgxpool.Pool
+	statementTimeout time.Duration
+	maxAttempts      int
+}
+
+// Options tune Open.
+type Options struct {
+	MaxConns         int32
+	StatementTimeout time.Duration
+	// ConnectTimeout bounds how long Open waits for the first connection.
+	ConnectTimeout time.Duration
+}
+
+// PoolConfig parses url into a pool configuration that works through
+// PgBouncer in transaction pooling mode.
+func PoolConfig(url string, o Options) (*pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	// CacheDescribe uses unnamed statements only, so a statement never
+	// outlives the server connection PgBouncer lent us for one transaction.
+	// (The default, CacheStatement, fails with "prepared statement already exists".)
+	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
+	// A cancelled context closes the connection by deadline instead of sending
+	// a CancelRequest: PgBouncer 1.18 crashes on cancel requests under load.
+	cfg.ConnConfig.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.DeadlineContextWatcherHandler{Conn: c.Conn()}
+	}
+	if o.MaxConns > 0 {
+		cfg.MaxConns = o.MaxConns
+	}
+	cfg.MaxConnIdleTime = 5 * time.Minute
+	cfg.HealthCheckPeriod = 15 * time.Second
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	}
+	return cfg, nil
+}
+
+// Open connects to url and waits up to o.ConnectTimeout for the server.
+func Open(ctx context.Context, url string, o Options) (*DB, error) {
+	cfg, err := PoolConfig(url, o)
+	if err != nil {
+		return nil, err
+	}
+	// NewWithConfig, not New(cfg.ConnString()): the latter re-parses the string
+	// and silently drops the settings made above.
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("create pool: %w", err)
+	}
+	db := &DB{Pool: pool, statementTimeout: o.StatementTimeout, maxAttempts: 4}
+	if err := waitFor(ctx, o.ConnectTimeout, pool.Ping); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to database: %w", err)
+	}
+	return db, nil
+}
+
+func waitFor(ctx context.Context, limit time.Duration, ping func(context.Context) error) error {
+	deadline := time.Now().Add(limit)
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		err := ping(pctx)
+		cancel()
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// Close closes the pool.
+func (db *DB) Close() { db.Pool.Close() }
+
+// Queries returns queries that run outside any transaction (single statements).
+func (db *DB) Queries() *dbgen.Queries { return dbgen.New(db.Pool) }
+
+// TxOptions choose the isolation level and access mode of InTxOpts.
+type TxOptions = pgx.TxOptions
+
+// InTx runs fn in a READ COMMITTED transaction. See InTxOpts.
+func (db *DB) InTx(ctx context.Context, fn func(q *dbgen.Queries) error) error {
+	return db.InTxOpts(ctx, pgx.TxOptions{}, fn)
+}
+
+// InTxOpts runs fn in a transaction with the statement timeout set by
+// SET LOCAL. The whole transaction is retried, a bounded number of times
+// with jittered back-off, on serialization failure (40001) and deadlock
+// (40P01), and when beginning it failed before anything reached the server.
+// fn must therefore have no effects outside the transaction.
+func (db *DB) InTxOpts(ctx context.Context, opts pgx.TxOptions, fn func(q *dbgen.Queries) error) error {
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = db.runTx(ctx, opts, fn)
+		if err == nil || attempt >= db.maxAttempts || !retryable(err) || ctx.Err() != nil {
+			break
+		}
+		backoff := time.Duration(attempt*attempt)*5*time.Millisecond + time.Duration(rand.IntN(10))*time.Millisecond
+		select {
+		case <-ctx.Done():
+			return Translate(ctx.Err())
+		case <-time.After(backoff):
+		}
+	}
+	return Translate(err)
+}
+
+func (db *DB) runTx(ctx context.Context, opts pgx.TxOptions, fn func(q *dbgen.Queries) error) (err error) {
+	tx, err := db.Pool.BeginTx(ctx, opts)
+	if err != nil {
+		return beginError{err}
+	}
+	defer func() {
+		if err != nil {
+			// Rollback on a broken connection fails too; the pool discards it.
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+		}
+	}()
+	if db.statementTimeout > 0 {
+		if _, err = tx.Exec(ctx, "SELECT set_config('statement_timeout', $1, true)",
+			fmt.Sprintf("%dms", db.statementTimeout.Milliseconds())); err != nil {
+			return err
+		}
+	}
+	if err = fn(dbgen.New(tx)); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// beginError marks a failure to begin, which is safe to retry when pgconn
+// says nothing reached the server.
+type beginError struct{ error }
+
+func (e beginError) Unwrap() error { return e.error }
+
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "40001" || pgErr.Code == "40P01"
+	}
+	var be beginError
+	return errors.As(err, &be) && pgconn.SafeToRetry(be.error)
+}
+
+// Ping checks that a query round-trips, through PgBouncer when configured so.
+func (db *DB) Ping(ctx context.Context) error {
+	var one int
+	return db.Pool.QueryRow(ctx, "SELECT 1").Scan(&one)
+}
+
+// Translate turns driver errors into hospital errors once, so services and
+// handlers never look at SQLSTATEs. Errors that already are *hospital.Error
+// pass through unchanged.
+func Translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	var he *hospital.Error
+	if errors.As(err, &he) {
+		return err
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return hospital.Wrap(hospital.ENOTFOUND, err, "Not found.")
+	}
+	if errors.Is(err, context.Canceled) {
+		return hospital.Wrap(hospital.EUNAVAILABLE, err, "The request was cancelled.")
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return hospital.Wrap(hospital.EUNAVAILABLE, err, "The database did not answer in time; please retry.")
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "23505":
+			return hospital.Wrap(hospital.ECONFLICT, err, "This record already exists (%s).", pgErr.ConstraintName)
+		case "23P01":
+			return hospital.Wrap(hospital.ECONFLICT, err, "This conflicts with an existing record (%s).", pgErr.ConstraintName)
+		case "23503":
+			return hospital.Wrap(hospital.EINVALID, err, "A referenced record does not exist (%s).", pgErr.ConstraintName)
+		case "23514", "23502", "22001", "22007", "22008", "22P02":
+			return hospital.Wrap(hospital.EINVALID, err, "A value is not allowed (%s).", pgErr.ConstraintName)
+		case "40001", "40P01":
+			return hospital.Wrap(hospital.ECONFLICT, err, "A concurrent change got in the way; please retry.")
+		case "57014", "55P03":
+			return hospital.Wrap(hospital.EUNAVAILABLE, err, "The database did not answer in time; please retry.")
+		case "57P01", "57P02", "57P03", "53300", "08000", "08003", "08006":
+			return hospital.Wrap(hospital.EUNAVAILABLE, err, "The database is unavailable; please retry.")
+		}
+		return err
+	}
+	if pgconn.Timeout(err) || isConnError(err) {
+		return hospital.Wrap(hospital.EUNAVAILABLE, err, "The database is unavailable; please retry.")
+	}
+	return err
+}
+
+func isConnError(err error) bool {
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	return errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, io.EOF) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || pgconn.SafeToRetry(err)
+}

@@ -1,0 +1,122 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/hospital-erp/hospital-erp/internal/hospital"
+	"github.com/hospital-erp/hospital-erp/internal/postgres"
+	"github.com/hospital-erp/hospital-erp/internal/postgres/dbgen"
+	"github.com/hospital-erp/hospital-erp/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// 200 concurrent transactions through PgBouncer (transaction pooling, a
+// server pool of 5) must see no protocol or prepared-statement errors.
+func TestConcurrentThroughPgBouncer(t *testing.T) {
+	db, _ := testenv.OpenDB(t)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 200)
+	for i := range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := db.InTx(ctx, func(q *dbgen.Queries) error {
+				p, err := q.PatientCreate(ctx, dbgen.PatientCreateParams{
+					FamilyName: fmt.Sprintf("Concurrent%03d", i), GivenNames: "Test", Sex: "unknown"})
+				if err != nil {
+					return err
+				}
+				got, err := q.PatientGet(ctx, p.ID)
+				if err != nil {
+					return err
+				}
+				if got.Mrn != p.Mrn {
+					return fmt.Errorf("read back mrn %s, want %s", got.Mrn, p.Mrn)
+				}
+				return nil
+			})
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("transaction failed: %v", err)
+		}
+	}
+	n, err := db.Queries().PatientCount(ctx)
+	if err != nil || n != 200 {
+		t.Fatalf("count = %d, %v; want 200", n, err)
+	}
+}
+
+func TestTranslate(t *testing.T) {
+	db, _ := testenv.OpenDB(t)
+	ctx := context.Background()
+	_, err := db.Queries().PatientGet(ctx, [16]byte{1})
+	if code := hospital.ErrorCode(postgres.Translate(err)); code != hospital.ENOTFOUND {
+		t.Fatalf("missing row: code %q, want not_found (%v)", code, err)
+	}
+	_, err = db.Queries().DepartmentCreate(ctx, dbgen.DepartmentCreateParams{Code: "bad code", Name: "x", Kind: "clinical"})
+	if code := hospital.ErrorCode(postgres.Translate(err)); code != hospital.EINVALID {
+		t.Fatalf("check violation: code %q, want invalid (%v)", code, err)
+	}
+	for range 2 {
+		_, err = db.Queries().DepartmentCreate(ctx, dbgen.DepartmentCreateParams{Code: "CARD", Name: "Cardiology", Kind: "clinical"})
+	}
+	if code := hospital.ErrorCode(postgres.Translate(err)); code != hospital.ECONFLICT {
+		t.Fatalf("unique violation: code %q, want conflict (%v)", code, err)
+	}
+	// An error from fn rolls the transaction back.
+	sentinel := errors.New("stop")
+	err = db.InTx(ctx, func(q *dbgen.Queries) error {
+		if _, err := q.DepartmentCreate(ctx, dbgen.DepartmentCreateParams{Code: "NEURO", Name: "Neurology", Kind: "clinical"}); err != nil {
+			return err
+		}
+		return sentinel
+	})
+	if !errors.Is(err, sentinel) {
+		t.Fatalf("InTx returned %v, want the function's error", err)
+	}
+	deps, _ := db.Queries().DepartmentList(ctx)
+	for _, d := range deps {
+		if d.Code == "NEURO" {
+			t.Fatal("rolled-back insert is visible")
+		}
+	}
+}
+
+func TestMRNCheckDigit(t *testing.T) {
+	db, _ := testenv.OpenDB(t)
+	ctx := context.Background()
+	p, err := db.Queries().PatientCreate(ctx, dbgen.PatientCreateParams{FamilyName: "Luhn", GivenNames: "Test", Sex: "female"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !luhnValid(p.Mrn) {
+		t.Fatalf("MRN %s fails the Luhn check", p.Mrn)
+	}
+}
+
+func luhnValid(s string) bool {
+	sum, dbl := 0, false
+	for i := len(s) - 1; i >= 0; i-- {
+		d := int(s[i] - '0')
+		if dbl {
+			d *= 2
+			if d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+		dbl = !dbl
+	}
+	return sum%10 == 0
+}

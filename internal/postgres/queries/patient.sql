@@ -1,0 +1,65 @@
+-- name: PatientCreate :one
+INSERT INTO patients (family_name, given_names, birth_date, sex, phone, email,
+                      address_line, city, postal_code, country, created_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+RETURNING *;
+
+-- name: PatientGet :one
+SELECT * FROM patients WHERE id = $1;
+
+-- name: PatientCount :one
+SELECT count(*) FROM patients;
+
+-- Keyset pages, one query per allowed sort: the ORDER BY is never built
+-- from user input. The *_after argument is the last row of the previous page.
+
+-- name: PatientListByName :many
+SELECT * FROM patients
+WHERE (sqlc.narg(prefix)::text IS NULL OR lower(family_name) LIKE lower(sqlc.narg(prefix)::text) || '%')
+  AND (sqlc.narg(after_family)::text IS NULL
+       OR (lower(family_name), lower(given_names), id) > (lower(sqlc.narg(after_family)::text), lower(sqlc.narg(after_given)::text), sqlc.narg(after_id)::uuid))
+ORDER BY lower(family_name), lower(given_names), id
+LIMIT sqlc.arg(lim);
+
+-- name: PatientListByNameDesc :many
+SELECT * FROM patients
+WHERE (sqlc.narg(prefix)::text IS NULL OR lower(family_name) LIKE lower(sqlc.narg(prefix)::text) || '%')
+  AND (sqlc.narg(after_family)::text IS NULL
+       OR (lower(family_name), lower(given_names), id) < (lower(sqlc.narg(after_family)::text), lower(sqlc.narg(after_given)::text), sqlc.narg(after_id)::uuid))
+ORDER BY lower(family_name) DESC, lower(given_names) DESC, id DESC
+LIMIT sqlc.arg(lim);
+
+-- name: PatientListByCreated :many
+SELECT * FROM patients
+WHERE (sqlc.narg(prefix)::text IS NULL OR lower(family_name) LIKE lower(sqlc.narg(prefix)::text) || '%')
+  AND (sqlc.narg(after_created)::timestamptz IS NULL
+       OR (created_at, id) > (sqlc.narg(after_created)::timestamptz, sqlc.narg(after_id)::uuid))
+ORDER BY created_at, id
+LIMIT sqlc.arg(lim);
+
+-- name: PatientListByCreatedDesc :many
+SELECT * FROM patients
+WHERE (sqlc.narg(prefix)::text IS NULL OR lower(family_name) LIKE lower(sqlc.narg(prefix)::text) || '%')
+  AND (sqlc.narg(after_created)::timestamptz IS NULL
+       OR (created_at, id) < (sqlc.narg(after_created)::timestamptz, sqlc.narg(after_id)::uuid))
+ORDER BY created_at DESC, id DESC
+LIMIT sqlc.arg(lim);
+
+-- name: PatientListByMRN :many
+SELECT * FROM patients
+WHERE (sqlc.narg(prefix)::text IS NULL OR lower(family_name) LIKE lower(sqlc.narg(prefix)::text) || '%')
+  AND (sqlc.narg(after_mrn)::text IS NULL OR mrn > sqlc.narg(after_mrn)::text)
+ORDER BY mrn
+LIMIT sqlc.arg(lim);
+
+-- name: PatientListByMRNDesc :many
+SELECT * FROM patients
+WHERE (sqlc.narg(prefix)::text IS NULL OR lower(family_name) LIKE lower(sqlc.narg(prefix)::text) || '%')
+  AND (sqlc.narg(after_mrn)::text IS NULL OR mrn < sqlc.narg(after_mrn)::text)
+ORDER BY mrn DESC
+LIMIT sqlc.arg(lim);
+
+-- name: PatientCopy :copyfrom
+INSERT INTO patients (family_name, given_names, birth_date, sex, phone, email,
+                      address_line, city, postal_code, country)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10);

@@ -188,9 +188,15 @@ var options = []option{
 		set: func(c *Config, v string) error { return duration(v, &c.SessionMaxLifetime) }},
 
 	{name: "API_URL", def: "http://127.0.0.1:3000", cmds: cmds(CmdWeb), help: "Base URL of the backend the web UI calls (http://backend:3000 in Kubernetes).",
-		set: func(c *Config, v string) error { c.APIURL = strings.TrimRight(v, "/"); return checkURL(v, "http", "https") }},
+		set: func(c *Config, v string) error {
+			c.APIURL = strings.TrimRight(v, "/")
+			return checkURL(v, "http", "https")
+		}},
 	{name: "PUBLIC_URL", def: "http://localhost:3000", cmds: server, help: "The URL users open; its origin is the only one allowed for forms and WebSockets.",
-		set: func(c *Config, v string) error { c.PublicURL = strings.TrimRight(v, "/"); return checkURL(v, "http", "https") }},
+		set: func(c *Config, v string) error {
+			c.PublicURL = strings.TrimRight(v, "/")
+			return checkURL(v, "http", "https")
+		}},
 	{name: "WEB_SESSION_KEY", secret: true, cmds: webOnly, required: req(CmdWeb),
 		help: "Base64 of 32 random bytes; encrypts the web session cookie. dev generates one into DATA_DIR.",
 		set: func(c *Config, v string) error {

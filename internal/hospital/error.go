@@ -5,6 +5,7 @@ package hospital
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error codes. Each maps to one HTTP status in httpapi/errors.go.
@@ -18,6 +19,8 @@ const (
 	EUNAVAILABLE  = "unavailable"
 	EPRECONDITION = "precondition_failed"
 	ETOOMANY      = "too_many_requests"
+	ETOOLARGE     = "too_large"
+	EUNSUPPORTED  = "unsupported_media_type"
 )
 
 // Error is the one application error type. Message is safe to show to the
@@ -27,7 +30,9 @@ type Error struct {
 	Message string
 	// Fields holds per-field validation messages (field name -> message).
 	Fields map[string]string
-	Err    error
+	// RetryAfter, when set, tells the client how long to wait (429, 503).
+	RetryAfter time.Duration
+	Err        error
 }
 
 func (e *Error) Error() string {

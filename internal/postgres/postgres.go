@@ -13,8 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"math/rand/v2"
+	"net"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -31,6 +31,7 @@ type DB struct {
 	Pool             *pgxpool.Pool
 	statementTimeout time.Duration
 	maxAttempts      int
+	onRetry          func()
 }
 
 // Options tune Open.
@@ -39,6 +40,8 @@ type Options struct {
 	StatementTimeout time.Duration
 	// ConnectTimeout bounds how long Open waits for the first connection.
 	ConnectTimeout time.Duration
+	// OnRetry is called each time InTx retries a transaction (metrics).
+	OnRetry func()
 }
 
 // PoolConfig parses url into a pool configuration that works through
@@ -80,7 +83,10 @@ func Open(ctx context.Context, url string, o Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create pool: %w", err)
 	}
-	db := &DB{Pool: pool, statementTimeout: o.StatementTimeout, maxAttempts: 4}
+	if o.OnRetry == nil {
+		o.OnRetry = func() {}
+	}
+	db := &DB{Pool: pool, statementTimeout: o.StatementTimeout, maxAttempts: 4, onRetry: o.OnRetry}
 	if err := waitFor(ctx, o.ConnectTimeout, pool.Ping); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("connect to database: %w", err)
@@ -131,6 +137,7 @@ func (db *DB) InTxOpts(ctx context.Context, opts pgx.TxOptions, fn func(q *dbgen
 		if err == nil || attempt >= db.maxAttempts || !retryable(err) || ctx.Err() != nil {
 			break
 		}
+		db.onRetry()
 		backoff := time.Duration(attempt*attempt)*5*time.Millisecond + time.Duration(rand.IntN(10))*time.Millisecond
 		select {
 		case <-ctx.Done():

@@ -291,4 +291,3 @@ func (r *Redis) Stop() {
 		r.proc = nil
 	}
 }
-

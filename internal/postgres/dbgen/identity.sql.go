@@ -12,6 +12,40 @@ import (
 	"github.com/google/uuid"
 )
 
+const refreshTokenCreate = `-- name: RefreshTokenCreate :exec
+INSERT INTO refresh_tokens (token_hash, session_id) VALUES ($1, $2)
+`
+
+type RefreshTokenCreateParams struct {
+	TokenHash []byte
+	SessionID uuid.UUID
+}
+
+func (q *Queries) RefreshTokenCreate(ctx context.Context, arg RefreshTokenCreateParams) error {
+	_, err := q.db.Exec(ctx, refreshTokenCreate, arg.TokenHash, arg.SessionID)
+	return err
+}
+
+const refreshTokenUse = `-- name: RefreshTokenUse :one
+UPDATE refresh_tokens r SET used_at = coalesce(r.used_at, now())
+WHERE r.token_hash = $1
+RETURNING r.session_id, (r.used_at <> now())::bool AS reused
+`
+
+type RefreshTokenUseRow struct {
+	SessionID uuid.UUID
+	Reused    bool
+}
+
+// Marks the token used and returns its session. A token that was already
+// used comes back with used_at set (the caller revokes the session).
+func (q *Queries) RefreshTokenUse(ctx context.Context, tokenHash []byte) (RefreshTokenUseRow, error) {
+	row := q.db.QueryRow(ctx, refreshTokenUse, tokenHash)
+	var i RefreshTokenUseRow
+	err := row.Scan(&i.SessionID, &i.Reused)
+	return i, err
+}
+
 const sessionCreate = `-- name: SessionCreate :one
 INSERT INTO sessions (user_id, expires_at, client_ip, user_agent)
 VALUES ($1, $2, $3, $4) RETURNING id, user_id, created_at, last_seen_at, expires_at, revoked_at, revoke_reason, client_ip, user_agent

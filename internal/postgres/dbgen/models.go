@@ -60,6 +60,13 @@ type Patient struct {
 	CreatedBy   *uuid.UUID
 }
 
+type RefreshToken struct {
+	TokenHash []byte
+	SessionID uuid.UUID
+	IssuedAt  time.Time
+	UsedAt    *time.Time
+}
+
 type Room struct {
 	ID     uuid.UUID
 	WardID uuid.UUID

@@ -76,6 +76,17 @@ CREATE TABLE sessions (
 );
 CREATE INDEX sessions_user_active_idx ON sessions (user_id) WHERE revoked_at IS NULL;
 
+-- Refresh tokens are opaque; only their SHA-256 is stored. Each is used
+-- once: presenting a used one again means it was stolen, and the whole
+-- session is revoked.
+CREATE TABLE refresh_tokens (
+    token_hash  bytea PRIMARY KEY CHECK (length(token_hash) = 32),
+    session_id  uuid NOT NULL REFERENCES sessions (id),
+    issued_at   timestamptz NOT NULL DEFAULT now(),
+    used_at     timestamptz
+);
+CREATE INDEX refresh_tokens_session_idx ON refresh_tokens (session_id);
+
 -- Medical record numbers: a never-reused sequence plus a Luhn check digit,
 -- so a mistyped MRN is caught before it finds the wrong patient.
 CREATE SEQUENCE patient_mrn_seq START WITH 1000001 NO CYCLE;
@@ -158,6 +169,7 @@ DROP TABLE patients;
 DROP FUNCTION next_mrn();
 DROP FUNCTION luhn_check_digit(text);
 DROP SEQUENCE patient_mrn_seq;
+DROP TABLE refresh_tokens;
 DROP TABLE sessions;
 DROP TABLE users;
 DROP TABLE beds;

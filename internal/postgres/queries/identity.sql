@@ -29,3 +29,13 @@ WHERE id = $1 AND revoked_at IS NULL AND last_seen_at < now() - interval '30 sec
 -- name: SessionRevoke :execrows
 UPDATE sessions SET revoked_at = now(), revoke_reason = $2
 WHERE id = $1 AND revoked_at IS NULL;
+
+-- name: RefreshTokenCreate :exec
+INSERT INTO refresh_tokens (token_hash, session_id) VALUES ($1, $2);
+
+-- name: RefreshTokenUse :one
+-- Marks the token used and returns its session. A token that was already
+-- used comes back with used_at set (the caller revokes the session).
+UPDATE refresh_tokens r SET used_at = coalesce(r.used_at, now())
+WHERE r.token_hash = $1
+RETURNING r.session_id, (r.used_at <> now())::bool AS reused;

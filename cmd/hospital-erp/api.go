@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/hospital-erp/hospital-erp/internal/cache"
+	"github.com/hospital-erp/hospital-erp/internal/config"
+	"github.com/hospital-erp/hospital-erp/internal/events"
+	"github.com/hospital-erp/hospital-erp/internal/httpapi"
+	"github.com/hospital-erp/hospital-erp/internal/identity"
+	"github.com/hospital-erp/hospital-erp/internal/metrics"
+	"github.com/hospital-erp/hospital-erp/internal/patient"
+	"github.com/hospital-erp/hospital-erp/internal/postgres"
+	"github.com/hospital-erp/hospital-erp/internal/ratelimit"
+	"github.com/hospital-erp/hospital-erp/internal/redisclient"
+	"github.com/hospital-erp/hospital-erp/internal/ward"
+)
+
+func runAPI(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := loadConfig(config.CmdAPI, getenv, nil)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stdout, cfg.LogLevel, "backend")
+	m := metrics.New("backend")
+	b, err := newBackend(ctx, cfg, log, m)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	return serve(ctx, log, cfg, b.Server, m, nil, b.StopStreams, b.Server)
+}
+
+// backend is the wired backend: pools, Redis, event bus, services, handler.
+type backend struct {
+	DB       *postgres.DB
+	Redis    *redisclient.Client
+	Bus      *events.Bus
+	Identity *identity.Service
+	Server   *httpapi.Server
+	shutdown chan struct{}
+	cancel   context.CancelFunc
+}
+
+// newBackend connects to PostgreSQL (through PgBouncer) and Redis and wires
+// every module. It is the only place that builds the backend.
+func newBackend(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics.Metrics) (*backend, error) {
+	keys, err := identity.ParseKeys(cfg.JWTPrivateKeys)
+	if err != nil {
+		return nil, fmt.Errorf("JWT_PRIVATE_KEYS: %w", err)
+	}
+	db, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{MaxConns: cfg.DatabaseMaxConns,
+		StatementTimeout: cfg.DatabaseStmtTimeout, ConnectTimeout: cfg.DatabaseConnectRetry,
+		OnRetry: m.DBRetries.Inc})
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	m.RegisterPool(db.Pool)
+
+	var (
+		rc      *redisclient.Client
+		c       cache.Cache
+		limiter ratelimit.Limiter
+	)
+	if cfg.RedisURL != "" || len(cfg.RedisSentinelAddrs) > 0 {
+		redisclient.SetLogger(log)
+		rc, err = redisclient.New(redisclient.Options{URL: cfg.RedisURL, SentinelAddrs: cfg.RedisSentinelAddrs,
+			MasterName: cfg.RedisMasterName, Password: cfg.RedisPassword, DialTimeout: cfg.RedisDialTimeout,
+			Timeout: cfg.RedisTimeout, OnStateChange: func(s int) {
+				m.RedisBreaker.Set(float64(s))
+				log.Warn("redis circuit breaker", "state", []string{"closed", "half-open", "open"}[s])
+			}})
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("REDIS_URL: %w", err)
+		}
+		c = cache.NewRedis(rc, "hospital:", m.CacheObserver())
+		limiter = ratelimit.NewResilient(rc, "hospital:")
+		log.Info("redis configured", "sentinel", len(cfg.RedisSentinelAddrs) > 0)
+	} else {
+		c = cache.NewMemory(50_000, m.CacheObserver())
+		limiter = ratelimit.NewMemory()
+		log.Info("redis not configured: in-process cache, rate limits and event bus (run one replica only)")
+	}
+	bus := events.New(events.Options{Redis: rc, Prefix: "hospital:", Replay: cfg.EventReplayBuffer, Logger: log,
+		Published: func(transport string, ok bool) {
+			result := "ok"
+			if !ok {
+				result = "error"
+			}
+			m.EventsPublished.WithLabelValues(transport, result).Inc()
+		}})
+	bctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	go bus.Run(bctx)
+
+	now := time.Now
+	ids := identity.NewService(db, c, limiter, keys, identity.Settings{
+		Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, AccessTTL: cfg.AccessTokenTTL,
+		IdleTimeout: cfg.SessionIdleTimeout, MaxLifetime: cfg.SessionMaxLifetime, LoginRate: cfg.RateLimitLogin,
+	}, now, func(scope string) { m.RateLimited.WithLabelValues(scope).Inc() })
+	shutdown := make(chan struct{})
+	srv := httpapi.New(httpapi.Deps{
+		Log: log, Config: cfg, DB: db, Redis: rc, Metrics: m, Limiter: limiter,
+		Identity: ids,
+		Patients: patient.NewService(db, c, cfg.CacheTTL, bus, now),
+		Wards:    ward.NewService(db, c, cfg.CacheTTL),
+		Bus:      bus,
+		Shutdown: shutdown,
+	})
+	return &backend{DB: db, Redis: rc, Bus: bus, Identity: ids, Server: srv, shutdown: shutdown, cancel: cancel}, nil
+}
+
+// StopStreams closes WebSocket connections (with "going away") before the
+// HTTP server shuts down; Shutdown does not wait for hijacked connections.
+func (b *backend) StopStreams() {
+	select {
+	case <-b.shutdown:
+	default:
+		close(b.shutdown)
+	}
+}
+
+// Close releases the pools.
+func (b *backend) Close() {
+	b.StopStreams()
+	b.cancel()
+	if b.Redis != nil {
+		_ = b.Redis.Close()
+	}
+	b.DB.Close()
+}

@@ -1,0 +1,166 @@
+// Package cache is the API response cache (cache-aside): Redis when
+// configured, an in-process map for a single instance. When Redis is down
+// the cache is bypassed, never replaced by per-instance memory, because
+// other replicas could not invalidate it.
+package cache
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/hospital-erp/hospital-erp/internal/redisclient"
+)
+
+// Cache stores byte values by key with a time-to-live. Errors are absorbed:
+// a failing cache behaves as an empty one.
+type Cache interface {
+	Get(ctx context.Context, key string) ([]byte, bool)
+	Set(ctx context.Context, key string, value []byte, ttl time.Duration)
+	Delete(ctx context.Context, keys ...string)
+}
+
+// Observer counts cache outcomes for metrics: "hit", "miss", "error", "bypass".
+type Observer func(result string)
+
+// Redis is a Cache on the shared Redis client.
+type Redis struct {
+	client  *redisclient.Client
+	prefix  string
+	observe Observer
+}
+
+// NewRedis returns a cache storing keys under prefix+"cache:".
+func NewRedis(c *redisclient.Client, prefix string, observe Observer) *Redis {
+	if observe == nil {
+		observe = func(string) {}
+	}
+	return &Redis{client: c, prefix: prefix + "cache:", observe: observe}
+}
+
+func (r *Redis) Get(ctx context.Context, key string) ([]byte, bool) {
+	if !r.client.Available() {
+		r.observe("bypass")
+		return nil, false
+	}
+	b, err := r.client.Get(ctx, r.prefix+key).Bytes()
+	switch {
+	case err == nil:
+		r.observe("hit")
+		return b, true
+	case errors.Is(err, redis.Nil):
+		r.observe("miss")
+	case errors.Is(err, redisclient.ErrUnavailable):
+		r.observe("bypass")
+	default:
+		r.observe("error")
+	}
+	return nil, false
+}
+
+func (r *Redis) Set(ctx context.Context, key string, value []byte, ttl time.Duration) {
+	if !r.client.Available() {
+		return
+	}
+	_ = r.client.Set(ctx, r.prefix+key, value, ttl).Err()
+}
+
+func (r *Redis) Delete(ctx context.Context, keys ...string) {
+	if len(keys) == 0 {
+		return
+	}
+	full := make([]string, len(keys))
+	for i, k := range keys {
+		full[i] = r.prefix + k
+	}
+	// Deleting is attempted even while the breaker is open would be refused
+	// anyway; a key we could not delete expires with its TTL.
+	_ = r.client.Del(ctx, full...).Err()
+}
+
+// Memory is an in-process Cache for a single instance (no REDIS_URL). It
+// holds at most maxEntries; when full, expired entries are swept and, if
+// still full, an arbitrary one is evicted.
+type Memory struct {
+	mu         sync.Mutex
+	entries    map[string]memEntry
+	maxEntries int
+	now        func() time.Time
+	observe    Observer
+}
+
+type memEntry struct {
+	value   []byte
+	expires time.Time
+}
+
+// NewMemory returns an in-process cache.
+func NewMemory(maxEntries int, observe Observer) *Memory {
+	if observe == nil {
+		observe = func(string) {}
+	}
+	return &Memory{entries: map[string]memEntry{}, maxEntries: maxEntries, now: time.Now, observe: observe}
+}
+
+func (m *Memory) Get(_ context.Context, key string) ([]byte, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.entries[key]
+	if !ok || m.now().After(e.expires) {
+		m.observe("miss")
+		return nil, false
+	}
+	m.observe("hit")
+	return e.value, true
+}
+
+func (m *Memory) Set(_ context.Context, key string, value []byte, ttl time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.entries) >= m.maxEntries {
+		now := m.now()
+		for k, e := range m.entries {
+			if now.After(e.expires) {
+				delete(m.entries, k)
+			}
+		}
+		for k := range m.entries {
+			if len(m.entries) < m.maxEntries {
+				break
+			}
+			delete(m.entries, k)
+		}
+	}
+	m.entries[key] = memEntry{value: value, expires: m.now().Add(ttl)}
+}
+
+func (m *Memory) Delete(_ context.Context, keys ...string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, k := range keys {
+		delete(m.entries, k)
+	}
+}
+
+// GetOrLoad returns the cached JSON value of key, or calls load, caches its
+// result for ttl and returns it. Load errors are returned and not cached.
+func GetOrLoad[T any](ctx context.Context, c Cache, key string, ttl time.Duration, load func() (T, error)) (T, error) {
+	if b, ok := c.Get(ctx, key); ok {
+		var v T
+		if err := json.Unmarshal(b, &v); err == nil {
+			return v, nil
+		}
+	}
+	v, err := load()
+	if err != nil {
+		return v, err
+	}
+	if b, err := json.Marshal(v); err == nil {
+		c.Set(ctx, key, b, ttl)
+	}
+	return v, nil
+}

@@ -1,0 +1,226 @@
+// Package demo loads a small, deterministic demo hospital into an empty
+// database: departments, wards, rooms and beds, one user per role and a
+// few hundred patients. Only the passwords are random, generated at load.
+package demo
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hospital-erp/hospital-erp/internal/identity"
+	"github.com/hospital-erp/hospital-erp/internal/postgres"
+	"github.com/hospital-erp/hospital-erp/internal/postgres/dbgen"
+)
+
+// Login is one demo user's credentials.
+type Login struct {
+	Role     string
+	Username string
+	Password string
+	Name     string
+}
+
+// WriteLogins writes the logins as a table.
+func WriteLogins(w io.Writer, logins []Login) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ROLE\tUSERNAME\tPASSWORD\tNAME")
+	for _, l := range logins {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", l.Role, l.Username, l.Password, l.Name)
+	}
+	tw.Flush()
+}
+
+type departmentSpec struct {
+	code, name, kind string
+	wards            []wardSpec
+}
+
+type wardSpec struct {
+	code, name, specialty, sex, floor, bedType string
+	rooms, bedsPerRoom                         int
+}
+
+var departments = []departmentSpec{
+	{"EMER", "Emergency Department", "clinical", []wardSpec{
+		{"ED-OBS", "Emergency Observation", "Emergency medicine", "", "G", "general", 4, 2}}},
+	{"MED", "Internal Medicine", "clinical", []wardSpec{
+		{"MED-A", "Medical Ward A", "General medicine", "", "2", "general", 6, 4},
+		{"MED-B", "Medical Ward B", "Cardiology", "", "2", "general", 6, 4}}},
+	{"SURG", "Surgery", "clinical", []wardSpec{
+		{"SURG-1", "Surgical Ward 1", "General surgery", "", "3", "general", 6, 4}}},
+	{"PAED", "Paediatrics", "clinical", []wardSpec{
+		{"PAED", "Children's Ward", "Paediatrics", "", "4", "paediatric", 5, 2}}},
+	{"OBGYN", "Obstetrics and Gynaecology", "clinical", []wardSpec{
+		{"MAT", "Maternity Ward", "Obstetrics", "female", "4", "maternity", 5, 2}}},
+	{"ICU", "Intensive Care", "clinical", []wardSpec{
+		{"ICU", "Intensive Care Unit", "Critical care", "", "1", "icu", 8, 1},
+		{"ISO", "Isolation Unit", "Infectious diseases", "", "1", "isolation", 4, 1}}},
+	{"RAD", "Radiology", "support", nil},
+	{"LAB", "Laboratory", "support", nil},
+	{"PHARM", "Pharmacy", "support", nil},
+	{"ADMIN", "Administration", "administrative", nil},
+}
+
+var users = []struct{ role, username, name, dept string }{
+	{identity.RoleAdmin, "admin", "Sam Whitaker", "ADMIN"},
+	{identity.RolePhysician, "dr.okafor", "Dr. Amara Okafor", "MED"},
+	{identity.RoleNurse, "nurse.lindqvist", "Ingrid Lindqvist", "MED"},
+	{identity.RoleReceptionist, "reception", "Tomás Ferreira", "ADMIN"},
+	{identity.RolePharmacist, "pharmacist", "Mei Chen", "PHARM"},
+	{identity.RoleLabTechnician, "labtech", "Kwame Mensah", "LAB"},
+	{identity.RoleBillingClerk, "billing", "Zofia Nowak", "ADMIN"},
+	{identity.RoleInventoryManager, "stores", "Rahul Iyer", "ADMIN"},
+	{identity.RoleAuditor, "auditor", "Elif Demir", "ADMIN"},
+}
+
+// Loaded reports whether the database already holds users (and so the demo
+// or real data): Load then does nothing.
+func Loaded(ctx context.Context, db *postgres.DB) (bool, error) {
+	n, err := db.Queries().UserCount(ctx)
+	return n > 0, err
+}
+
+// Load fills an empty database and returns the demo logins. patients is the
+// number of patients to generate.
+func Load(ctx context.Context, db *postgres.DB, ids *identity.Service, patients int) ([]Login, error) {
+	rng := mrand.New(mrand.NewPCG(20261126, 1))
+	deptIDs := map[string]string{}
+	err := db.InTx(ctx, func(q *dbgen.Queries) error {
+		for _, d := range departments {
+			dep, err := q.DepartmentCreate(ctx, dbgen.DepartmentCreateParams{Code: d.code, Name: d.name, Kind: d.kind})
+			if err != nil {
+				return err
+			}
+			deptIDs[d.code] = dep.ID.String()
+			for _, ws := range d.wards {
+				var sex *string
+				if ws.sex != "" {
+					sex = &ws.sex
+				}
+				w, err := q.WardCreate(ctx, dbgen.WardCreateParams{DepartmentID: dep.ID, Code: ws.code, Name: ws.name,
+					Specialty: ws.specialty, SexRestriction: sex, Floor: ws.floor})
+				if err != nil {
+					return err
+				}
+				for r := 1; r <= ws.rooms; r++ {
+					room, err := q.RoomCreate(ctx, dbgen.RoomCreateParams{WardID: w.ID, Code: fmt.Sprintf("%s-%02d", ws.code, r)})
+					if err != nil {
+						return err
+					}
+					for b := 0; b < ws.bedsPerRoom; b++ {
+						status := "available"
+						switch x := rng.IntN(20); {
+						case x == 0:
+							status = "out_of_service"
+						case x < 3:
+							status = "cleaning"
+						}
+						if _, err := q.BedCreate(ctx, dbgen.BedCreateParams{RoomID: room.ID,
+							Code: fmt.Sprintf("%s%c", room.Code, 'A'+b), BedType: ws.bedType, Status: status}); err != nil {
+							return err
+						}
+					}
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("demo facility: %w", err)
+	}
+	var logins []Login
+	for _, u := range users {
+		pw := password()
+		if _, err := ids.CreateUser(ctx, u.username, u.name, u.role, deptIDs[u.dept], pw); err != nil {
+			return nil, fmt.Errorf("demo user %s: %w", u.username, err)
+		}
+		logins = append(logins, Login{Role: u.role, Username: u.username, Password: pw, Name: u.name})
+	}
+	if err := CopyPatients(ctx, db, patients, rng); err != nil {
+		return nil, err
+	}
+	return logins, nil
+}
+
+// password returns a random 20-character password (about 100 bits).
+func password() string {
+	b := make([]byte, 13)
+	_, _ = rand.Read(b)
+	s := strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))[:20]
+	return s[:5] + "-" + s[5:10] + "-" + s[10:15] + "-" + s[15:]
+}
+
+// CopyPatients inserts n generated patients with COPY.
+func CopyPatients(ctx context.Context, db *postgres.DB, n int, rng *mrand.Rand) error {
+	rows := make([]dbgen.PatientCopyParams, 0, n)
+	for range n {
+		rows = append(rows, Patient(rng))
+	}
+	_, err := db.Queries().PatientCopy(ctx, rows)
+	if err != nil {
+		return fmt.Errorf("demo patients: %w", postgres.Translate(err))
+	}
+	return nil
+}
+
+var (
+	givenFemale = []string{"Amélie", "Zoë", "Siobhán", "María José", "Ingrid", "Aisha", "Yuki", "Olga", "Chloé",
+		"Fatima", "Hannah", "Lena", "Priya", "Grace", "Małgorzata", "Ana", "Noor", "Sofia", "Émilie", "Nkechi"}
+	givenMale = []string{"José", "Søren", "Łukasz", "Mohammed", "Oliver", "Jürgen", "Kenji", "Mateo", "Ravi",
+		"Dmitri", "Luca", "Kwame", "Liam", "François", "Björn", "Ahmed", "Tomás", "Noah", "Chidi", "Andrés"}
+	family = []string{"Müller", "O'Brien", "García", "Nováková", "Ødegaard", "Dubois", "Kowalski", "Smith",
+		"Okafor", "Tanaka", "Nguyen", "Fernández", "Schäfer", "Rossi", "Johansson", "Kaya", "Patel", "MacDonald",
+		"Wiśniewski", "Papadopoulos", "Horváth", "Silva", "Ivanova", "Jones", "Brown", "Mensah", "Cohen",
+		"Lefèvre", "Sánchez", "Van der Berg", "Ó Súilleabháin", "Al-Sayed", "Kim", "Novak", "Williams"}
+	cities = []struct{ city, country, postal string }{
+		{"London", "GB", "SW1A 1AA"}, {"Manchester", "GB", "M1 1AE"}, {"Dublin", "IE", "D02 X285"},
+		{"Leeds", "GB", "LS1 4AP"}, {"Bristol", "GB", "BS1 4ST"}, {"Cork", "IE", "T12 K8AF"},
+	}
+	streets = []string{"High Street", "Station Road", "Church Lane", "Victoria Road", "Mill Lane", "Park Avenue",
+		"Queen's Road", "The Green", "Orchard Close", "Riverside"}
+)
+
+// Patient generates one realistic patient from rng.
+func Patient(rng *mrand.Rand) dbgen.PatientCopyParams {
+	sex := "female"
+	given := givenFemale[rng.IntN(len(givenFemale))]
+	switch x := rng.IntN(100); {
+	case x < 48:
+		sex = "male"
+		given = givenMale[rng.IntN(len(givenMale))]
+	case x == 98:
+		sex = "other"
+	case x == 99:
+		sex = "unknown"
+	}
+	if rng.IntN(4) == 0 {
+		second := givenFemale[rng.IntN(len(givenFemale))]
+		if sex == "male" {
+			second = givenMale[rng.IntN(len(givenMale))]
+		}
+		if second != given {
+			given += " " + second
+		}
+	}
+	c := cities[rng.IntN(len(cities))]
+	age := rng.IntN(95)
+	birth := time.Date(2025-age, time.Month(1+rng.IntN(12)), 1+rng.IntN(28), 0, 0, 0, 0, time.UTC)
+	return dbgen.PatientCopyParams{
+		FamilyName:  family[rng.IntN(len(family))],
+		GivenNames:  given,
+		BirthDate:   &birth,
+		Sex:         sex,
+		Phone:       fmt.Sprintf("+44 7700 9%05d", rng.IntN(100000)),
+		AddressLine: fmt.Sprintf("%d %s", 1+rng.IntN(200), streets[rng.IntN(len(streets))]),
+		City:        c.city,
+		PostalCode:  c.postal,
+		Country:     c.country,
+	}
+}

@@ -1,0 +1,36 @@
+package httpapi
+
+import (
+	"net/url"
+
+	"github.com/hospital-erp/hospital-erp/internal/events"
+	"github.com/hospital-erp/hospital-erp/internal/identity"
+	"github.com/hospital-erp/hospital-erp/internal/patient"
+	"github.com/hospital-erp/hospital-erp/internal/ward"
+)
+
+// routes mounts every module: this file is the whole API surface.
+func (s *Server) routes() {
+	r := s.router
+	d := s.deps
+
+	r.Handle("GET /health/live", s.handleLive)
+	r.Handle("GET /health/ready", s.handleReady)
+	r.Handle("GET /api/v1/openapi.json", s.handleOpenAPI)
+	r.Handle("GET /api/v1/docs", s.handleDocs)
+
+	identity.NewHandler(d.Identity).Routes(r)
+	patient.NewHandler(d.Patients).Routes(r)
+	ward.NewHandler(d.Wards).Routes(r)
+
+	var origins []string
+	if u, err := url.Parse(d.Config.PublicURL); err == nil && u.Host != "" {
+		origins = []string{u.Host}
+	}
+	events.NewHandler(d.Bus, d.Identity, d.Log, events.HandlerOptions{
+		PingInterval:   d.Config.WebSocketPing,
+		OriginPatterns: origins,
+		Shutdown:       d.Shutdown,
+		Connections:    func(delta float64) { d.Metrics.WebSockets.Add(delta) },
+	}).Routes(r)
+}

@@ -1,0 +1,169 @@
+// Package httpapi assembles the backend's HTTP surface: every module's
+// routes (routes.go is the whole API in one file), authentication and rate
+// limiting, health, the error mapping and the OpenAPI document.
+package httpapi
+
+import (
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/hospital-erp/hospital-erp/internal/config"
+	"github.com/hospital-erp/hospital-erp/internal/events"
+	"github.com/hospital-erp/hospital-erp/internal/hospital"
+	"github.com/hospital-erp/hospital-erp/internal/httpx"
+	"github.com/hospital-erp/hospital-erp/internal/identity"
+	"github.com/hospital-erp/hospital-erp/internal/metrics"
+	"github.com/hospital-erp/hospital-erp/internal/patient"
+	"github.com/hospital-erp/hospital-erp/internal/postgres"
+	"github.com/hospital-erp/hospital-erp/internal/ratelimit"
+	"github.com/hospital-erp/hospital-erp/internal/redisclient"
+	"github.com/hospital-erp/hospital-erp/internal/ward"
+)
+
+// Deps is everything the backend's handlers need, built in cmd.
+type Deps struct {
+	Log      *slog.Logger
+	Config   *config.Config
+	DB       *postgres.DB
+	Redis    *redisclient.Client // nil: in-process mode
+	Metrics  *metrics.Metrics
+	Limiter  ratelimit.Limiter
+	Identity *identity.Service
+	Patients *patient.Service
+	Wards    *ward.Service
+	Bus      *events.Bus
+	// Shutdown is closed when the process starts to stop.
+	Shutdown <-chan struct{}
+}
+
+// Server is the backend's http.Handler.
+type Server struct {
+	log      *slog.Logger
+	cfg      *config.Config
+	metrics  *metrics.Metrics
+	deps     Deps
+	router   *httpx.Router
+	handler  http.Handler
+	draining atomic.Bool
+	// schemaOK remembers that migrations were current once; it is rechecked
+	// while false only.
+	schemaOK atomic.Bool
+}
+
+// New builds the backend handler.
+func New(d Deps) *Server {
+	s := &Server{log: d.Log, cfg: d.Config, metrics: d.Metrics, deps: d}
+	s.router = httpx.NewRouter(s.writeError, s.writeUnmatched)
+	s.routes()
+	csp := "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+	s.handler = httpx.Chain(s.router,
+		httpx.Observe(d.Log, d.Config.TrustedProxies, s.observe, s.panicked),
+		httpx.SecurityHeaders(csp, strings.HasPrefix(d.Config.PublicURL, "https://")),
+		httpx.Gzip(),
+		httpx.BodyLimit(d.Config.MaxBodyBytes),
+		httpx.Timeout(d.Config.RequestTimeout),
+		s.limitIP,
+		s.authenticate,
+		s.limitUser,
+	)
+	return s
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Routes lists every registered route (the OpenAPI test compares them).
+func (s *Server) Routes() []httpx.Route { return s.router.Routes() }
+
+// SetDraining makes readiness fail so load balancers stop sending traffic.
+func (s *Server) SetDraining() { s.draining.Store(true) }
+
+func (s *Server) observe(info *httpx.RequestInfo, method string, status int, d time.Duration) {
+	s.metrics.HTTPRequests.WithLabelValues(info.Route, method, strconv.Itoa(status)).Inc()
+	s.metrics.HTTPDuration.WithLabelValues(info.Route, method).Observe(d.Seconds())
+}
+
+func (s *Server) panicked(w http.ResponseWriter, r *http.Request) {
+	s.writeError(w, r, hospital.Errorf(hospital.EINTERNAL, "Internal error."))
+}
+
+func isHealth(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/health/") }
+
+// limitIP applies the per-client-IP limit to everything but health checks.
+func (s *Server) limitIP(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.metrics.HTTPInFlight.Inc()
+		defer s.metrics.HTTPInFlight.Dec()
+		if isHealth(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		ip := ""
+		if info := httpx.InfoFrom(r.Context()); info != nil {
+			ip = info.ClientIP.String()
+		}
+		if !s.allow(w, r, "ip", "ip:"+ip, s.cfg.RateLimitIP) {
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limitUser applies the per-user limit to authenticated requests.
+func (s *Server) limitUser(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a := hospital.ActorFrom(r.Context()); a != nil {
+			if !s.allow(w, r, "user", "user:"+a.UserID, s.cfg.RateLimitUser) {
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// allow sets the RateLimit-* headers and answers 429 when over the limit.
+func (s *Server) allow(w http.ResponseWriter, r *http.Request, scope, key string, rate config.Rate) bool {
+	res := s.deps.Limiter.Allow(r.Context(), key, rate)
+	h := w.Header()
+	h.Set("RateLimit-Limit", strconv.Itoa(res.Limit))
+	h.Set("RateLimit-Remaining", strconv.Itoa(max(res.Remaining, 0)))
+	h.Set("RateLimit-Reset", httpx.RetryAfter(res.ResetAfter))
+	h.Set("RateLimit-Policy", strconv.Itoa(rate.N)+";w="+strconv.Itoa(int(rate.Period.Seconds())))
+	if res.Allowed {
+		return true
+	}
+	s.metrics.RateLimited.WithLabelValues(scope).Inc()
+	s.writeError(w, r, &hospital.Error{Code: hospital.ETOOMANY, RetryAfter: res.RetryAfter,
+		Message: "Too many requests; slow down and retry after the time in Retry-After."})
+	return false
+}
+
+// authenticate turns "Authorization: Bearer <token>" into the request's
+// actor. Requests without the header stay anonymous (services refuse what
+// needs an actor); a header with a bad token is refused here.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Get("Authorization")
+		if h == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		scheme, token, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+			s.writeError(w, r, hospital.Errorf(hospital.EUNAUTHORIZED, "Use the Authorization header as: Bearer <access token>."))
+			return
+		}
+		actor, err := s.deps.Identity.Authenticate(r.Context(), strings.TrimSpace(token))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if info := httpx.InfoFrom(r.Context()); info != nil {
+			info.UserID = actor.UserID
+		}
+		next.ServeHTTP(w, r.WithContext(hospital.WithActor(r.Context(), actor)))
+	})
+}

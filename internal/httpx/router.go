@@ -1,0 +1,115 @@
+package httpx
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+)
+
+// HandlerFunc is a handler that returns its error instead of writing it, so
+// that one place (httpapi/errors.go) maps errors to responses.
+type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// ErrorWriter writes err as the response.
+type ErrorWriter func(w http.ResponseWriter, r *http.Request, err error)
+
+// Route is one registered method and path.
+type Route struct {
+	Method string
+	Path   string
+}
+
+// Router is a net/http ServeMux that remembers its routes (the OpenAPI
+// document is checked against them) and labels requests with the route
+// template for logs and metrics.
+type Router struct {
+	mux      *http.ServeMux
+	onError  ErrorWriter
+	notFound func(w http.ResponseWriter, r *http.Request, status int, allow string)
+	routes   []Route
+}
+
+// NewRouter returns an empty router. notFound writes 404 and 405 answers
+// for requests no route matches.
+func NewRouter(onError ErrorWriter, notFound func(w http.ResponseWriter, r *http.Request, status int, allow string)) *Router {
+	return &Router{mux: http.NewServeMux(), onError: onError, notFound: notFound}
+}
+
+// Handle registers h for pattern ("METHOD /path/{param}").
+func (rt *Router) Handle(pattern string, h HandlerFunc) {
+	rt.HandleHTTP(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			rt.onError(w, r, err)
+		}
+	}))
+}
+
+// HandleHTTP registers a plain http.Handler (static files, WebSockets).
+func (rt *Router) HandleHTTP(pattern string, h http.Handler) {
+	method, path, ok := strings.Cut(pattern, " ")
+	if !ok {
+		panic("httpx: route pattern needs a method: " + pattern)
+	}
+	rt.routes = append(rt.routes, Route{Method: method, Path: path})
+	rt.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if info := InfoFrom(r.Context()); info != nil {
+			info.Route = pattern
+		}
+		h.ServeHTTP(w, r)
+	}))
+}
+
+// Routes returns the registered routes, sorted.
+func (rt *Router) Routes() []Route {
+	out := append([]Route(nil), rt.routes...)
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Path != out[j].Path {
+			return out[i].Path < out[j].Path
+		}
+		return out[i].Method < out[j].Method
+	})
+	return out
+}
+
+func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if _, pattern := rt.mux.Handler(r); pattern == "" {
+		// Let the mux decide between 404 and 405 (with its Allow header),
+		// then answer in our own format.
+		rec := httptest.NewRecorder()
+		h, _ := rt.mux.Handler(r)
+		h.ServeHTTP(rec, r)
+		if info := InfoFrom(r.Context()); info != nil {
+			info.Route = "unmatched"
+		}
+		rt.notFound(w, r, rec.Code, rec.Header().Get("Allow"))
+		return
+	}
+	rt.mux.ServeHTTP(w, r)
+}
+
+// RequestInfo is filled in as a request passes the middleware and the
+// router, and read by the access log and the metrics at the end.
+type RequestInfo struct {
+	ID       string
+	Route    string
+	UserID   string
+	ClientIP netip.Addr
+	Start    time.Time
+}
+
+type infoKey struct{}
+
+// WithInfo returns ctx carrying info.
+func WithInfo(ctx context.Context, info *RequestInfo) context.Context {
+	return context.WithValue(ctx, infoKey{}, info)
+}
+
+// InfoFrom returns the request's info, or nil outside a request.
+func InfoFrom(ctx context.Context) *RequestInfo {
+	i, _ := ctx.Value(infoKey{}).(*RequestInfo)
+	return i
+}

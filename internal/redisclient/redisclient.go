@@ -1,0 +1,204 @@
+// Package redisclient builds the one Redis client the backend shares
+// between cache, rate limiter and event bus: a plain client or a Sentinel
+// failover client, short timeouts, and a circuit breaker so that a Redis
+// outage costs a request nothing but a skipped cache lookup.
+package redisclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/sony/gobreaker/v2"
+)
+
+// ErrUnavailable is returned instead of talking to Redis while the breaker
+// is open.
+var ErrUnavailable = errors.New("redis unavailable (circuit breaker open)")
+
+// Options configure New.
+type Options struct {
+	URL           string   // redis:// or rediss://
+	SentinelAddrs []string // when set, a failover client is built
+	MasterName    string
+	Password      string
+	DialTimeout   time.Duration
+	Timeout       time.Duration
+	// OpenFor is how long the breaker stays open before letting one probe
+	// through. Zero means 2s.
+	OpenFor time.Duration
+	// OnStateChange reports breaker state: 0 closed, 1 half-open, 2 open.
+	OnStateChange func(state int)
+}
+
+// Client is a go-redis client guarded by a circuit breaker.
+type Client struct {
+	redis.UniversalClient
+	breaker *gobreaker.CircuitBreaker[struct{}]
+	state   atomic.Int32
+}
+
+type quietLogger struct{ log *slog.Logger }
+
+func (q quietLogger) Printf(ctx context.Context, format string, v ...any) {
+	q.log.DebugContext(ctx, "redis: "+fmt.Sprintf(format, v...))
+}
+
+// SetLogger sends go-redis's own messages (dial failures during an
+// outage, which the breaker already reports) to log at debug level. The
+// go-redis logger is process-wide.
+func SetLogger(log *slog.Logger) { redis.SetLogger(quietLogger{log}) }
+
+// New builds the client. It does not connect: the first command does, and a
+// Redis that is down at start-up only opens the breaker.
+func New(o Options) (*Client, error) {
+	if o.DialTimeout == 0 {
+		o.DialTimeout = 250 * time.Millisecond
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 150 * time.Millisecond
+	}
+	if o.OpenFor == 0 {
+		o.OpenFor = 2 * time.Second
+	}
+	var rc redis.UniversalClient
+	switch {
+	case len(o.SentinelAddrs) > 0:
+		rc = redis.NewFailoverClient(&redis.FailoverOptions{
+			MasterName:       o.MasterName,
+			SentinelAddrs:    o.SentinelAddrs,
+			Password:         o.Password,
+			SentinelPassword: o.Password,
+			DialTimeout:      o.DialTimeout,
+			ReadTimeout:      o.Timeout,
+			WriteTimeout:     o.Timeout,
+			PoolTimeout:      o.Timeout,
+			MaxRetries:       1,
+			MinRetryBackoff:  10 * time.Millisecond,
+			MaxRetryBackoff:  50 * time.Millisecond,
+			DialerRetries:    1,
+		})
+	case o.URL != "":
+		opts, err := redis.ParseURL(o.URL)
+		if err != nil {
+			return nil, err
+		}
+		opts.DialTimeout = o.DialTimeout
+		opts.ReadTimeout = o.Timeout
+		opts.WriteTimeout = o.Timeout
+		opts.PoolTimeout = o.Timeout
+		// Retrying a slow Redis only makes the request slower; the breaker
+		// handles outages.
+		opts.MaxRetries = -1
+		// One dial attempt: the default (5 with back-off) stalls every
+		// request for half a second before the breaker can open.
+		opts.DialerRetries = 1
+		rc = redis.NewClient(opts)
+	default:
+		return nil, errors.New("redis: neither URL nor sentinel addresses given")
+	}
+	c := &Client{UniversalClient: rc}
+	c.breaker = gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
+		Name:        "redis",
+		MaxRequests: 1,
+		Interval:    10 * time.Second,
+		Timeout:     o.OpenFor,
+		ReadyToTrip: func(counts gobreaker.Counts) bool {
+			return counts.ConsecutiveFailures >= 3
+		},
+		IsSuccessful: func(err error) bool { return !isOutage(err) },
+		IsExcluded:   func(err error) bool { return errors.Is(err, context.Canceled) },
+		OnStateChange: func(_ string, _, to gobreaker.State) {
+			s := int32(to)
+			c.state.Store(s)
+			if o.OnStateChange != nil {
+				o.OnStateChange(int(s))
+			}
+		},
+	})
+	rc.AddHook(breakerHook{c.breaker})
+	return c, nil
+}
+
+// State is the breaker state: 0 closed, 1 half-open, 2 open.
+func (c *Client) State() int { return int(c.state.Load()) }
+
+// Available reports whether commands are currently sent to Redis.
+func (c *Client) Available() bool { return c.State() != int(gobreaker.StateOpen) }
+
+// Status describes the connection for /health/ready.
+func (c *Client) Status() string {
+	switch c.State() {
+	case int(gobreaker.StateOpen):
+		return "down"
+	case int(gobreaker.StateHalfOpen):
+		return "recovering"
+	}
+	return "up"
+}
+
+// isOutage reports whether err means Redis is unreachable or too slow, as
+// opposed to a command-level answer such as redis.Nil or WRONGTYPE.
+func isOutage(err error) bool {
+	if err == nil || errors.Is(err, redis.Nil) {
+		return false
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, redis.ErrClosed) ||
+		errors.Is(err, redis.ErrPoolTimeout) {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "connection refused") || strings.Contains(msg, "EOF") ||
+		strings.HasPrefix(msg, "LOADING") || strings.HasPrefix(msg, "READONLY") ||
+		strings.HasPrefix(msg, "MASTERDOWN") || strings.Contains(msg, "no route to host") ||
+		strings.Contains(msg, "redis: all sentinels")
+}
+
+type breakerHook struct {
+	cb *gobreaker.CircuitBreaker[struct{}]
+}
+
+func (h breakerHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h breakerHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		var cmdErr error
+		_, err := h.cb.Execute(func() (struct{}, error) {
+			cmdErr = next(ctx, cmd)
+			return struct{}{}, cmdErr
+		})
+		return h.result(err, cmdErr, cmd)
+	}
+}
+
+func (h breakerHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		var cmdErr error
+		_, err := h.cb.Execute(func() (struct{}, error) {
+			cmdErr = next(ctx, cmds)
+			return struct{}{}, cmdErr
+		})
+		if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+			for _, c := range cmds {
+				c.SetErr(ErrUnavailable)
+			}
+			return ErrUnavailable
+		}
+		return cmdErr
+	}
+}
+
+func (h breakerHook) result(err, cmdErr error, cmd redis.Cmder) error {
+	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+		cmd.SetErr(ErrUnavailable)
+		return ErrUnavailable
+	}
+	return cmdErr
+}

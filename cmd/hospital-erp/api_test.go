@@ -356,3 +356,41 @@ func asError(err error, target **client.Error) bool {
 	}
 	return ok
 }
+
+func TestPatientUpdateConcurrency(t *testing.T) {
+	tb := startBackend(t, backendOpts{})
+	ctx := context.Background()
+	rec, token := tb.user(t, identity.RoleReceptionist)
+	p, err := rec.RegisterPatient(ctx, patient.RegisterInput{FamilyName: "Before", GivenNames: "Test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rec.Patient(ctx, p.ID); err != nil { // now cached
+		t.Fatal(err)
+	}
+	in := patient.RegisterInput{FamilyName: "After", GivenNames: "Test", City: "Leeds"}
+	up, err := rec.UpdatePatient(ctx, p.ID, p.Version, in)
+	if err != nil || up.Version != 2 || up.FamilyName != "After" {
+		t.Fatalf("update = %+v, %v", up, err)
+	}
+	// The cache was invalidated: the read sees the change.
+	got, err := rec.Patient(ctx, p.ID)
+	if err != nil || got.FamilyName != "After" || got.Version != 2 {
+		t.Fatalf("read after update = %+v, %v", got, err)
+	}
+	// A stale version is refused and changes nothing.
+	if _, err := rec.UpdatePatient(ctx, p.ID, 1, patient.RegisterInput{FamilyName: "Lost", GivenNames: "Update"}); client.StatusOf(err) != 412 {
+		t.Fatalf("stale update: %v, want 412", err)
+	}
+	if got, _ := rec.Patient(ctx, p.ID); got.FamilyName != "After" {
+		t.Fatalf("stale update changed the record: %+v", got)
+	}
+	status, h, body := raw(t, "PUT", tb.URL+"/api/v1/patients/"+p.ID, "application/json", strings.NewReader(`{"family_name":"X","given_names":"Y"}`), token)
+	if status != 428 {
+		t.Fatalf("update without If-Match: %d %s", status, body)
+	}
+	assertProblem(t, h, body, 428)
+	if _, err := rec.UpdatePatient(ctx, "00000000-0000-0000-0000-000000000001", 1, in); client.StatusOf(err) != 404 {
+		t.Fatalf("update unknown: %v, want 404", err)
+	}
+}

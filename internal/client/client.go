@@ -73,6 +73,10 @@ func WithRequestID(ctx context.Context, id string) context.Context {
 // Do sends one request. in, when not nil, is sent as JSON; out, when not
 // nil, receives the JSON answer. Non-2xx answers return *Error.
 func (c *Client) Do(ctx context.Context, method, path string, in, out any) (*http.Response, error) {
+	return c.do(ctx, method, path, in, out, nil)
+}
+
+func (c *Client) do(ctx context.Context, method, path string, in, out any, header http.Header) (*http.Response, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -87,6 +91,9 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) (*htt
 	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	req.Header.Set("Accept", "application/json")
 	if c.token != "" {
@@ -195,6 +202,15 @@ func (c *Client) Patient(ctx context.Context, id string) (patient.Patient, error
 func (c *Client) RegisterPatient(ctx context.Context, in patient.RegisterInput) (patient.Patient, error) {
 	var out patient.Patient
 	_, err := c.Do(ctx, http.MethodPost, "/api/v1/patients", in, &out)
+	return out, err
+}
+
+// UpdatePatient replaces a patient's demographics; version is the ETag
+// (version) read before the change.
+func (c *Client) UpdatePatient(ctx context.Context, id string, version int, in patient.RegisterInput) (patient.Patient, error) {
+	var out patient.Patient
+	_, err := c.do(ctx, http.MethodPut, "/api/v1/patients/"+url.PathEscape(id), in, &out,
+		http.Header{"If-Match": {`"` + strconv.Itoa(version) + `"`}})
 	return out, err
 }
 

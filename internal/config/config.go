@@ -405,3 +405,36 @@ func prefixes(v string, dst *[]netip.Prefix) error {
 	}
 	return nil
 }
+
+// Markdown renders every setting as the configuration reference
+// (docs/configuration.md).
+func Markdown() string {
+	var b strings.Builder
+	b.WriteString("# Configuration reference\n\n")
+	b.WriteString("Generated from `internal/config/config.go`; a test fails when this file is stale ")
+	b.WriteString("(regenerate with `go test ./internal/config -update`). `hospital-erp <command> --help` prints the same table.\n\n")
+	b.WriteString("Every setting is an environment variable. Secrets (marked 🔒) can instead be read from a file named by `NAME_FILE`, ")
+	b.WriteString("which is how Kubernetes mounts secrets; setting both is an error. An invalid value stops the start with a message naming the variable.\n\n")
+	b.WriteString("| variable | default | commands | meaning |\n|---|---|---|---|\n")
+	for _, o := range options {
+		name := "`" + o.name + "`"
+		if o.secret {
+			name += " 🔒"
+		}
+		def := "`" + o.def + "`"
+		if o.def == "" {
+			def = "—"
+		}
+		var req []string
+		for _, c := range o.cmds {
+			if o.required[c] {
+				req = append(req, c)
+			}
+		}
+		if len(req) > 0 {
+			def += " (required for " + strings.Join(req, ", ") + ")"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", name, def, strings.Join(o.cmds, ", "), strings.ReplaceAll(o.help, "|", "\\|"))
+	}
+	return b.String()
+}

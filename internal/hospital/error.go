@@ -18,9 +18,11 @@ const (
 	EFORBIDDEN    = "forbidden"
 	EUNAVAILABLE  = "unavailable"
 	EPRECONDITION = "precondition_failed"
-	ETOOMANY      = "too_many_requests"
-	ETOOLARGE     = "too_large"
-	EUNSUPPORTED  = "unsupported_media_type"
+	// EPRECONDREQUIRED: a conditional request (If-Match) was required.
+	EPRECONDREQUIRED = "precondition_required"
+	ETOOMANY         = "too_many_requests"
+	ETOOLARGE        = "too_large"
+	EUNSUPPORTED     = "unsupported_media_type"
 )
 
 // Error is the one application error type. Message is safe to show to the

@@ -11,17 +11,18 @@ import (
 
 // statuses is the one mapping from application error codes to HTTP.
 var statuses = map[string]int{
-	hospital.EINVALID:      http.StatusBadRequest,
-	hospital.EUNAUTHORIZED: http.StatusUnauthorized,
-	hospital.EFORBIDDEN:    http.StatusForbidden,
-	hospital.ENOTFOUND:     http.StatusNotFound,
-	hospital.ECONFLICT:     http.StatusConflict,
-	hospital.EPRECONDITION: http.StatusPreconditionFailed,
-	hospital.ETOOLARGE:     http.StatusRequestEntityTooLarge,
-	hospital.EUNSUPPORTED:  http.StatusUnsupportedMediaType,
-	hospital.ETOOMANY:      http.StatusTooManyRequests,
-	hospital.EUNAVAILABLE:  http.StatusServiceUnavailable,
-	hospital.EINTERNAL:     http.StatusInternalServerError,
+	hospital.EINVALID:         http.StatusBadRequest,
+	hospital.EUNAUTHORIZED:    http.StatusUnauthorized,
+	hospital.EFORBIDDEN:       http.StatusForbidden,
+	hospital.ENOTFOUND:        http.StatusNotFound,
+	hospital.ECONFLICT:        http.StatusConflict,
+	hospital.EPRECONDITION:    http.StatusPreconditionFailed,
+	hospital.EPRECONDREQUIRED: http.StatusPreconditionRequired,
+	hospital.ETOOLARGE:        http.StatusRequestEntityTooLarge,
+	hospital.EUNSUPPORTED:     http.StatusUnsupportedMediaType,
+	hospital.ETOOMANY:         http.StatusTooManyRequests,
+	hospital.EUNAVAILABLE:     http.StatusServiceUnavailable,
+	hospital.EINTERNAL:        http.StatusInternalServerError,
 }
 
 // problemType is the RFC 9457 "type" of a code.

@@ -93,6 +93,40 @@ func (s *Service) Get(ctx context.Context, id string) (Patient, error) {
 	return p, err
 }
 
+// Update replaces a patient's demographics when version is the version the
+// caller read (If-Match). Returns EPRECONDITION when it changed meanwhile,
+// ENOTFOUND, EINVALID, EFORBIDDEN without patient.write.
+func (s *Service) Update(ctx context.Context, id string, version int, in RegisterInput) (Patient, error) {
+	if _, err := hospital.Require(ctx, identity.PermPatientWrite); err != nil {
+		return Patient{}, err
+	}
+	pid, err := uuid.Parse(id)
+	if err != nil {
+		return Patient{}, hospital.Errorf(hospital.ENOTFOUND, "No patient has this id.")
+	}
+	birth, err := in.normalize(s.now())
+	if err != nil {
+		return Patient{}, err
+	}
+	var p Patient
+	err = s.db.InTx(ctx, func(q *dbgen.Queries) error {
+		if p, err = storeUpdate(ctx, q, pid, version, in, birth); err != nil {
+			return err
+		}
+		return audit.Write(ctx, q, audit.Entry{Action: "patient.update", EntityType: "patient", EntityID: p.ID, PatientID: &pid,
+			Details: map[string]any{"version": p.Version}})
+	})
+	if hospital.ErrorCode(err) == hospital.ENOTFOUND {
+		return Patient{}, hospital.Errorf(hospital.ENOTFOUND, "No patient has this id.")
+	} else if err != nil {
+		return Patient{}, err
+	}
+	// After commit: drop the cached copy so no replica serves the old one.
+	s.cache.Delete(ctx, cacheKey(pid))
+	_ = s.events.Publish(ctx, TopicPatients, "patient.updated", map[string]any{"id": p.ID, "version": p.Version})
+	return p, nil
+}
+
 // List returns a page of patients. Returns EINVALID for a bad cursor,
 // EFORBIDDEN without patient.read.
 func (s *Service) List(ctx context.Context, f ListFilter, page httpx.PageRequest) (httpx.Page[Patient], error) {

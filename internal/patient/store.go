@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/hospital-erp/hospital-erp/internal/hospital"
 	"github.com/hospital-erp/hospital-erp/internal/httpx"
 	"github.com/hospital-erp/hospital-erp/internal/postgres"
 	"github.com/hospital-erp/hospital-erp/internal/postgres/dbgen"
@@ -107,4 +108,23 @@ func storeList(ctx context.Context, q *dbgen.Queries, f ListFilter, page httpx.P
 		out[i] = fromRow(r)
 	}
 	return out, next, nil
+}
+
+// storeUpdate writes in over version; it returns EPRECONDITION when the
+// record changed since the client read it, ENOTFOUND when it is gone.
+func storeUpdate(ctx context.Context, q *dbgen.Queries, id uuid.UUID, version int, in RegisterInput, birth *time.Time) (Patient, error) {
+	row, err := q.PatientUpdate(ctx, dbgen.PatientUpdateParams{ID: id, Version: int32(version), FamilyName: in.FamilyName,
+		GivenNames: in.GivenNames, BirthDate: birth, Sex: in.Sex, Phone: in.Phone, Email: in.Email,
+		AddressLine: in.AddressLine, City: in.City, PostalCode: in.PostalCode, Country: in.Country})
+	if err == nil {
+		return fromRow(row), nil
+	}
+	if err = postgres.Translate(err); hospital.ErrorCode(err) != hospital.ENOTFOUND {
+		return Patient{}, err
+	}
+	if _, err := storeGet(ctx, q, id); err != nil {
+		return Patient{}, err
+	}
+	return Patient{}, hospital.Errorf(hospital.EPRECONDITION,
+		"This patient was changed by someone else since you opened it; reload and apply your change again.")
 }

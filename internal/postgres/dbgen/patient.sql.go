@@ -469,3 +469,65 @@ func (q *Queries) PatientListByNameDesc(ctx context.Context, arg PatientListByNa
 	}
 	return items, nil
 }
+
+const patientUpdate = `-- name: PatientUpdate :one
+UPDATE patients SET family_name = $3, given_names = $4, birth_date = $5, sex = $6, phone = $7, email = $8,
+    address_line = $9, city = $10, postal_code = $11, country = $12,
+    version = version + 1, updated_at = now()
+WHERE id = $1 AND version = $2
+RETURNING id, mrn, family_name, given_names, birth_date, sex, phone, email, address_line, city, postal_code, country, deceased, version, created_at, updated_at, created_by
+`
+
+type PatientUpdateParams struct {
+	ID          uuid.UUID
+	Version     int32
+	FamilyName  string
+	GivenNames  string
+	BirthDate   *time.Time
+	Sex         string
+	Phone       string
+	Email       string
+	AddressLine string
+	City        string
+	PostalCode  string
+	Country     string
+}
+
+// Optimistic concurrency: only the version the client read is updated.
+func (q *Queries) PatientUpdate(ctx context.Context, arg PatientUpdateParams) (Patient, error) {
+	row := q.db.QueryRow(ctx, patientUpdate,
+		arg.ID,
+		arg.Version,
+		arg.FamilyName,
+		arg.GivenNames,
+		arg.BirthDate,
+		arg.Sex,
+		arg.Phone,
+		arg.Email,
+		arg.AddressLine,
+		arg.City,
+		arg.PostalCode,
+		arg.Country,
+	)
+	var i Patient
+	err := row.Scan(
+		&i.ID,
+		&i.Mrn,
+		&i.FamilyName,
+		&i.GivenNames,
+		&i.BirthDate,
+		&i.Sex,
+		&i.Phone,
+		&i.Email,
+		&i.AddressLine,
+		&i.City,
+		&i.PostalCode,
+		&i.Country,
+		&i.Deceased,
+		&i.Version,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.CreatedBy,
+	)
+	return i, err
+}

@@ -63,3 +63,11 @@ LIMIT sqlc.arg(lim);
 INSERT INTO patients (family_name, given_names, birth_date, sex, phone, email,
                       address_line, city, postal_code, country)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10);
+
+-- name: PatientUpdate :one
+-- Optimistic concurrency: only the version the client read is updated.
+UPDATE patients SET family_name = $3, given_names = $4, birth_date = $5, sex = $6, phone = $7, email = $8,
+    address_line = $9, city = $10, postal_code = $11, country = $12,
+    version = version + 1, updated_at = now()
+WHERE id = $1 AND version = $2
+RETURNING *;

@@ -1,0 +1,40 @@
+# Hospital ERP. The two commands: `make run` and `make test`.
+
+GO          ?= go
+SQLC        := $(GO) run github.com/sqlc-dev/sqlc/cmd/sqlc@v1.31.1
+GOFILES      = $(shell git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.data/*')
+
+.PHONY: help run test deps generate check-generate fmt-check vet unit build clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+run: ## run everything on http://localhost:3000 with a demo hospital (local PostgreSQL in ./.data)
+	@scripts/install-deps.sh run
+	$(GO) run ./cmd/hospital-erp dev
+
+test: deps fmt-check vet check-generate unit ## install missing packages, then gofmt, vet, generated-code and all tests (-race)
+
+deps: ## install missing Debian packages (PostgreSQL, PgBouncer, Redis, Chromium) when root
+	@scripts/install-deps.sh test
+
+fmt-check:
+	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+generate: ## regenerate the sqlc code from internal/postgres/{migrations,queries}
+	$(SQLC) generate
+
+check-generate: ## fail when the committed sqlc code is stale
+	@$(SQLC) diff || (echo "generated code is stale: run 'make generate' and commit"; exit 1)
+
+build: ## build a static binary into bin/
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o bin/hospital-erp ./cmd/hospital-erp
+
+clean: ## remove build output (not ./.data)
+	rm -rf bin

@@ -70,6 +70,19 @@ func WithRequestID(ctx context.Context, id string) context.Context {
 	return context.WithValue(ctx, requestIDKey{}, id)
 }
 
+type forwardedKey struct{}
+
+type forwarded struct{ ip, userAgent string }
+
+// WithForwardedFor makes requests made with ctx say on whose behalf they are
+// sent: X-Forwarded-For carries the end user's IP (the backend believes it
+// only from TRUSTED_PROXIES, which must include the frontend pods) and
+// User-Agent the user's browser. Rate limits and session records then see the
+// user, not the frontend pod.
+func WithForwardedFor(ctx context.Context, ip, userAgent string) context.Context {
+	return context.WithValue(ctx, forwardedKey{}, forwarded{ip: ip, userAgent: userAgent})
+}
+
 // Do sends one request. in, when not nil, is sent as JSON; out, when not
 // nil, receives the JSON answer. Non-2xx answers return *Error.
 func (c *Client) Do(ctx context.Context, method, path string, in, out any) (*http.Response, error) {
@@ -101,6 +114,14 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, heade
 	}
 	if id, _ := ctx.Value(requestIDKey{}).(string); id != "" {
 		req.Header.Set("X-Request-ID", id)
+	}
+	if f, ok := ctx.Value(forwardedKey{}).(forwarded); ok {
+		if f.ip != "" {
+			req.Header.Set("X-Forwarded-For", f.ip)
+		}
+		if f.userAgent != "" {
+			req.Header.Set("User-Agent", f.userAgent)
+		}
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

@@ -1,0 +1,444 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/net/html"
+
+	"github.com/hospital-erp/hospital-erp/internal/client"
+	"github.com/hospital-erp/hospital-erp/internal/httpx"
+	"github.com/hospital-erp/hospital-erp/internal/identity"
+	"github.com/hospital-erp/hospital-erp/internal/patient"
+	"github.com/hospital-erp/hospital-erp/internal/ward"
+)
+
+// fakeAPI answers the few backend endpoints the web UI calls with canned
+// data. It stands in for the backend in web-layer tests only; the backend
+// itself is tested against real PostgreSQL.
+type fakeAPI struct {
+	t  *testing.T
+	mu sync.Mutex
+
+	role      string
+	perms     []string
+	expiresIn int
+	access    map[string]bool // valid access tokens
+	refresh   map[string]bool // unused refresh tokens
+	seq       int
+
+	refreshCalls int
+	requestIDs   []string
+	patientQuery url.Values
+	registered   []patient.RegisterInput
+	down         bool // answer 503
+	wardsDown    bool // answer 503 for the ward list only
+
+	patients []patient.Patient
+	wards    []ward.Ward
+	beds     []ward.Bed
+}
+
+const (
+	testPatientID = "0b9f2f3e-5d0c-4c55-9d56-3f1f2f0b7a01"
+	testWardID    = "5e0c3a90-8a37-4b6e-a1c4-8f0d3f9e2b10"
+)
+
+func newFakeAPI(t *testing.T) *fakeAPI {
+	return &fakeAPI{
+		t:         t,
+		role:      identity.RoleReceptionist,
+		perms:     identity.RolePermissions[identity.RoleReceptionist],
+		expiresIn: 300,
+		access:    map[string]bool{},
+		refresh:   map[string]bool{},
+		patients: []patient.Patient{
+			{ID: testPatientID, MRN: "10000017", FamilyName: "Okonkwo", GivenNames: "Adaeze Grace", BirthDate: "1984-03-02",
+				Sex: "female", City: "Leeds", Phone: "+44 113 496 0000", CreatedAt: time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)},
+			{ID: "7c1d1b5a-2a9c-4d42-8f4e-6a7c9e0d1f22", MRN: "10000025", FamilyName: "Smith", GivenNames: "John",
+				Sex: "male", City: "York", CreatedAt: time.Date(2026, 1, 6, 9, 0, 0, 0, time.UTC)},
+		},
+		wards: []ward.Ward{
+			{ID: testWardID, Code: "W1", Name: "Ward 1 – Acute Medicine", Specialty: "General medicine", DepartmentName: "Medicine",
+				Beds: ward.BedCounts{Total: 4, Available: 1, Occupied: 1, Cleaning: 1, OutOfService: 1}},
+			{ID: "9d3f7e21-0c4b-4f0e-9a51-2b6c8d7e1a33", Code: "W2", Name: "Ward 2 – Surgery", DepartmentName: "Surgery",
+				Beds: ward.BedCounts{Total: 2, Available: 2}},
+		},
+		beds: []ward.Bed{
+			{ID: "b1", Code: "B10", RoomCode: "101", Type: "general", Status: "available"},
+			{ID: "b2", Code: "B2", RoomCode: "101", Type: "general", Status: "occupied"},
+			{ID: "b3", Code: "B1", RoomCode: "102", Type: "icu", Status: "cleaning"},
+			{ID: "b4", Code: "B1", RoomCode: "20", Type: "isolation", Status: "out_of_service"},
+		},
+	}
+}
+
+func (f *fakeAPI) problem(w http.ResponseWriter, status int, code, detail string, fields map[string]string) {
+	httpx.WriteProblem(w, httpx.Problem{Type: "urn:hospital-erp:problem:" + code, Title: http.StatusText(status),
+		Status: status, Code: code, Detail: detail, Errors: fields})
+}
+
+// issue makes a new token pair, as login and refresh do.
+func (f *fakeAPI) issue() identity.LoginResponse {
+	f.seq++
+	a, r := fmt.Sprintf("access-%d", f.seq), fmt.Sprintf("refresh-%d", f.seq)
+	f.access[a], f.refresh[r] = true, true
+	return identity.LoginResponse{TokenResponse: identity.TokenResponse{AccessToken: a, TokenType: "Bearer",
+		ExpiresIn: f.expiresIn}, RefreshToken: r}
+}
+
+// revokeAccess makes every access token fail, as after a key rotation.
+func (f *fakeAPI) revokeAccess() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	clear(f.access)
+}
+
+// endSessions makes every token fail, as after an idle timeout.
+func (f *fakeAPI) endSessions() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	clear(f.access)
+	clear(f.refresh)
+}
+
+func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requestIDs = append(f.requestIDs, r.Header.Get("X-Request-ID"))
+	if f.down {
+		f.problem(w, http.StatusServiceUnavailable, "unavailable", "The database is not answering.", nil)
+		return
+	}
+	authed := f.access[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")]
+	route := r.Method + " " + r.URL.Path
+	switch route {
+	case "POST /api/v1/auth/login":
+		var req identity.LoginRequest
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		switch {
+		case req.Username == "locked":
+			w.Header().Set("Retry-After", "42")
+			f.problem(w, http.StatusTooManyRequests, "too_many_requests", "Too many sign-in attempts. Wait a moment and try again.", nil)
+		case req.Username == "nurse" && req.Password == "correct horse":
+			httpx.JSON(w, http.StatusOK, f.issue())
+		default:
+			f.problem(w, http.StatusUnauthorized, "unauthorized", "Wrong username or password.", nil)
+		}
+		return
+	case "POST /api/v1/auth/refresh":
+		f.refreshCalls++
+		var req identity.RefreshRequest
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		if !f.refresh[req.RefreshToken] {
+			// As the real backend: a reused token ends the session.
+			clear(f.access)
+			clear(f.refresh)
+			f.problem(w, http.StatusUnauthorized, "unauthorized", "The refresh token is not valid.", nil)
+			return
+		}
+		delete(f.refresh, req.RefreshToken)
+		httpx.JSON(w, http.StatusOK, f.issue())
+		return
+	}
+	if !authed {
+		f.problem(w, http.StatusUnauthorized, "unauthorized", "Sign in first.", nil)
+		return
+	}
+	switch {
+	case route == "POST /api/v1/auth/logout":
+		w.WriteHeader(http.StatusNoContent)
+	case route == "GET /api/v1/auth/me":
+		httpx.JSON(w, http.StatusOK, identity.Me{User: identity.User{ID: "u-1", Username: "nurse",
+			DisplayName: "Nia Nurse", Role: f.role, Active: true}, Permissions: f.perms})
+	case route == "POST /api/v1/auth/ws-ticket":
+		httpx.JSON(w, http.StatusOK, identity.Ticket{Ticket: "ticket-1", ExpiresIn: 60})
+	case route == "GET /api/v1/patients":
+		f.patientQuery = r.URL.Query()
+		if r.URL.Query().Get("cursor") == "stale" {
+			f.problem(w, http.StatusBadRequest, "invalid", "Some fields are not valid.",
+				map[string]string{"cursor": "is not a cursor this API returned"})
+			return
+		}
+		var items []patient.Patient
+		for _, p := range f.patients {
+			if strings.HasPrefix(strings.ToLower(p.FamilyName), strings.ToLower(r.URL.Query().Get("q"))) {
+				items = append(items, p)
+			}
+		}
+		httpx.JSON(w, http.StatusOK, httpx.Page[patient.Patient]{Items: items, NextCursor: "cursor-2",
+			Sort: r.URL.Query().Get("sort"), Limit: 25})
+	case route == "POST /api/v1/patients":
+		var in patient.RegisterInput
+		_ = json.NewDecoder(r.Body).Decode(&in)
+		f.registered = append(f.registered, in)
+		errs := map[string]string{}
+		if in.FamilyName == "" {
+			errs["family_name"] = "is required"
+		}
+		if in.Email != "" && !strings.Contains(in.Email, "@") {
+			errs["email"] = "must be an e-mail address"
+		}
+		if len(errs) > 0 {
+			f.problem(w, http.StatusBadRequest, "invalid", "Some fields are not valid.", errs)
+			return
+		}
+		httpx.JSON(w, http.StatusCreated, patient.Patient{ID: testPatientID, MRN: "10000033", FamilyName: in.FamilyName,
+			GivenNames: in.GivenNames, Sex: "unknown"})
+	case strings.HasPrefix(route, "GET /api/v1/patients/"):
+		for _, p := range f.patients {
+			if p.ID == r.PathValue("id") || "/api/v1/patients/"+p.ID == r.URL.Path {
+				httpx.JSON(w, http.StatusOK, p)
+				return
+			}
+		}
+		f.problem(w, http.StatusNotFound, "not_found", "No patient has this id.", nil)
+	case route == "GET /api/v1/wards" && f.wardsDown:
+		f.problem(w, http.StatusServiceUnavailable, "unavailable", "Try again.", nil)
+	case route == "GET /api/v1/wards":
+		httpx.JSON(w, http.StatusOK, ward.List[ward.Ward]{Items: f.wards})
+	case route == "GET /api/v1/wards/"+testWardID:
+		httpx.JSON(w, http.StatusOK, ward.WardDetail{Ward: f.wards[0], BedList: f.beds})
+	case strings.HasPrefix(route, "GET /api/v1/wards/"):
+		f.problem(w, http.StatusNotFound, "not_found", "No ward has this id.", nil)
+	default:
+		f.problem(w, http.StatusNotFound, "not_found", "There is no such endpoint.", nil)
+	}
+}
+
+// env is a web server in front of a fake backend, and a browser-like
+// client with a cookie jar that does not follow redirects.
+type env struct {
+	t      *testing.T
+	api    *fakeAPI
+	apiSrv *httptest.Server
+	web    *Server
+	srv    *httptest.Server
+	hc     *http.Client
+	logs   *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+var testKey = bytes.Repeat([]byte{7}, 32)
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{t: t, api: newFakeAPI(t), logs: &syncBuffer{}}
+	e.apiSrv = httptest.NewServer(e.api)
+	t.Cleanup(e.apiSrv.Close)
+
+	e.srv = httptest.NewUnstartedServer(nil)
+	web, err := New(Options{
+		API:        client.New(e.apiSrv.URL, nil),
+		Log:        slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		PublicURL:  "http://" + e.srv.Listener.Addr().String(),
+		SessionKey: testKey,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.web = web
+	e.srv.Config.Handler = web
+	e.srv.Start()
+	t.Cleanup(e.srv.Close)
+
+	jar, _ := cookiejar.New(nil)
+	e.hc = &http.Client{Jar: jar, Timeout: 10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return e
+}
+
+// response is a finished request: status, headers and parsed body.
+type response struct {
+	*http.Response
+	body string
+	doc  *html.Node
+}
+
+func (e *env) do(req *http.Request) *response {
+	e.t.Helper()
+	res, err := e.hc.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	out := &response{Response: res, body: string(b)}
+	if strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") {
+		if out.doc, err = html.Parse(bytes.NewReader(b)); err != nil {
+			e.t.Fatalf("parse HTML of %s: %v", req.URL, err)
+		}
+	}
+	return out
+}
+
+func (e *env) get(path string) *response {
+	e.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, e.srv.URL+path, nil)
+	return e.do(req)
+}
+
+// post sends a form as a browser would from this site.
+func (e *env) post(path string, form url.Values) *response {
+	e.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", e.srv.URL)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	return e.do(req)
+}
+
+// csrf loads a page and returns the CSRF token of its forms.
+func (e *env) csrf(path string) string {
+	e.t.Helper()
+	res := e.get(path)
+	in := find(res.doc, byAttr("name", "csrf_token"))
+	if in == nil {
+		e.t.Fatalf("GET %s: no csrf_token field (status %d)", path, res.StatusCode)
+	}
+	return attr(in, "value")
+}
+
+// login signs in as the fake's user.
+func (e *env) login() {
+	e.t.Helper()
+	res := e.post("/login", url.Values{"csrf_token": {e.csrf("/login")}, "username": {"nurse"}, "password": {"correct horse"}})
+	if res.StatusCode != http.StatusSeeOther {
+		e.t.Fatalf("login: status %d, want 303", res.StatusCode)
+	}
+}
+
+func (e *env) cookie(name string) *http.Cookie {
+	u, _ := url.Parse(e.srv.URL)
+	for _, c := range e.hc.Jar.Cookies(u) {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// --- HTML helpers: small queries over golang.org/x/net/html nodes ---
+
+type matcher func(*html.Node) bool
+
+func attr(n *html.Node, key string) string {
+	if n == nil {
+		return ""
+	}
+	for _, a := range n.Attr {
+		if a.Key == key {
+			return a.Val
+		}
+	}
+	return ""
+}
+
+func hasAttr(n *html.Node, key string) bool {
+	for _, a := range n.Attr {
+		if a.Key == key {
+			return true
+		}
+	}
+	return false
+}
+
+func byTag(tag string) matcher {
+	return func(n *html.Node) bool { return n.Type == html.ElementNode && n.Data == tag }
+}
+
+func byAttr(key, val string) matcher {
+	return func(n *html.Node) bool { return n.Type == html.ElementNode && hasAttr(n, key) && attr(n, key) == val }
+}
+
+func byID(id string) matcher { return byAttr("id", id) }
+
+func byClass(class string) matcher {
+	return func(n *html.Node) bool {
+		return n.Type == html.ElementNode && strings.Contains(" "+attr(n, "class")+" ", " "+class+" ")
+	}
+}
+
+func and(ms ...matcher) matcher {
+	return func(n *html.Node) bool {
+		for _, m := range ms {
+			if !m(n) {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+func findAll(root *html.Node, m matcher) []*html.Node {
+	var out []*html.Node
+	if root == nil {
+		return nil
+	}
+	for n := range root.Descendants() {
+		if m(n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func find(root *html.Node, m matcher) *html.Node {
+	if all := findAll(root, m); len(all) > 0 {
+		return all[0]
+	}
+	return nil
+}
+
+// text is the node's text content with whitespace collapsed.
+func text(n *html.Node) string {
+	if n == nil {
+		return ""
+	}
+	var b strings.Builder
+	for d := range n.Descendants() {
+		if d.Type == html.TextNode {
+			b.WriteString(d.Data)
+		}
+	}
+	return strings.Join(strings.Fields(b.String()), " ")
+}
+
+// unusedPort returns an address nothing listens on.
+func unusedPort(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}

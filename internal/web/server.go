@@ -1,0 +1,199 @@
+// Package web is the server-rendered user interface. It runs as its own
+// pod and knows the backend only through its HTTP API (internal/client),
+// exactly as any other frontend would: every page is rendered from
+// html/template files embedded in the binary, every form works without
+// JavaScript, and the one small script only prints wristbands and keeps
+// the bed board live.
+package web
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/hospital-erp/hospital-erp/internal/client"
+	"github.com/hospital-erp/hospital-erp/internal/httpx"
+)
+
+// Options configure New.
+type Options struct {
+	// API is the backend client without a token; each request uses
+	// API.WithToken with the signed-in user's access token.
+	API *client.Client
+	Log *slog.Logger
+	// PublicURL is the URL users open (http://localhost:3000). Its origin
+	// is the only one allowed to POST.
+	PublicURL string
+	// SessionKey is the 32-byte AES-256-GCM key of the session cookie.
+	SessionKey     []byte
+	CookieSecure   bool
+	TrustedProxies []netip.Prefix
+	// Observe receives every finished request, for metrics. nil: none.
+	Observe httpx.Observer
+}
+
+const (
+	// formBodyLimit caps form posts: the largest form is a few hundred bytes.
+	formBodyLimit = 64 << 10
+	// requestTimeout bounds one page's work, backend calls included.
+	requestTimeout = 15 * time.Second
+	// refreshMargin: an access token this close to expiry is renewed before
+	// it is used, so that a request never fails half-way on expiry.
+	refreshMargin = 30 * time.Second
+)
+
+// csp allows nothing inline: the pages carry no inline script or style,
+// and the bar charts are SVG attributes rather than style attributes.
+const csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+
+// Server is the web UI's http.Handler.
+type Server struct {
+	api          *client.Client
+	log          *slog.Logger
+	publicOrigin string
+	aead         cipher.AEAD
+	secure       bool
+	views        *views
+	assets       *assets
+	cop          *http.CrossOriginProtection
+	refresh      *refresher
+	router       *httpx.Router
+	handler      http.Handler
+	draining     atomic.Bool
+	now          func() time.Time
+}
+
+// New builds the web UI. It parses every template and hashes every static
+// file first, so a missing or broken template stops the start.
+func New(o Options) (*Server, error) {
+	if o.API == nil {
+		return nil, errors.New("web: Options.API is required")
+	}
+	if len(o.SessionKey) != 32 {
+		return nil, fmt.Errorf("web: the session key must be 32 bytes, got %d", len(o.SessionKey))
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Observe == nil {
+		o.Observe = func(*httpx.RequestInfo, string, int, time.Duration) {}
+	}
+	origin, err := originOf(o.PublicURL)
+	if err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(o.SessionKey)
+	if err != nil {
+		return nil, fmt.Errorf("web: session key: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("web: session key: %w", err)
+	}
+	a, err := loadAssets()
+	if err != nil {
+		return nil, err
+	}
+	v, err := parseViews(a)
+	if err != nil {
+		return nil, err
+	}
+	cop := http.NewCrossOriginProtection()
+	if origin != "" {
+		if err := cop.AddTrustedOrigin(origin); err != nil {
+			return nil, fmt.Errorf("web: PublicURL: %w", err)
+		}
+	}
+	s := &Server{
+		api:          o.API,
+		log:          o.Log,
+		publicOrigin: origin,
+		aead:         aead,
+		secure:       o.CookieSecure,
+		views:        v,
+		assets:       a,
+		cop:          cop,
+		refresh:      newRefresher(),
+		now:          time.Now,
+	}
+	s.router = httpx.NewRouter(s.writeError, s.writeUnmatched)
+	s.routes()
+	s.handler = httpx.Chain(s.router,
+		httpx.Observe(o.Log, o.TrustedProxies, o.Observe, s.panicked),
+		httpx.SecurityHeaders(csp, strings.HasPrefix(o.PublicURL, "https://")),
+		httpx.Gzip(),
+		httpx.BodyLimit(formBodyLimit),
+		httpx.Timeout(requestTimeout),
+		s.withSession,
+		s.checkCSRF,
+	)
+	return s, nil
+}
+
+// routes is every page of the UI in one place.
+func (s *Server) routes() {
+	r := s.router
+	r.HandleHTTP("GET /health/live", http.HandlerFunc(s.handleHealthLive))
+	r.HandleHTTP("GET /health/ready", http.HandlerFunc(s.handleHealthReady))
+	r.HandleHTTP("GET /static/{name}", http.HandlerFunc(s.handleStatic))
+
+	r.Handle("GET /login", s.handleLoginForm)
+	r.Handle("POST /login", s.handleLoginSubmit)
+	r.Handle("POST /logout", s.handleLogout)
+
+	r.Handle("GET /{$}", s.signedIn(s.handleDashboardShow))
+	r.Handle("GET /patients", s.signedIn(s.handlePatientList))
+	r.Handle("GET /patients/new", s.signedIn(s.handlePatientNew))
+	r.Handle("POST /patients/new", s.signedIn(s.handlePatientCreate))
+	r.Handle("GET /patients/{id}", s.signedIn(s.handlePatientShow))
+	r.Handle("GET /wards", s.signedIn(s.handleWardList))
+	r.Handle("GET /wards/{id}", s.signedIn(s.handleWardShow))
+	r.Handle("POST /events/ticket", s.signedIn(s.handleEventsTicket))
+}
+
+// ServeHTTP serves one request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// SetDraining makes /health/ready answer 503 so load balancers stop
+// sending new requests while the process shuts down.
+func (s *Server) SetDraining() { s.draining.Store(true) }
+
+type health struct {
+	Status string `json:"status"`
+}
+
+func (s *Server) handleHealthLive(w http.ResponseWriter, _ *http.Request) {
+	httpx.JSON(w, http.StatusOK, health{Status: "ok"})
+}
+
+// handleHealthReady does not ask the backend: a backend outage must not
+// take every web pod out of the load balancer, or users would get no page
+// at all instead of the "temporarily unavailable" page.
+func (s *Server) handleHealthReady(w http.ResponseWriter, _ *http.Request) {
+	if s.draining.Load() {
+		httpx.JSON(w, http.StatusServiceUnavailable, health{Status: "draining"})
+		return
+	}
+	httpx.JSON(w, http.StatusOK, health{Status: "ready"})
+}
+
+// originOf returns scheme://host[:port] of a URL, or "" for "".
+func originOf(raw string) (string, error) {
+	if raw == "" {
+		return "", nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("web: PublicURL %q must be an absolute http or https URL", raw)
+	}
+	return u.Scheme + "://" + u.Host, nil
+}

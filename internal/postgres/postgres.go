@@ -227,7 +227,8 @@ func Translate(err error) error {
 			return hospital.Wrap(hospital.ECONFLICT, err, "A concurrent change got in the way; please retry.")
 		case "57014", "55P03":
 			return hospital.Wrap(hospital.EUNAVAILABLE, err, "The database did not answer in time; please retry.")
-		case "57P01", "57P02", "57P03", "53300", "08000", "08003", "08006":
+		case "57P01", "57P02", "57P03", "53300", "08000", "08003", "08006",
+			"08P01": // PgBouncer reports its own refusals (query_wait_timeout, pool full) as 08P01
 			return hospital.Wrap(hospital.EUNAVAILABLE, err, "The database is unavailable; please retry.")
 		}
 		return err

@@ -143,6 +143,20 @@ func (q *Queries) DepartmentList(ctx context.Context) ([]Department, error) {
 	return items, nil
 }
 
+const departmentRename = `-- name: DepartmentRename :exec
+UPDATE departments SET name = $2 WHERE id = $1
+`
+
+type DepartmentRenameParams struct {
+	ID   uuid.UUID
+	Name string
+}
+
+func (q *Queries) DepartmentRename(ctx context.Context, arg DepartmentRenameParams) error {
+	_, err := q.db.Exec(ctx, departmentRename, arg.ID, arg.Name)
+	return err
+}
+
 const roomCreate = `-- name: RoomCreate :one
 INSERT INTO rooms (ward_id, code) VALUES ($1, $2) RETURNING id, ward_id, code
 `

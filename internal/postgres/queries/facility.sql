@@ -41,3 +41,6 @@ SELECT b.id, b.code, b.bed_type, b.status, b.version, b.updated_at, r.id AS room
 FROM beds b JOIN rooms r ON r.id = b.room_id
 WHERE r.ward_id = $1
 ORDER BY r.code, b.code;
+
+-- name: DepartmentRename :exec
+UPDATE departments SET name = $2 WHERE id = $1;

@@ -7,9 +7,12 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/hospital-erp/hospital-erp/internal/access"
+	"github.com/hospital-erp/hospital-erp/internal/audit"
 	"github.com/hospital-erp/hospital-erp/internal/cache"
 	"github.com/hospital-erp/hospital-erp/internal/config"
 	"github.com/hospital-erp/hospital-erp/internal/events"
+	"github.com/hospital-erp/hospital-erp/internal/hospital"
 	"github.com/hospital-erp/hospital-erp/internal/httpapi"
 	"github.com/hospital-erp/hospital-erp/internal/identity"
 	"github.com/hospital-erp/hospital-erp/internal/metrics"
@@ -27,7 +30,7 @@ func runAPI(ctx context.Context, getenv func(string) string, stdout io.Writer) e
 	}
 	log := newLogger(stdout, cfg.LogLevel, "backend")
 	m := metrics.New("backend")
-	b, err := newBackend(ctx, cfg, log, m)
+	b, err := newBackend(ctx, cfg, log, m, time.Now)
 	if err != nil {
 		return err
 	}
@@ -41,14 +44,16 @@ type backend struct {
 	Redis    *redisclient.Client
 	Bus      *events.Bus
 	Identity *identity.Service
+	Access   *access.Checker
 	Server   *httpapi.Server
 	shutdown chan struct{}
 	cancel   context.CancelFunc
 }
 
 // newBackend connects to PostgreSQL (through PgBouncer) and Redis and wires
-// every module. It is the only place that builds the backend.
-func newBackend(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics.Metrics) (*backend, error) {
+// every module. It is the only place that builds the backend. now is the
+// clock of every service (tests pass one they control).
+func newBackend(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics.Metrics, now hospital.Clock) (*backend, error) {
 	keys, err := identity.ParseKeys(cfg.JWTPrivateKeys)
 	if err != nil {
 		return nil, fmt.Errorf("JWT_PRIVATE_KEYS: %w", err)
@@ -96,22 +101,38 @@ func newBackend(ctx context.Context, cfg *config.Config, log *slog.Logger, m *me
 		}})
 	bctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	go bus.Run(bctx)
+	go audit.RunSealer(bctx, db, log, audit.SealerOptions{Interval: cfg.AuditSealInterval,
+		Sealed: func(n int, unsealed int64) {
+			m.AuditSealed.Add(float64(n))
+			m.AuditUnsealed.Set(float64(unsealed))
+		}})
 
-	now := time.Now
-	ids := identity.NewService(db, c, limiter, keys, identity.Settings{
+	ids, err := identity.NewService(db, c, limiter, keys, identity.Settings{
 		Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, AccessTTL: cfg.AccessTokenTTL,
 		IdleTimeout: cfg.SessionIdleTimeout, MaxLifetime: cfg.SessionMaxLifetime, LoginRate: cfg.RateLimitLogin,
-	}, now, func(scope string) { m.RateLimited.WithLabelValues(scope).Inc() })
+		MFAKey: cfg.MFAKey,
+	}, now, identity.Observer{
+		Login:    func(result string) { m.Logins.WithLabelValues(result).Inc() },
+		Rejected: func(scope string) { m.RateLimited.WithLabelValues(scope).Inc() },
+	})
+	if err != nil {
+		cancel()
+		db.Close()
+		return nil, fmt.Errorf("MFA_ENCRYPTION_KEY: %w", err)
+	}
+	ac := access.NewChecker(db, cfg.EmergencyAccessTTL, now, m.BreakGlass.Inc)
 	shutdown := make(chan struct{})
 	srv := httpapi.New(httpapi.Deps{
 		Log: log, Config: cfg, DB: db, Redis: rc, Metrics: m, Limiter: limiter,
 		Identity: ids,
-		Patients: patient.NewService(db, c, cfg.CacheTTL, bus, now),
+		Access:   ac,
+		Audit:    audit.NewReader(db),
+		Patients: patient.NewService(db, c, cfg.CacheTTL, bus, ac, now),
 		Wards:    ward.NewService(db, c, cfg.CacheTTL),
 		Bus:      bus,
 		Shutdown: shutdown,
 	})
-	return &backend{DB: db, Redis: rc, Bus: bus, Identity: ids, Server: srv, shutdown: shutdown, cancel: cancel}, nil
+	return &backend{DB: db, Redis: rc, Bus: bus, Identity: ids, Access: ac, Server: srv, shutdown: shutdown, cancel: cancel}, nil
 }
 
 // StopStreams closes WebSocket connections (with "going away") before the

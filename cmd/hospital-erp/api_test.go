@@ -18,7 +18,7 @@ import (
 func TestAuthFlow(t *testing.T) {
 	tb := startBackend(t, backendOpts{})
 	ctx := context.Background()
-	if _, err := tb.Identity.CreateUser(ctx, "nurse.flow", "Flow Nurse", identity.RoleNurse, "", "a long enough password"); err != nil {
+	if _, err := tb.Identity.CreateUserAsSystem(ctx, "nurse.flow", "Flow Nurse", identity.RoleNurse, "", "a long enough password"); err != nil {
 		t.Fatal(err)
 	}
 	c := client.New(tb.URL, nil)

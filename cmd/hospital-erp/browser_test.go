@@ -122,7 +122,7 @@ type css = chromedp.CSS
 // new MRN, opens a ward's live bed board, and signs out.
 func TestBrowserReceptionistFlow(t *testing.T) {
 	s := startStack(t)
-	if _, err := s.Identity.CreateUser(context.Background(), "front.desk", "Tomás Ferreira", identity.RoleReceptionist, "", "a long enough password"); err != nil {
+	if _, err := s.Identity.CreateUserAsSystem(context.Background(), "front.desk", "Tomás Ferreira", identity.RoleReceptionist, "", "a long enough password"); err != nil {
 		t.Fatal(err)
 	}
 	ctx := browser(t)

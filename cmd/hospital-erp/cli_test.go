@@ -42,11 +42,13 @@ func TestBadConfigurationStopsTheStart(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "REQUEST_TIMEOUT") {
 		t.Fatalf("bad duration: %v", err)
 	}
-	_, err = runCLI(t, map[string]string{}, "api")
-	if err == nil || !strings.Contains(err.Error(), "DATABASE_URL") || !strings.Contains(err.Error(), "JWT_PRIVATE_KEYS") {
+	_, err = runCLI(t, map[string]string{"MFA_ENCRYPTION_KEY": "short"}, "api")
+	if err == nil || !strings.Contains(err.Error(), "DATABASE_URL") || !strings.Contains(err.Error(), "JWT_PRIVATE_KEYS") ||
+		!strings.Contains(err.Error(), "MFA_ENCRYPTION_KEY") {
 		t.Fatalf("missing settings: %v", err)
 	}
-	_, err = runCLI(t, map[string]string{"DATABASE_URL": "postgres://x@127.0.0.1:1/x", "JWT_PRIVATE_KEYS": "not a key"}, "api")
+	_, err = runCLI(t, map[string]string{"DATABASE_URL": "postgres://x@127.0.0.1:1/x", "JWT_PRIVATE_KEYS": "not a key",
+		"MFA_ENCRYPTION_KEY": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}, "api")
 	if err == nil || !strings.Contains(err.Error(), "JWT_PRIVATE_KEYS") {
 		t.Fatalf("bad key: %v", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hospital-erp/hospital-erp/internal/config"
 	"github.com/hospital-erp/hospital-erp/internal/demo"
@@ -49,8 +50,10 @@ func runDev(ctx context.Context, getenv func(string) string, stdout io.Writer) e
 		return fmt.Errorf("DATA_DIR=%s: %w", cfg.DataDir, err)
 	}
 
+	migrateURL := cfg.DatabaseURL
+	var pg *localpg.Server
 	if cfg.DatabaseURL == "" {
-		pg, err := localpg.Start(ctx, localpg.Options{DataDir: filepath.Join(cfg.DataDir, "pg"),
+		pg, err = localpg.Start(ctx, localpg.Options{DataDir: filepath.Join(cfg.DataDir, "pg"),
 			Log: logFile(filepath.Join(cfg.DataDir, "postgres.log"))})
 		if err != nil {
 			return err
@@ -59,23 +62,39 @@ func runDev(ctx context.Context, getenv func(string) string, stdout io.Writer) e
 		if err := pg.CreateDatabase(ctx, "hospital"); err != nil {
 			return fmt.Errorf("create database: %w", err)
 		}
-		cfg.DatabaseURL = pg.URL("hospital")
+		migrateURL = pg.URL("hospital")
 		log.Info("local PostgreSQL started", "data_dir", filepath.Join(cfg.DataDir, "pg"), "port", pg.Port)
 	}
-	if err := postgres.Migrate(ctx, cfg.DatabaseURL, log); err != nil {
+	if err := postgres.Migrate(ctx, migrateURL, log); err != nil {
 		return err
+	}
+	if pg != nil {
+		// The backend connects as a member of hospital_app, like in
+		// production: it cannot change or delete audit rows.
+		pw, err := secretFile(filepath.Join(cfg.DataDir, "app-db.password"), func() (string, error) { return localpg.RandomPassword(), nil })
+		if err != nil {
+			return err
+		}
+		if cfg.DatabaseURL, err = pg.EnsureLoginRole(ctx, "hospital_api", strings.TrimSpace(pw), "hospital_app", "hospital"); err != nil {
+			return fmt.Errorf("create the application's database role: %w", err)
+		}
 	}
 	if cfg.JWTPrivateKeys == "" {
 		if cfg.JWTPrivateKeys, err = secretFile(filepath.Join(cfg.DataDir, "jwt-ed25519.pem"), identity.GenerateKeyPEM); err != nil {
 			return err
 		}
 	}
+	if cfg.MFAKey == nil {
+		k, err := secretFile(filepath.Join(cfg.DataDir, "mfa.key"), randomKey)
+		if err != nil {
+			return err
+		}
+		if cfg.MFAKey, err = base64.StdEncoding.DecodeString(strings.TrimSpace(k)); err != nil {
+			return fmt.Errorf("%s/mfa.key: %w", cfg.DataDir, err)
+		}
+	}
 	if cfg.WebSessionKey == nil {
-		k, err := secretFile(filepath.Join(cfg.DataDir, "web-session.key"), func() (string, error) {
-			b := make([]byte, 32)
-			_, err := rand.Read(b)
-			return base64.StdEncoding.EncodeToString(b), err
-		})
+		k, err := secretFile(filepath.Join(cfg.DataDir, "web-session.key"), randomKey)
 		if err != nil {
 			return err
 		}
@@ -85,7 +104,7 @@ func runDev(ctx context.Context, getenv func(string) string, stdout io.Writer) e
 	}
 
 	m := metrics.New("dev")
-	b, err := newBackend(ctx, cfg, log, m)
+	b, err := newBackend(ctx, cfg, log, m, time.Now)
 	if err != nil {
 		return err
 	}
@@ -163,6 +182,13 @@ func secretFile(path string, gen func() (string, error)) (string, error) {
 		return "", err
 	}
 	return s, os.WriteFile(path, []byte(s), 0o600)
+}
+
+// randomKey returns base64 of 32 random bytes.
+func randomKey() (string, error) {
+	b := make([]byte, 32)
+	_, err := rand.Read(b)
+	return base64.StdEncoding.EncodeToString(b), err
 }
 
 func logFile(path string) io.Writer {

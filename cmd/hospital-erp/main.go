@@ -37,6 +37,7 @@ Usage:
   hospital-erp migrate          apply pending database migrations (connect directly, not via PgBouncer)
   hospital-erp migrate status   list migrations and whether they are applied
   hospital-erp dev              everything on one port for a laptop: local PostgreSQL, demo hospital
+  hospital-erp audit verify     walk the audit hash chain and report the first altered or missing row
   hospital-erp version          print the version
 
 Every command is configured by environment variables; "hospital-erp <command> --help" lists them.
@@ -75,6 +76,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runMigrate(ctx, rest, getenv, stdout)
 	case config.CmdDev:
 		return runDev(ctx, getenv, stdout)
+	case config.CmdAudit:
+		return runAudit(ctx, rest, getenv, stdout)
 	case "version":
 		fmt.Fprintln(stdout, version())
 		return nil
@@ -85,7 +88,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 func knownCommand(c string) bool {
 	switch c {
-	case config.CmdAPI, config.CmdWeb, config.CmdMigrate, config.CmdDev:
+	case config.CmdAPI, config.CmdWeb, config.CmdMigrate, config.CmdDev, config.CmdAudit:
 		return true
 	}
 	return false

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"io"
 	"log/slog"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hospital-erp/hospital-erp/internal/client"
 	"github.com/hospital-erp/hospital-erp/internal/config"
@@ -56,6 +58,8 @@ type backendOpts struct {
 	dbURL    string            // share a database with another instance
 	redisURL string            // "" uses the shared Redis; "none" runs without Redis
 	keys     string
+	mfaKey   string
+	clock    func() time.Time // nil: the real clock
 }
 
 func startBackend(t *testing.T, o backendOpts) *testBackend {
@@ -70,13 +74,21 @@ func startBackend(t *testing.T, o backendOpts) *testBackend {
 			t.Fatal(err)
 		}
 	}
+	if o.mfaKey == "" {
+		o.mfaKey = base64.StdEncoding.EncodeToString(make([]byte, 32))
+	}
+	if o.clock == nil {
+		o.clock = time.Now
+	}
 	env := map[string]string{
-		"DATABASE_URL":     o.dbURL,
-		"JWT_PRIVATE_KEYS": o.keys,
-		"LOG_LEVEL":        "debug",
-		"RATE_LIMIT_IP":    "100000/1m",
-		"RATE_LIMIT_USER":  "100000/1m",
-		"RATE_LIMIT_LOGIN": "1000/1m",
+		"MFA_ENCRYPTION_KEY":  o.mfaKey,
+		"AUDIT_SEAL_INTERVAL": "100ms",
+		"DATABASE_URL":        o.dbURL,
+		"JWT_PRIVATE_KEYS":    o.keys,
+		"LOG_LEVEL":           "debug",
+		"RATE_LIMIT_IP":       "100000/1m",
+		"RATE_LIMIT_USER":     "100000/1m",
+		"RATE_LIMIT_LOGIN":    "1000/1m",
 	}
 	switch o.redisURL {
 	case "":
@@ -96,7 +108,7 @@ func startBackend(t *testing.T, o backendOpts) *testBackend {
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	m := metrics.New("backend")
-	b, err := newBackend(context.Background(), cfg, log, m)
+	b, err := newBackend(context.Background(), cfg, log, m, o.clock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +131,7 @@ func (tb *testBackend) user(t *testing.T, role string) (*client.Client, string) 
 		name = name[:60]
 	}
 	pw := "correct horse battery staple"
-	if _, err := tb.Identity.CreateUser(ctx, name, "Test "+role, role, "", pw); err != nil {
+	if _, err := tb.Identity.CreateUserAsSystem(ctx, name, "Test "+role, role, "", pw); err != nil {
 		t.Fatalf("create %s: %v", role, err)
 	}
 	c := client.New(tb.URL, nil)

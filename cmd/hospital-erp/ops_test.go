@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -128,7 +129,7 @@ func TestRedisOutage(t *testing.T) {
 	}
 	// Login limiting holds while Redis is down (in-process fallback).
 	redis.Stop()
-	if _, err := tb.Identity.CreateUser(ctx, "limited.user", "Limited", identity.RoleNurse, "", "a long enough password"); err != nil {
+	if _, err := tb.Identity.CreateUserAsSystem(ctx, "limited.user", "Limited", identity.RoleNurse, "", "a long enough password"); err != nil {
 		t.Fatal(err)
 	}
 	limited := startBackend(t, backendOpts{dbURL: tb.DBURL, redisURL: "redis://" + redis.Addr(),
@@ -151,7 +152,8 @@ func TestGracefulShutdown(t *testing.T) {
 	keys, _ := identity.GenerateKeyPEM()
 	port := freePort(t)
 	env := map[string]string{"DATABASE_URL": d.URL, "JWT_PRIVATE_KEYS": keys, "LISTEN_ADDR": "127.0.0.1:" + port,
-		"METRICS_ADDR": "off", "DRAIN_DELAY": "400ms", "SHUTDOWN_TIMEOUT": "10s"}
+		"MFA_ENCRYPTION_KEY": base64.StdEncoding.EncodeToString(make([]byte, 32)),
+		"METRICS_ADDR":       "off", "DRAIN_DELAY": "400ms", "SHUTDOWN_TIMEOUT": "10s"}
 	cfg, err := config.Load(config.CmdAPI, func(k string) string { return env[k] }, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -159,7 +161,7 @@ func TestGracefulShutdown(t *testing.T) {
 	logs := &syncBuffer{}
 	log := newLogger(logs, cfg.LogLevel, "backend")
 	m := metrics.New("backend")
-	b, err := newBackend(context.Background(), cfg, log, m)
+	b, err := newBackend(context.Background(), cfg, log, m, time.Now)
 	if err != nil {
 		t.Fatal(err)
 	}

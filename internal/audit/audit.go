@@ -1,5 +1,7 @@
-// Package audit writes the audit trail: one row per read or change of
-// protected data, in the same transaction as the work it records.
+// Package audit writes and reads the audit trail: one row per read or
+// change of protected data (and per denied attempt), written in the same
+// transaction as the work it records, hash-chained into sealed blocks in
+// the background, verifiable end to end.
 package audit
 
 import (
@@ -10,30 +12,44 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/hospital-erp/hospital-erp/internal/hospital"
+	"github.com/hospital-erp/hospital-erp/internal/postgres"
 	"github.com/hospital-erp/hospital-erp/internal/postgres/dbgen"
 )
 
+// Outcomes of an audited action.
+const (
+	Success = "success"
+	Denied  = "denied"
+	Error   = "error"
+)
+
 // Entry is one audited action. Details must not repeat patient data that
-// the entity already identifies; it records what was done, not the record.
+// the resource already identifies; they record what was done, not the record.
 type Entry struct {
-	Action     string // "patient.read", "patient.create", "auth.login" ...
-	EntityType string
-	EntityID   string
-	PatientID  *uuid.UUID
-	// ActorID overrides the actor from ctx (for logins, before there is one).
-	ActorID *uuid.UUID
-	Details map[string]any
+	Action       string // "patient.read", "patient.create", "auth.login" ...
+	ResourceType string
+	ResourceID   string
+	PatientID    *uuid.UUID
+	Outcome      string // Success when empty
+	// ActorID and ActorRole override the actor from ctx (for logins,
+	// before there is one).
+	ActorID   *uuid.UUID
+	ActorRole string
+	Details   map[string]any
 }
 
 // Write inserts e using q, which must be the transaction doing the work.
-// The actor and request id come from ctx.
+// The actor, request id and client come from ctx.
 func Write(ctx context.Context, q *dbgen.Queries, e Entry) error {
-	actor := e.ActorID
-	if actor == nil {
-		if a := hospital.ActorFrom(ctx); a != nil {
+	actor, role := e.ActorID, e.ActorRole
+	if a := hospital.ActorFrom(ctx); a != nil {
+		if actor == nil {
 			if id, err := uuid.Parse(a.UserID); err == nil {
 				actor = &id
 			}
+		}
+		if role == "" {
+			role = a.Role
 		}
 	}
 	details := []byte("{}")
@@ -44,8 +60,27 @@ func Write(ctx context.Context, q *dbgen.Queries, e Entry) error {
 		}
 		details = b
 	}
+	outcome := e.Outcome
+	if outcome == "" {
+		outcome = Success
+	}
+	c := hospital.ClientFrom(ctx)
 	return q.AuditInsert(ctx, dbgen.AuditInsertParams{
-		ActorID: actor, Action: e.Action, EntityType: e.EntityType, EntityID: e.EntityID,
-		PatientID: e.PatientID, RequestID: hospital.RequestIDFrom(ctx), Details: details,
+		ActorID: actor, ActorRole: role, Action: e.Action, ResourceType: e.ResourceType, ResourceID: e.ResourceID,
+		PatientID: e.PatientID, Outcome: outcome, RequestID: hospital.RequestIDFrom(ctx),
+		ClientIp: truncate(c.IP, 64), UserAgent: truncate(c.UserAgent, 512), Details: details,
 	})
+}
+
+// Record writes e in a transaction of its own: for denied attempts, whose
+// request transaction (if any) rolls back.
+func Record(ctx context.Context, db *postgres.DB, e Entry) error {
+	return db.InTx(context.WithoutCancel(ctx), func(q *dbgen.Queries) error { return Write(ctx, q, e) })
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
 }

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/hospital-erp/hospital-erp/internal/access"
+	"github.com/hospital-erp/hospital-erp/internal/audit"
 	"github.com/hospital-erp/hospital-erp/internal/httpx"
 	"github.com/hospital-erp/hospital-erp/internal/identity"
 	"github.com/hospital-erp/hospital-erp/internal/patient"
@@ -253,5 +255,233 @@ func (c *Client) Wards(ctx context.Context) ([]ward.Ward, error) {
 func (c *Client) Ward(ctx context.Context, id string) (ward.WardDetail, error) {
 	var out ward.WardDetail
 	_, err := c.Do(ctx, http.MethodGet, "/api/v1/wards/"+url.PathEscape(id), nil, &out)
+	return out, err
+}
+
+// ChangePassword changes the signed-in user's password.
+func (c *Client) ChangePassword(ctx context.Context, in identity.PasswordChange) error {
+	_, err := c.Do(ctx, http.MethodPost, "/api/v1/auth/password", in, nil)
+	return err
+}
+
+// EnrolMFA starts MFA enrolment and returns the secret and QR code.
+func (c *Client) EnrolMFA(ctx context.Context) (identity.MFAEnrolment, error) {
+	var out identity.MFAEnrolment
+	_, err := c.Do(ctx, http.MethodPost, "/api/v1/auth/mfa/enrol", nil, &out)
+	return out, err
+}
+
+// ConfirmMFA turns MFA on with a current code and returns recovery codes.
+func (c *Client) ConfirmMFA(ctx context.Context, code string) (identity.RecoveryCodes, error) {
+	var out identity.RecoveryCodes
+	_, err := c.Do(ctx, http.MethodPost, "/api/v1/auth/mfa/confirm", identity.MFAConfirm{Code: code}, &out)
+	return out, err
+}
+
+// DisableMFA turns MFA off (roles that must use MFA are refused).
+func (c *Client) DisableMFA(ctx context.Context, password string) error {
+	_, err := c.Do(ctx, http.MethodPost, "/api/v1/auth/mfa/disable", identity.MFADisable{Password: password}, nil)
+	return err
+}
+
+// LoginMFA signs in with a one-time code.
+func (c *Client) LoginMFA(ctx context.Context, username, password, otp string) (identity.LoginResponse, error) {
+	var out identity.LoginResponse
+	_, err := c.Do(ctx, http.MethodPost, "/api/v1/auth/login", identity.LoginRequest{Username: username, Password: password, OTP: otp}, &out)
+	return out, err
+}
+
+// Roles lists roles and their permissions.
+func (c *Client) Roles(ctx context.Context) ([]identity.RoleInfo, error) {
+	var out struct {
+		Items []identity.RoleInfo `json:"items"`
+	}
+	_, err := c.Do(ctx, http.MethodGet, "/api/v1/roles", nil, &out)
+	return out.Items, err
+}
+
+// UserQuery selects a page of users.
+type UserQuery struct {
+	Q      string
+	Role   string
+	Active *bool
+	Cursor string
+	Limit  int
+}
+
+// Users lists users.
+func (c *Client) Users(ctx context.Context, q UserQuery) (httpx.Page[identity.User], error) {
+	v := url.Values{}
+	if q.Q != "" {
+		v.Set("q", q.Q)
+	}
+	if q.Role != "" {
+		v.Set("role", q.Role)
+	}
+	if q.Active != nil {
+		v.Set("active", strconv.FormatBool(*q.Active))
+	}
+	if q.Cursor != "" {
+		v.Set("cursor", q.Cursor)
+	}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	var out httpx.Page[identity.User]
+	_, err := c.Do(ctx, http.MethodGet, "/api/v1/users?"+v.Encode(), nil, &out)
+	return out, err
+}
+
+// User reads one user.
+func (c *Client) User(ctx context.Context, id string) (identity.User, error) {
+	var out identity.User
+	_, err := c.Do(ctx, http.MethodGet, "/api/v1/users/"+url.PathEscape(id), nil, &out)
+	return out, err
+}
+
+// CreateUser adds a user.
+func (c *Client) CreateUser(ctx context.Context, in identity.NewUser) (identity.User, error) {
+	var out identity.User
+	_, err := c.Do(ctx, http.MethodPost, "/api/v1/users", in, &out)
+	return out, err
+}
+
+// UpdateUser changes a user's name, role, department and wards; version is
+// the user's current version (ETag).
+func (c *Client) UpdateUser(ctx context.Context, id string, version int, in identity.UserUpdate) (identity.User, error) {
+	var out identity.User
+	_, err := c.do(ctx, http.MethodPut, "/api/v1/users/"+url.PathEscape(id), in, &out,
+		http.Header{"If-Match": {`"` + strconv.Itoa(version) + `"`}})
+	return out, err
+}
+
+// SetUserActive disables or enables a user.
+func (c *Client) SetUserActive(ctx context.Context, id string, active bool) (identity.User, error) {
+	action := "disable"
+	if active {
+		action = "enable"
+	}
+	var out identity.User
+	_, err := c.Do(ctx, http.MethodPost, "/api/v1/users/"+url.PathEscape(id)+"/"+action, nil, &out)
+	return out, err
+}
+
+// ResetUserPassword sets a user's password.
+func (c *Client) ResetUserPassword(ctx context.Context, id, password string) error {
+	_, err := c.Do(ctx, http.MethodPost, "/api/v1/users/"+url.PathEscape(id)+"/password", identity.PasswordReset{NewPassword: password}, nil)
+	return err
+}
+
+// RevokeUserSessions ends every session of a user.
+func (c *Client) RevokeUserSessions(ctx context.Context, id string) (int, error) {
+	var out identity.RevokedSessions
+	_, err := c.Do(ctx, http.MethodPost, "/api/v1/users/"+url.PathEscape(id)+"/sessions/revoke", nil, &out)
+	return out.Revoked, err
+}
+
+// ResetUserMFA turns a user's MFA off so they enrol again.
+func (c *Client) ResetUserMFA(ctx context.Context, id string) error {
+	_, err := c.Do(ctx, http.MethodPost, "/api/v1/users/"+url.PathEscape(id)+"/mfa/reset", nil, nil)
+	return err
+}
+
+// RequestEmergencyAccess opens a patient outside the caller's scope.
+func (c *Client) RequestEmergencyAccess(ctx context.Context, patientID, reason string) (access.Grant, error) {
+	var out access.Grant
+	_, err := c.Do(ctx, http.MethodPost, "/api/v1/patients/"+url.PathEscape(patientID)+"/emergency-access", access.GrantRequest{Reason: reason}, &out)
+	return out, err
+}
+
+// EmergencyGrants lists emergency access grants for review.
+func (c *Client) EmergencyGrants(ctx context.Context, unreviewed *bool, limit int) ([]access.Grant, error) {
+	v := url.Values{}
+	if unreviewed != nil {
+		v.Set("unreviewed", strconv.FormatBool(*unreviewed))
+	}
+	if limit > 0 {
+		v.Set("limit", strconv.Itoa(limit))
+	}
+	var out struct {
+		Items []access.Grant `json:"items"`
+	}
+	_, err := c.Do(ctx, http.MethodGet, "/api/v1/emergency-access?"+v.Encode(), nil, &out)
+	return out.Items, err
+}
+
+// ReviewEmergencyGrant marks a grant reviewed.
+func (c *Client) ReviewEmergencyGrant(ctx context.Context, id, note string) error {
+	_, err := c.Do(ctx, http.MethodPost, "/api/v1/emergency-access/"+url.PathEscape(id)+"/review", access.ReviewRequest{Note: note}, nil)
+	return err
+}
+
+// AuditQuery selects audit rows.
+type AuditQuery struct {
+	From, To          time.Time
+	UserID, PatientID string
+	Action, Outcome   string
+	Sort              string
+	Limit, Offset     int
+}
+
+func (q AuditQuery) values() url.Values {
+	v := url.Values{}
+	if !q.From.IsZero() {
+		v.Set("from", q.From.UTC().Format(time.RFC3339))
+	}
+	if !q.To.IsZero() {
+		v.Set("to", q.To.UTC().Format(time.RFC3339))
+	}
+	for k, s := range map[string]string{"user_id": q.UserID, "patient_id": q.PatientID, "action": q.Action,
+		"outcome": q.Outcome, "sort": q.Sort} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	if q.Offset > 0 {
+		v.Set("offset", strconv.Itoa(q.Offset))
+	}
+	return v
+}
+
+// AuditEvents searches the audit trail.
+func (c *Client) AuditEvents(ctx context.Context, q AuditQuery) (audit.Page, error) {
+	var out audit.Page
+	_, err := c.Do(ctx, http.MethodGet, "/api/v1/audit/events?"+q.values().Encode(), nil, &out)
+	return out, err
+}
+
+// AuditCSV returns the audit export as CSV bytes.
+func (c *Client) AuditCSV(ctx context.Context, q AuditQuery) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/api/v1/audit/events.csv?"+q.values().Encode(), nil)
+	if err != nil {
+		return nil, err
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if resp.StatusCode != http.StatusOK {
+		e := &Error{}
+		_ = json.Unmarshal(b, &e.Problem)
+		if e.Status == 0 {
+			e.Status = resp.StatusCode
+		}
+		return nil, e
+	}
+	return b, err
+}
+
+// AuditVerify walks the audit chain.
+func (c *Client) AuditVerify(ctx context.Context) (audit.Report, error) {
+	var out audit.Report
+	_, err := c.Do(ctx, http.MethodGet, "/api/v1/audit/verify", nil, &out)
 	return out, err
 }

@@ -56,6 +56,9 @@ type Config struct {
 	AccessTokenTTL     time.Duration
 	SessionIdleTimeout time.Duration
 	SessionMaxLifetime time.Duration
+	MFAKey             []byte
+	EmergencyAccessTTL time.Duration
+	AuditSealInterval  time.Duration
 
 	APIURL        string
 	PublicURL     string
@@ -98,6 +101,7 @@ const (
 	CmdMigrate = "migrate"
 	CmdDev     = "dev"
 	CmdSeed    = "seed"
+	CmdAudit   = "audit"
 )
 
 type option struct {
@@ -115,7 +119,7 @@ func cmds(c ...string) []string { return c }
 var (
 	server  = cmds(CmdAPI, CmdWeb, CmdDev)
 	backend = cmds(CmdAPI, CmdDev)
-	dbUsers = cmds(CmdAPI, CmdMigrate, CmdDev, CmdSeed)
+	dbUsers = cmds(CmdAPI, CmdMigrate, CmdDev, CmdSeed, CmdAudit)
 	webOnly = cmds(CmdWeb, CmdDev)
 )
 
@@ -124,11 +128,12 @@ var options = []option{
 		set: func(c *Config, v string) error { c.ListenAddr = v; return nil }},
 	{name: "METRICS_ADDR", def: ":9464", cmds: server, help: `Prometheus /metrics address, kept off the public port; "off" disables it.`,
 		set: func(c *Config, v string) error { c.MetricsAddr = v; return nil }},
-	{name: "LOG_LEVEL", def: "info", cmds: cmds(CmdAPI, CmdWeb, CmdMigrate, CmdDev, CmdSeed), help: "debug, info, warn or error.",
+	{name: "LOG_LEVEL", def: "info", cmds: cmds(CmdAPI, CmdWeb, CmdMigrate, CmdDev, CmdSeed, CmdAudit), help: "debug, info, warn or error.",
 		set: func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
 
-	{name: "DATABASE_URL", secret: true, cmds: dbUsers, required: req(CmdAPI, CmdMigrate, CmdSeed),
-		help: "PostgreSQL URL. For api: through PgBouncer (transaction pooling). For migrate: PostgreSQL directly. dev starts a local server when unset.",
+	{name: "DATABASE_URL", secret: true, cmds: dbUsers,
+		required: req(CmdAPI, CmdMigrate, CmdSeed, CmdAudit),
+		help:     "PostgreSQL URL. For api: through PgBouncer (transaction pooling), as a member of the hospital_app role. For migrate: PostgreSQL directly, as the schema owner. dev starts a local server when unset.",
 		set:  func(c *Config, v string) error { c.DatabaseURL = v; return checkURL(v, "postgres", "postgresql") }},
 	{name: "DATABASE_MAX_CONNS", def: "10", cmds: backend, help: "Connections this process opens to PgBouncer.",
 		set: func(c *Config, v string) error { n, err := positiveInt(v); c.DatabaseMaxConns = int32(n); return err }},
@@ -186,6 +191,24 @@ var options = []option{
 		set: func(c *Config, v string) error { return duration(v, &c.SessionIdleTimeout) }},
 	{name: "SESSION_MAX_LIFETIME", def: "12h", cmds: backend, help: "A session ends this long after login, used or not.",
 		set: func(c *Config, v string) error { return duration(v, &c.SessionMaxLifetime) }},
+
+	{name: "MFA_ENCRYPTION_KEY", secret: true, cmds: backend, required: req(CmdAPI),
+		help: "Base64 of 32 random bytes; encrypts users' TOTP secrets at rest. dev generates one into DATA_DIR. Changing it makes every user re-enrol.",
+		set: func(c *Config, v string) error {
+			if v == "" {
+				return nil
+			}
+			k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
+			if err != nil || len(k) != 32 {
+				return errors.New("must be base64 of exactly 32 bytes (openssl rand -base64 32)")
+			}
+			c.MFAKey = k
+			return nil
+		}},
+	{name: "EMERGENCY_ACCESS_TTL", def: "4h", cmds: backend, help: "How long a \"break the glass\" grant to one patient lasts.",
+		set: func(c *Config, v string) error { return duration(v, &c.EmergencyAccessTTL) }},
+	{name: "AUDIT_SEAL_INTERVAL", def: "1s", cmds: backend, help: "How often committed audit rows are sealed into the hash chain (the unsealed window).",
+		set: func(c *Config, v string) error { return duration(v, &c.AuditSealInterval) }},
 
 	{name: "API_URL", def: "http://127.0.0.1:3000", cmds: cmds(CmdWeb), help: "Base URL of the backend the web UI calls (http://backend:3000 in Kubernetes).",
 		set: func(c *Config, v string) error {

@@ -138,7 +138,7 @@ func Load(ctx context.Context, db *postgres.DB, ids *identity.Service, patients 
 	var logins []Login
 	for _, u := range users {
 		pw := password()
-		if _, err := ids.CreateUser(ctx, u.username, u.name, u.role, deptIDs[u.dept], pw); err != nil {
+		if _, err := ids.CreateUserAsSystem(ctx, u.username, u.name, u.role, deptIDs[u.dept], pw); err != nil {
 			return nil, fmt.Errorf("demo user %s: %w", u.username, err)
 		}
 		logins = append(logins, Login{Role: u.role, Username: u.username, Password: pw, Name: u.name})

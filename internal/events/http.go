@@ -62,7 +62,9 @@ func NewHandler(bus *Bus, auth Authenticator, log *slog.Logger, o HandlerOptions
 
 // Routes registers the module's routes.
 func (h *Handler) Routes(r *httpx.Router) {
-	r.Handle("GET /api/v1/events", h.handleEvents)
+	// Authentication (bearer token or ?ticket=) happens before the route
+	// runs; topics are checked against permissions below.
+	r.Handle("GET /api/v1/events", httpx.Authenticated, h.handleEvents)
 }
 
 // clientMessage is what a client may send.

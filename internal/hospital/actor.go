@@ -11,9 +11,14 @@ type Actor struct {
 	Username     string
 	Role         string
 	DepartmentID string
+	WardIDs      []string
 	SessionID    string
-	// Permissions is the set granted to Role, resolved once at authentication.
+	// Permissions is the set granted to Role, resolved once at
+	// authentication. It is empty while a user who must use multi-factor
+	// authentication has not enrolled yet.
 	Permissions map[string]bool
+	// MFAEnrolmentRequired is true for such a restricted session.
+	MFAEnrolmentRequired bool
 }
 
 // Can reports whether the actor holds permission p.
@@ -34,14 +39,15 @@ func ActorFrom(ctx context.Context) *Actor {
 	return a
 }
 
-// Require returns the actor in ctx when it holds permission p. It returns an
-// EUNAUTHORIZED error for anonymous requests and EFORBIDDEN otherwise.
+// Require returns the actor in ctx when it holds permission p (any
+// authenticated actor when p is ""). It returns an EUNAUTHORIZED error for
+// anonymous requests and EFORBIDDEN otherwise.
 func Require(ctx context.Context, p string) (*Actor, error) {
 	a := ActorFrom(ctx)
 	if a == nil {
 		return nil, Errorf(EUNAUTHORIZED, "Authentication required.")
 	}
-	if !a.Can(p) {
+	if p != "" && !a.Can(p) {
 		return nil, Errorf(EFORBIDDEN, "You do not have permission to do this (%s).", p)
 	}
 	return a, nil
@@ -58,6 +64,25 @@ func WithRequestID(ctx context.Context, id string) context.Context {
 func RequestIDFrom(ctx context.Context) string {
 	s, _ := ctx.Value(requestIDKey{}).(string)
 	return s
+}
+
+type clientKey struct{}
+
+// Client is where a request comes from, for the audit trail.
+type Client struct {
+	IP        string
+	UserAgent string
+}
+
+// WithClient returns a context carrying the request's client.
+func WithClient(ctx context.Context, c Client) context.Context {
+	return context.WithValue(ctx, clientKey{}, c)
+}
+
+// ClientFrom returns the client of the request in ctx.
+func ClientFrom(ctx context.Context) Client {
+	c, _ := ctx.Value(clientKey{}).(Client)
+	return c
 }
 
 // Clock tells the time; tests pass a fixed one.

@@ -22,7 +22,9 @@ const (
 	EPRECONDREQUIRED = "precondition_required"
 	ETOOMANY         = "too_many_requests"
 	ETOOLARGE        = "too_large"
-	EUNSUPPORTED     = "unsupported_media_type"
+	// EMFAREQUIRED: the password was right, the one-time code is missing or wrong.
+	EMFAREQUIRED = "mfa_required"
+	EUNSUPPORTED = "unsupported_media_type"
 )
 
 // Error is the one application error type. Message is safe to show to the

@@ -13,6 +13,7 @@ import (
 var statuses = map[string]int{
 	hospital.EINVALID:         http.StatusBadRequest,
 	hospital.EUNAUTHORIZED:    http.StatusUnauthorized,
+	hospital.EMFAREQUIRED:     http.StatusUnauthorized,
 	hospital.EFORBIDDEN:       http.StatusForbidden,
 	hospital.ENOTFOUND:        http.StatusNotFound,
 	hospital.ECONFLICT:        http.StatusConflict,

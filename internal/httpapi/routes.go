@@ -3,7 +3,10 @@ package httpapi
 import (
 	"net/url"
 
+	"github.com/hospital-erp/hospital-erp/internal/access"
+	"github.com/hospital-erp/hospital-erp/internal/audit"
 	"github.com/hospital-erp/hospital-erp/internal/events"
+	"github.com/hospital-erp/hospital-erp/internal/httpx"
 	"github.com/hospital-erp/hospital-erp/internal/identity"
 	"github.com/hospital-erp/hospital-erp/internal/patient"
 	"github.com/hospital-erp/hospital-erp/internal/ward"
@@ -14,13 +17,15 @@ func (s *Server) routes() {
 	r := s.router
 	d := s.deps
 
-	r.Handle("GET /health/live", s.handleLive)
-	r.Handle("GET /health/ready", s.handleReady)
-	r.Handle("GET /api/v1/openapi.json", s.handleOpenAPI)
-	r.Handle("GET /api/v1/docs", s.handleDocs)
+	r.Handle("GET /health/live", httpx.Public, s.handleLive)
+	r.Handle("GET /health/ready", httpx.Public, s.handleReady)
+	r.Handle("GET /api/v1/openapi.json", httpx.Public, s.handleOpenAPI)
+	r.Handle("GET /api/v1/docs", httpx.Public, s.handleDocs)
 
 	identity.NewHandler(d.Identity).Routes(r)
 	patient.NewHandler(d.Patients).Routes(r)
+	access.NewHandler(d.Access).Routes(r)
+	audit.NewHandler(d.Audit, d.DB).Routes(r)
 	ward.NewHandler(d.Wards).Routes(r)
 
 	var origins []string

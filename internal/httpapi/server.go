@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hospital-erp/hospital-erp/internal/access"
+	"github.com/hospital-erp/hospital-erp/internal/audit"
 	"github.com/hospital-erp/hospital-erp/internal/config"
 	"github.com/hospital-erp/hospital-erp/internal/events"
 	"github.com/hospital-erp/hospital-erp/internal/hospital"
@@ -33,6 +35,8 @@ type Deps struct {
 	Metrics  *metrics.Metrics
 	Limiter  ratelimit.Limiter
 	Identity *identity.Service
+	Access   *access.Checker
+	Audit    *audit.Reader
 	Patients *patient.Service
 	Wards    *ward.Service
 	Bus      *events.Bus
@@ -57,7 +61,7 @@ type Server struct {
 // New builds the backend handler.
 func New(d Deps) *Server {
 	s := &Server{log: d.Log, cfg: d.Config, metrics: d.Metrics, deps: d}
-	s.router = httpx.NewRouter(s.writeError, s.writeUnmatched)
+	s.router = httpx.NewRouter(s.writeError, s.writeUnmatched, s.guard)
 	s.routes()
 	csp := "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 	s.handler = httpx.Chain(s.router,
@@ -141,13 +145,47 @@ func (s *Server) allow(w http.ResponseWriter, r *http.Request, scope, key string
 	return false
 }
 
-// authenticate turns "Authorization: Bearer <token>" into the request's
-// actor. Requests without the header stay anonymous (services refuse what
-// needs an actor); a header with a bad token is refused here.
+// guard enforces the access a route declared when it was registered:
+// anyone for Public, a signed-in user for Authenticated, otherwise the
+// named permission. A refusal for lack of permission is audited.
+func (s *Server) guard(w http.ResponseWriter, r *http.Request, perm string) bool {
+	if perm == httpx.Public {
+		return true
+	}
+	a := hospital.ActorFrom(r.Context())
+	if a == nil {
+		s.writeError(w, r, hospital.Errorf(hospital.EUNAUTHORIZED, "Authentication required: send Authorization: Bearer <access token>."))
+		return false
+	}
+	if perm == httpx.Authenticated || a.Can(perm) {
+		return true
+	}
+	route := ""
+	if info := httpx.InfoFrom(r.Context()); info != nil {
+		route = info.Route
+	}
+	_ = audit.Record(r.Context(), s.deps.DB, audit.Entry{Action: "access.denied", ResourceType: "route", ResourceID: route,
+		Outcome: audit.Denied, Details: map[string]any{"permission": perm}})
+	msg := "You do not have permission to do this (" + perm + ")."
+	if a.MFAEnrolmentRequired {
+		msg = "Your role must use multi-factor authentication: enrol first (POST /api/v1/auth/mfa/enrol)."
+	}
+	s.writeError(w, r, hospital.Errorf(hospital.EFORBIDDEN, "%s", msg))
+	return false
+}
+
+// authenticate turns "Authorization: Bearer <token>" (or, for the event
+// WebSocket only, "?ticket=", since browsers cannot set headers there) into
+// the request's actor. Requests without credentials stay anonymous and the
+// route guard decides; bad credentials are refused here.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := r.Header.Get("Authorization")
 		if h == "" {
+			if t := r.URL.Query().Get("ticket"); t != "" && r.URL.Path == "/api/v1/events" {
+				s.withActor(w, r, next, func() (*hospital.Actor, error) { return s.deps.Identity.AuthenticateTicket(r.Context(), t) })
+				return
+			}
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -156,7 +194,15 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			s.writeError(w, r, hospital.Errorf(hospital.EUNAUTHORIZED, "Use the Authorization header as: Bearer <access token>."))
 			return
 		}
-		actor, err := s.deps.Identity.Authenticate(r.Context(), strings.TrimSpace(token))
+		s.withActor(w, r, next, func() (*hospital.Actor, error) {
+			return s.deps.Identity.Authenticate(r.Context(), strings.TrimSpace(token))
+		})
+	})
+}
+
+func (s *Server) withActor(w http.ResponseWriter, r *http.Request, next http.Handler, auth func() (*hospital.Actor, error)) {
+	{
+		actor, err := auth()
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -165,5 +211,5 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			info.UserID = actor.UserID
 		}
 		next.ServeHTTP(w, r.WithContext(hospital.WithActor(r.Context(), actor)))
-	})
+	}
 }

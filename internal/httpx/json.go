@@ -10,6 +10,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/hospital-erp/hospital-erp/internal/hospital"
@@ -117,4 +118,22 @@ func WriteProblem(w http.ResponseWriter, p Problem) {
 	h.Del("Content-Encoding")
 	w.WriteHeader(p.Status)
 	_ = json.NewEncoder(w).Encode(p)
+}
+
+// ETag formats a record version as an entity tag.
+func ETag(version int) string { return `"` + strconv.Itoa(version) + `"` }
+
+// IfMatch reads the version an update is based on from If-Match. It is
+// required: without it a change could silently overwrite someone else's.
+func IfMatch(r *http.Request) (int, error) {
+	v := r.Header.Get("If-Match")
+	if v == "" {
+		return 0, hospital.Errorf(hospital.EPRECONDREQUIRED,
+			"Send If-Match with the ETag of the version you are changing, so that no one's change is silently lost.")
+	}
+	n, err := strconv.Atoi(strings.Trim(strings.TrimPrefix(v, "W/"), `"`))
+	if err != nil || n < 1 {
+		return 0, hospital.Errorf(hospital.EINVALID, "If-Match must be an ETag this API returned, such as \"3\".")
+	}
+	return n, nil
 }

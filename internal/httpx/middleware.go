@@ -88,6 +88,11 @@ func Observe(log *slog.Logger, proxies []netip.Prefix, observe Observer, onPanic
 			w.Header().Set("X-Request-ID", info.ID)
 			ctx := WithInfo(r.Context(), info)
 			ctx = hospital.WithRequestID(ctx, info.ID)
+			ua := r.UserAgent()
+			if len(ua) > 512 {
+				ua = ua[:512]
+			}
+			ctx = hospital.WithClient(ctx, hospital.Client{IP: info.ClientIP.String(), UserAgent: ua})
 			rec := &Recorder{ResponseWriter: w}
 			r = r.WithContext(ctx)
 			defer func() {

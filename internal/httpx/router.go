@@ -17,11 +17,27 @@ type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
 // ErrorWriter writes err as the response.
 type ErrorWriter func(w http.ResponseWriter, r *http.Request, err error)
 
-// Route is one registered method and path.
+// Route is one registered method and path and the access it declares.
 type Route struct {
 	Method string
 	Path   string
+	// Perm is a permission (such as "patient.read") or Public or
+	// Authenticated.
+	Perm string
 }
+
+// Access levels a route may declare instead of a permission.
+const (
+	// Public routes need no authentication (login, health, JWKS, static).
+	Public = "public"
+	// Authenticated routes need a signed-in user but no permission (me,
+	// logout, enrolling multi-factor authentication).
+	Authenticated = "authenticated"
+)
+
+// Guard enforces a route's declared access before its handler runs. It
+// returns false after answering the request itself (401, 403).
+type Guard func(w http.ResponseWriter, r *http.Request, perm string) bool
 
 // Router is a net/http ServeMux that remembers its routes (the OpenAPI
 // document is checked against them) and labels requests with the route
@@ -30,18 +46,21 @@ type Router struct {
 	mux      *http.ServeMux
 	onError  ErrorWriter
 	notFound func(w http.ResponseWriter, r *http.Request, status int, allow string)
+	guard    Guard
 	routes   []Route
 }
 
 // NewRouter returns an empty router. notFound writes 404 and 405 answers
-// for requests no route matches.
-func NewRouter(onError ErrorWriter, notFound func(w http.ResponseWriter, r *http.Request, status int, allow string)) *Router {
-	return &Router{mux: http.NewServeMux(), onError: onError, notFound: notFound}
+// for requests no route matches; guard enforces each route's access.
+func NewRouter(onError ErrorWriter, notFound func(w http.ResponseWriter, r *http.Request, status int, allow string), guard Guard) *Router {
+	return &Router{mux: http.NewServeMux(), onError: onError, notFound: notFound, guard: guard}
 }
 
-// Handle registers h for pattern ("METHOD /path/{param}").
-func (rt *Router) Handle(pattern string, h HandlerFunc) {
-	rt.HandleHTTP(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// Handle registers h for pattern ("METHOD /path/{param}") with the access
+// it needs: a permission, Public or Authenticated. Every route declares
+// one; registering without is a programming error and panics at start.
+func (rt *Router) Handle(pattern, perm string, h HandlerFunc) {
+	rt.HandleHTTP(pattern, perm, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := h(w, r); err != nil {
 			rt.onError(w, r, err)
 		}
@@ -49,15 +68,21 @@ func (rt *Router) Handle(pattern string, h HandlerFunc) {
 }
 
 // HandleHTTP registers a plain http.Handler (static files, WebSockets).
-func (rt *Router) HandleHTTP(pattern string, h http.Handler) {
+func (rt *Router) HandleHTTP(pattern, perm string, h http.Handler) {
 	method, path, ok := strings.Cut(pattern, " ")
 	if !ok {
 		panic("httpx: route pattern needs a method: " + pattern)
 	}
-	rt.routes = append(rt.routes, Route{Method: method, Path: path})
+	if perm == "" {
+		panic("httpx: route " + pattern + " declares no permission")
+	}
+	rt.routes = append(rt.routes, Route{Method: method, Path: path, Perm: perm})
 	rt.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if info := InfoFrom(r.Context()); info != nil {
 			info.Route = pattern
+		}
+		if rt.guard != nil && !rt.guard(w, r, perm) {
+			return
 		}
 		h.ServeHTTP(w, r)
 	}))

@@ -2,11 +2,14 @@ package identity
 
 import (
 	"net/http"
+	"strconv"
+	"strings"
 
+	"github.com/hospital-erp/hospital-erp/internal/hospital"
 	"github.com/hospital-erp/hospital-erp/internal/httpx"
 )
 
-// Handler serves /api/v1/auth.
+// Handler serves /api/v1/auth, /api/v1/users and /api/v1/roles.
 type Handler struct {
 	svc *Service
 }
@@ -14,14 +17,29 @@ type Handler struct {
 // NewHandler returns the HTTP handler of the identity module.
 func NewHandler(svc *Service) *Handler { return &Handler{svc: svc} }
 
-// Routes registers the module's routes.
+// Routes registers the module's routes with the access each needs.
 func (h *Handler) Routes(r *httpx.Router) {
-	r.Handle("POST /api/v1/auth/login", h.handleLogin)
-	r.Handle("POST /api/v1/auth/refresh", h.handleRefresh)
-	r.Handle("POST /api/v1/auth/logout", h.handleLogout)
-	r.Handle("GET /api/v1/auth/me", h.handleMe)
-	r.Handle("GET /api/v1/auth/jwks.json", h.handleJWKS)
-	r.Handle("POST /api/v1/auth/ws-ticket", h.handleTicket)
+	r.Handle("POST /api/v1/auth/login", httpx.Public, h.handleLogin)
+	r.Handle("POST /api/v1/auth/refresh", httpx.Public, h.handleRefresh)
+	r.Handle("GET /api/v1/auth/jwks.json", httpx.Public, h.handleJWKS)
+	r.Handle("POST /api/v1/auth/logout", httpx.Authenticated, h.handleLogout)
+	r.Handle("GET /api/v1/auth/me", httpx.Authenticated, h.handleMe)
+	r.Handle("POST /api/v1/auth/ws-ticket", httpx.Authenticated, h.handleTicket)
+	r.Handle("POST /api/v1/auth/password", httpx.Authenticated, h.handlePasswordChange)
+	r.Handle("POST /api/v1/auth/mfa/enrol", httpx.Authenticated, h.handleMFAEnrol)
+	r.Handle("POST /api/v1/auth/mfa/confirm", httpx.Authenticated, h.handleMFAConfirm)
+	r.Handle("POST /api/v1/auth/mfa/disable", httpx.Authenticated, h.handleMFADisable)
+
+	r.Handle("GET /api/v1/roles", PermUserAdmin, h.handleRoleList)
+	r.Handle("GET /api/v1/users", PermUserAdmin, h.handleUserList)
+	r.Handle("POST /api/v1/users", PermUserAdmin, h.handleUserCreate)
+	r.Handle("GET /api/v1/users/{id}", PermUserAdmin, h.handleUserGet)
+	r.Handle("PUT /api/v1/users/{id}", PermUserAdmin, h.handleUserUpdate)
+	r.Handle("POST /api/v1/users/{id}/disable", PermUserAdmin, h.handleUserDisable)
+	r.Handle("POST /api/v1/users/{id}/enable", PermUserAdmin, h.handleUserEnable)
+	r.Handle("POST /api/v1/users/{id}/password", PermUserAdmin, h.handleUserPasswordReset)
+	r.Handle("POST /api/v1/users/{id}/sessions/revoke", PermUserAdmin, h.handleUserSessionsRevoke)
+	r.Handle("POST /api/v1/users/{id}/mfa/reset", PermUserAdmin, h.handleUserMFAReset)
 }
 
 // LoginResponse is the token response with its refresh token.
@@ -35,16 +53,18 @@ type RefreshRequest struct {
 	RefreshToken string `json:"refresh_token"`
 }
 
+// RevokedSessions answers POST /api/v1/users/{id}/sessions/revoke.
+type RevokedSessions struct {
+	Revoked int `json:"revoked"`
+}
+
 func (h *Handler) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	var req LoginRequest
 	if err := httpx.Decode(r, &req); err != nil {
 		return err
 	}
-	ip := ""
-	if info := httpx.InfoFrom(r.Context()); info != nil {
-		ip = info.ClientIP.String()
-	}
-	tok, refresh, err := h.svc.Login(r.Context(), req, ip, r.UserAgent())
+	c := hospital.ClientFrom(r.Context())
+	tok, refresh, err := h.svc.Login(r.Context(), req, c.IP, c.UserAgent)
 	if err != nil {
 		return err
 	}
@@ -94,5 +114,180 @@ func (h *Handler) handleTicket(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	httpx.JSON(w, http.StatusOK, t)
+	return nil
+}
+
+func (h *Handler) handlePasswordChange(w http.ResponseWriter, r *http.Request) error {
+	var in PasswordChange
+	if err := httpx.Decode(r, &in); err != nil {
+		return err
+	}
+	if err := h.svc.ChangePassword(r.Context(), in); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (h *Handler) handleMFAEnrol(w http.ResponseWriter, r *http.Request) error {
+	e, err := h.svc.EnrolMFA(r.Context())
+	if err != nil {
+		return err
+	}
+	httpx.JSON(w, http.StatusOK, e)
+	return nil
+}
+
+func (h *Handler) handleMFAConfirm(w http.ResponseWriter, r *http.Request) error {
+	var in MFAConfirm
+	if err := httpx.Decode(r, &in); err != nil {
+		return err
+	}
+	codes, err := h.svc.ConfirmMFA(r.Context(), in)
+	if err != nil {
+		return err
+	}
+	httpx.JSON(w, http.StatusOK, codes)
+	return nil
+}
+
+func (h *Handler) handleMFADisable(w http.ResponseWriter, r *http.Request) error {
+	var in MFADisable
+	if err := httpx.Decode(r, &in); err != nil {
+		return err
+	}
+	if err := h.svc.DisableMFA(r.Context(), in); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (h *Handler) handleRoleList(w http.ResponseWriter, r *http.Request) error {
+	httpx.JSON(w, http.StatusOK, struct {
+		Items []RoleInfo `json:"items"`
+	}{RoleList()})
+	return nil
+}
+
+func (h *Handler) handleUserList(w http.ResponseWriter, r *http.Request) error {
+	page, err := httpx.ParsePage(r, []string{"username"}, "username")
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	var f UserFilter
+	if s := q.Get("q"); s != "" {
+		f.Query = &s
+	}
+	if s := q.Get("role"); s != "" {
+		if _, ok := RolePermissions[s]; !ok {
+			return &hospital.Error{Code: hospital.EINVALID, Message: "Some fields are not valid.",
+				Fields: map[string]string{"role": "must be one of " + strings.Join(Roles(), ", ")}}
+		}
+		f.Role = &s
+	}
+	if s := q.Get("active"); s != "" {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return &hospital.Error{Code: hospital.EINVALID, Message: "Some fields are not valid.",
+				Fields: map[string]string{"active": "must be true or false"}}
+		}
+		f.Active = &b
+	}
+	out, err := h.svc.ListUsers(r.Context(), f, page)
+	if err != nil {
+		return err
+	}
+	httpx.JSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (h *Handler) handleUserCreate(w http.ResponseWriter, r *http.Request) error {
+	var in NewUser
+	if err := httpx.Decode(r, &in); err != nil {
+		return err
+	}
+	u, err := h.svc.CreateUser(r.Context(), in)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/api/v1/users/"+u.ID)
+	w.Header().Set("ETag", httpx.ETag(u.Version))
+	httpx.JSON(w, http.StatusCreated, u)
+	return nil
+}
+
+func (h *Handler) handleUserGet(w http.ResponseWriter, r *http.Request) error {
+	u, err := h.svc.GetUser(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	w.Header().Set("ETag", httpx.ETag(u.Version))
+	httpx.JSON(w, http.StatusOK, u)
+	return nil
+}
+
+func (h *Handler) handleUserUpdate(w http.ResponseWriter, r *http.Request) error {
+	version, err := httpx.IfMatch(r)
+	if err != nil {
+		return err
+	}
+	var in UserUpdate
+	if err := httpx.Decode(r, &in); err != nil {
+		return err
+	}
+	u, err := h.svc.UpdateUser(r.Context(), r.PathValue("id"), version, in)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("ETag", httpx.ETag(u.Version))
+	httpx.JSON(w, http.StatusOK, u)
+	return nil
+}
+
+func (h *Handler) handleUserDisable(w http.ResponseWriter, r *http.Request) error {
+	return h.setActive(w, r, false)
+}
+
+func (h *Handler) handleUserEnable(w http.ResponseWriter, r *http.Request) error {
+	return h.setActive(w, r, true)
+}
+
+func (h *Handler) setActive(w http.ResponseWriter, r *http.Request, active bool) error {
+	u, err := h.svc.SetActive(r.Context(), r.PathValue("id"), active)
+	if err != nil {
+		return err
+	}
+	httpx.JSON(w, http.StatusOK, u)
+	return nil
+}
+
+func (h *Handler) handleUserPasswordReset(w http.ResponseWriter, r *http.Request) error {
+	var in PasswordReset
+	if err := httpx.Decode(r, &in); err != nil {
+		return err
+	}
+	if err := h.svc.ResetPassword(r.Context(), r.PathValue("id"), in); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (h *Handler) handleUserSessionsRevoke(w http.ResponseWriter, r *http.Request) error {
+	n, err := h.svc.RevokeSessions(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	httpx.JSON(w, http.StatusOK, RevokedSessions{Revoked: n})
+	return nil
+}
+
+func (h *Handler) handleUserMFAReset(w http.ResponseWriter, r *http.Request) error {
+	if err := h.svc.ResetMFA(r.Context(), r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

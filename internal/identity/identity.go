@@ -47,18 +47,24 @@ const (
 	PermUserAdmin        = "user.admin"
 	PermAuditRead        = "audit.read"
 	PermReportRead       = "report.read"
+	// PermEmergencyAccess lets a user open a patient outside their scope
+	// by giving a reason ("break the glass").
+	PermEmergencyAccess = "patient.emergency_access"
+	// PermEmergencyReview lets a user review emergency access grants.
+	PermEmergencyReview = "emergency_access.review"
 )
 
 // RolePermissions is the permission table: what each role may do. It is
 // rendered into docs/permissions.md for review by the hospital.
 var RolePermissions = map[string][]string{
 	RoleAdmin: {PermFacilityRead, PermFacilityWrite, PermStaffRead, PermStaffWrite, PermUserAdmin,
-		PermBedRead, PermReportRead},
+		PermBedRead, PermReportRead, PermEmergencyReview},
 	RolePhysician: {PermPatientRead, PermPatientWrite, PermAppointmentRead, PermAppointmentWrite,
 		PermAdmissionRead, PermAdmissionWrite, PermBedRead, PermClinicalRead, PermClinicalWrite,
-		PermPrescribe, PermLabRead, PermFacilityRead, PermReportRead},
+		PermPrescribe, PermLabRead, PermFacilityRead, PermReportRead, PermEmergencyAccess},
 	RoleNurse: {PermPatientRead, PermAppointmentRead, PermAdmissionRead, PermAdmissionWrite,
-		PermBedRead, PermBedWrite, PermClinicalRead, PermClinicalWrite, PermLabRead, PermFacilityRead},
+		PermBedRead, PermBedWrite, PermClinicalRead, PermClinicalWrite, PermLabRead, PermFacilityRead,
+		PermEmergencyAccess},
 	RoleReceptionist: {PermPatientRead, PermPatientWrite, PermAppointmentRead, PermAppointmentWrite,
 		PermAdmissionRead, PermBedRead, PermFacilityRead},
 	RolePharmacist:    {PermPatientRead, PermDispense, PermInventoryRead, PermFacilityRead},
@@ -66,8 +72,19 @@ var RolePermissions = map[string][]string{
 	RoleBillingClerk: {PermPatientRead, PermAppointmentRead, PermAdmissionRead, PermInvoiceRead,
 		PermInvoiceWrite, PermFacilityRead},
 	RoleInventoryManager: {PermInventoryRead, PermInventoryWrite, PermFacilityRead},
-	RoleAuditor:          {PermAuditRead, PermReportRead, PermFacilityRead, PermStaffRead},
+	RoleAuditor:          {PermAuditRead, PermReportRead, PermFacilityRead, PermStaffRead, PermEmergencyReview},
 }
+
+// MFARequired are the roles that must use multi-factor authentication:
+// until they enrol, their sessions may do nothing but enrol.
+var MFARequired = map[string]bool{RoleAdmin: true, RoleAuditor: true}
+
+// CareScoped are the roles that see a patient only through a care
+// relationship (their ward, department or themselves) or an emergency
+// access grant. Other roles with patient.read see every patient's
+// demographics; what they see beyond is limited by their permissions
+// (billing staff never hold clinical.read).
+var CareScoped = map[string]bool{RolePhysician: true, RoleNurse: true}
 
 // RoleNames are the display names of the roles.
 var RoleNames = map[string]string{
@@ -97,13 +114,19 @@ func PermissionSet(role string) map[string]bool {
 
 // User is a person who can sign in.
 type User struct {
-	ID           string    `json:"id"`
-	Username     string    `json:"username"`
-	DisplayName  string    `json:"display_name"`
-	Role         string    `json:"role"`
-	DepartmentID string    `json:"department_id,omitempty"`
-	Active       bool      `json:"active"`
-	CreatedAt    time.Time `json:"created_at"`
+	ID                string     `json:"id"`
+	Username          string     `json:"username"`
+	DisplayName       string     `json:"display_name"`
+	Role              string     `json:"role"`
+	DepartmentID      string     `json:"department_id,omitempty"`
+	WardIDs           []string   `json:"ward_ids"`
+	Active            bool       `json:"active"`
+	MFAEnabled        bool       `json:"mfa_enabled"`
+	MFARequired       bool       `json:"mfa_required"`
+	LastLoginAt       *time.Time `json:"last_login_at,omitempty"`
+	PasswordChangedAt time.Time  `json:"password_changed_at"`
+	Version           int        `json:"version"`
+	CreatedAt         time.Time  `json:"created_at"`
 }
 
 // Me is the signed-in user with their permissions, for GET /auth/me.
@@ -112,6 +135,11 @@ type Me struct {
 	Permissions []string  `json:"permissions"`
 	SessionID   string    `json:"session_id"`
 	ExpiresAt   time.Time `json:"session_expires_at"`
+	// MFAEnrolmentRequired: the user must enrol before doing anything else.
+	MFAEnrolmentRequired bool `json:"mfa_enrolment_required"`
+	// IdleTimeoutSeconds is when an unused session ends (for the UI's
+	// automatic log-off).
+	IdleTimeoutSeconds int `json:"idle_timeout_seconds"`
 }
 
 // TokenResponse is the OAuth2-style answer to a login.
@@ -121,9 +149,41 @@ type TokenResponse struct {
 	ExpiresIn   int    `json:"expires_in"`
 }
 
-// LoginRequest is the body of POST /api/v1/auth/login.
+// LoginRequest is the body of POST /api/v1/auth/login. OTP is a code from
+// the authenticator app, or a recovery code, for users with MFA.
 type LoginRequest struct {
 	Username string `json:"username"`
+	Password string `json:"password"`
+	OTP      string `json:"otp,omitempty"`
+}
+
+// PasswordChange is the body of POST /api/v1/auth/password.
+type PasswordChange struct {
+	CurrentPassword string `json:"current_password"`
+	NewPassword     string `json:"new_password"`
+}
+
+// MFAEnrolment is the answer to starting MFA enrolment: the secret to put
+// into an authenticator app, as text, as an otpauth:// URI and as a QR code.
+type MFAEnrolment struct {
+	Secret     string `json:"secret"`
+	OTPAuthURI string `json:"otpauth_uri"`
+	// QRCodePNG is a data: URL of a PNG QR code of OTPAuthURI.
+	QRCodePNG string `json:"qr_code_png"`
+}
+
+// MFAConfirm is the body of POST /api/v1/auth/mfa/confirm.
+type MFAConfirm struct {
+	Code string `json:"code"`
+}
+
+// RecoveryCodes are shown once, when MFA is enabled.
+type RecoveryCodes struct {
+	Codes []string `json:"recovery_codes"`
+}
+
+// MFADisable is the body of POST /api/v1/auth/mfa/disable.
+type MFADisable struct {
 	Password string `json:"password"`
 }
 

@@ -1,12 +1,15 @@
 package identity
 
 import (
+	"bufio"
 	"crypto/rand"
 	"crypto/subtle"
+	_ "embed"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
@@ -18,6 +21,13 @@ const (
 	argonTime    = 2
 	argonThreads = 1
 	argonKeyLen  = 32
+)
+
+// Password length limits. Long passphrases are welcome; the upper bound
+// only stops hashing megabytes.
+const (
+	MinPasswordLength = 12
+	MaxPasswordLength = 256
 )
 
 // HashPassword returns a PHC-format argon2id hash with a random salt.
@@ -64,14 +74,79 @@ func CheckPassword(hash, password string) (bool, error) {
 // for an unknown name takes as long as one for a known name.
 var dummyHash, _ = HashPassword("not-a-real-password-for-timing")
 
-// PasswordProblem returns why password is not acceptable, or "".
-func PasswordProblem(password string) string {
+//go:embed common-passwords.txt
+var commonPasswordsFile string
+
+var commonWords = func() map[string]bool {
+	m := map[string]bool{}
+	sc := bufio.NewScanner(strings.NewReader(commonPasswordsFile))
+	for sc.Scan() {
+		w := strings.TrimSpace(sc.Text())
+		if w != "" && !strings.HasPrefix(w, "#") {
+			m[w] = true
+		}
+	}
+	return m
+}()
+
+// PasswordProblem returns why password is not acceptable, or "". The
+// policy follows NIST SP 800-63B: a length floor, no composition rules, and
+// a check against commonly used passwords and the user's own names.
+func PasswordProblem(password string, personal ...string) string {
 	n := utf8.RuneCountInString(password)
 	switch {
-	case n < 12:
-		return "must be at least 12 characters"
-	case n > 256:
-		return "must be at most 256 characters"
+	case n < MinPasswordLength:
+		return fmt.Sprintf("must be at least %d characters", MinPasswordLength)
+	case n > MaxPasswordLength:
+		return fmt.Sprintf("must be at most %d characters", MaxPasswordLength)
+	}
+	core := letters(password)
+	if core == "" || isRepetition(core) || commonWords[core] || repeatsCommonWord(core) {
+		return "is too common or too easy to guess; choose a longer phrase of unrelated words"
+	}
+	distinct := map[rune]bool{}
+	for _, r := range strings.ToLower(password) {
+		distinct[r] = true
+	}
+	if len(distinct) < 5 {
+		return "uses too few different characters"
+	}
+	lower := strings.ToLower(password)
+	for _, p := range personal {
+		for _, part := range strings.FieldsFunc(strings.ToLower(p), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
+			if utf8.RuneCountInString(part) >= 4 && strings.Contains(lower, part) {
+				return "must not contain your name or username"
+			}
+		}
 	}
 	return ""
+}
+
+// letters lower-cases s and keeps only its letters.
+func letters(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		if unicode.IsLetter(r) {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+func isRepetition(s string) bool {
+	for size := 1; size <= len(s)/2; size++ {
+		if len(s)%size == 0 && strings.Repeat(s[:size], len(s)/size) == s {
+			return true
+		}
+	}
+	return false
+}
+
+func repeatsCommonWord(s string) bool {
+	for size := 3; size <= len(s)/2; size++ {
+		if len(s)%size == 0 && strings.Repeat(s[:size], len(s)/size) == s && commonWords[s[:size]] {
+			return true
+		}
+	}
+	return false
 }

@@ -119,7 +119,7 @@ func (k *Keys) sign(c claims) (string, error) {
 }
 
 // parse verifies signature, algorithm, issuer, audience and expiry.
-func (k *Keys) parse(token, issuer, audience string) (*claims, error) {
+func (k *Keys) parse(token, issuer, audience string, now func() time.Time) (*claims, error) {
 	var c claims
 	_, err := jwt.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
@@ -135,6 +135,7 @@ func (k *Keys) parse(token, issuer, audience string) (*claims, error) {
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(5*time.Second),
+		jwt.WithTimeFunc(now),
 	)
 	if err != nil {
 		return nil, err

@@ -351,3 +351,42 @@ func logOrDiscard(w io.Writer) io.Writer {
 	}
 	return w
 }
+
+// EnsureLoginRole creates (or updates the password of) a login role that is
+// a member of group, so the application connects with the group's
+// privileges rather than as the superuser. It returns a URL for database
+// name as that role.
+func (s *Server) EnsureLoginRole(ctx context.Context, role, password, group, database string) (string, error) {
+	conn, err := pgx.Connect(ctx, s.URL("postgres"))
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", role).Scan(&exists); err != nil {
+		return "", err
+	}
+	verb := "CREATE"
+	if exists {
+		verb = "ALTER"
+	}
+	ident := pgx.Identifier{role}.Sanitize()
+	// Passwords cannot be bind parameters in CREATE ROLE; quote as a literal.
+	lit := "'" + strings.ReplaceAll(password, "'", "''") + "'"
+	if _, err := conn.Exec(ctx, verb+" ROLE "+ident+" LOGIN PASSWORD "+lit); err != nil {
+		return "", err
+	}
+	if _, err := conn.Exec(ctx, "GRANT "+pgx.Identifier{group}.Sanitize()+" TO "+ident); err != nil {
+		return "", err
+	}
+	u := url.URL{Scheme: "postgres", User: url.UserPassword(role, password),
+		Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port)), Path: "/" + database, RawQuery: "sslmode=disable"}
+	return u.String(), nil
+}
+
+// RandomPassword returns a random hex password for generated roles.
+func RandomPassword() string {
+	b := make([]byte, 18)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

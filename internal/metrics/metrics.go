@@ -25,6 +25,10 @@ type Metrics struct {
 	WebSockets      prometheus.Gauge
 	EventsPublished *prometheus.CounterVec
 	DBRetries       prometheus.Counter
+	Logins          *prometheus.CounterVec
+	BreakGlass      prometheus.Counter
+	AuditSealed     prometheus.Counter
+	AuditUnsealed   prometheus.Gauge
 }
 
 // New registers the collectors on a new registry, with Go runtime and
@@ -65,9 +69,22 @@ func New(service string) *Metrics {
 		DBRetries: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "db_transaction_retries_total", Help: "Transactions retried after serialization failure or deadlock.",
 		}),
+		Logins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "auth_logins_total", Help: "Sign-in attempts by result: success, failure, throttled, mfa_required.",
+		}, []string{"result"}),
+		BreakGlass: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "emergency_access_grants_total", Help: "Emergency (break the glass) access grants.",
+		}),
+		AuditSealed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "audit_rows_sealed_total", Help: "Audit rows sealed into the hash chain by this process.",
+		}),
+		AuditUnsealed: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "audit_rows_unsealed", Help: "Committed audit rows not yet sealed into the chain.",
+		}),
 	}
 	r.MustRegister(m.HTTPRequests, m.HTTPDuration, m.HTTPInFlight, m.Errors, m.CacheRequests,
 		m.RateLimited, m.RedisBreaker, m.WebSockets, m.EventsPublished, m.DBRetries,
+		m.Logins, m.BreakGlass, m.AuditSealed, m.AuditUnsealed,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		buildInfo(service))
@@ -79,6 +96,9 @@ func New(service string) *Metrics {
 		for _, r := range []string{"ok", "error"} {
 			m.EventsPublished.WithLabelValues(t, r)
 		}
+	}
+	for _, r := range []string{"success", "failure", "throttled", "mfa_required"} {
+		m.Logins.WithLabelValues(r)
 	}
 	for _, r := range []string{"hit", "miss", "error", "bypass"} {
 		m.CacheRequests.WithLabelValues(r)

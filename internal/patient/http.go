@@ -2,10 +2,8 @@ package patient
 
 import (
 	"net/http"
-	"strconv"
-	"strings"
 
-	"github.com/hospital-erp/hospital-erp/internal/hospital"
+	"github.com/hospital-erp/hospital-erp/internal/identity"
 
 	"github.com/hospital-erp/hospital-erp/internal/httpx"
 )
@@ -20,10 +18,10 @@ func NewHandler(svc *Service) *Handler { return &Handler{svc: svc} }
 
 // Routes registers the module's routes.
 func (h *Handler) Routes(r *httpx.Router) {
-	r.Handle("GET /api/v1/patients", h.handlePatientList)
-	r.Handle("POST /api/v1/patients", h.handlePatientRegister)
-	r.Handle("GET /api/v1/patients/{id}", h.handlePatientGet)
-	r.Handle("PUT /api/v1/patients/{id}", h.handlePatientUpdate)
+	r.Handle("GET /api/v1/patients", identity.PermPatientRead, h.handlePatientList)
+	r.Handle("POST /api/v1/patients", identity.PermPatientWrite, h.handlePatientRegister)
+	r.Handle("GET /api/v1/patients/{id}", identity.PermPatientRead, h.handlePatientGet)
+	r.Handle("PUT /api/v1/patients/{id}", identity.PermPatientWrite, h.handlePatientUpdate)
 }
 
 func (h *Handler) handlePatientList(w http.ResponseWriter, r *http.Request) error {
@@ -53,7 +51,7 @@ func (h *Handler) handlePatientRegister(w http.ResponseWriter, r *http.Request) 
 		return err
 	}
 	w.Header().Set("Location", "/api/v1/patients/"+p.ID)
-	w.Header().Set("ETag", etag(p.Version))
+	w.Header().Set("ETag", httpx.ETag(p.Version))
 	httpx.JSON(w, http.StatusCreated, p)
 	return nil
 }
@@ -63,15 +61,13 @@ func (h *Handler) handlePatientGet(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	w.Header().Set("ETag", etag(p.Version))
+	w.Header().Set("ETag", httpx.ETag(p.Version))
 	httpx.JSON(w, http.StatusOK, p)
 	return nil
 }
 
-func etag(version int) string { return `"` + strconv.Itoa(version) + `"` }
-
 func (h *Handler) handlePatientUpdate(w http.ResponseWriter, r *http.Request) error {
-	version, err := ifMatch(r)
+	version, err := httpx.IfMatch(r)
 	if err != nil {
 		return err
 	}
@@ -83,21 +79,7 @@ func (h *Handler) handlePatientUpdate(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
-	w.Header().Set("ETag", etag(p.Version))
+	w.Header().Set("ETag", httpx.ETag(p.Version))
 	httpx.JSON(w, http.StatusOK, p)
 	return nil
-}
-
-// ifMatch reads the version from If-Match, which an update must carry.
-func ifMatch(r *http.Request) (int, error) {
-	v := r.Header.Get("If-Match")
-	if v == "" {
-		return 0, hospital.Errorf(hospital.EPRECONDREQUIRED,
-			"Send If-Match with the ETag of the version you are changing, so that no one's change is silently lost.")
-	}
-	n, err := strconv.Atoi(strings.Trim(strings.TrimPrefix(v, "W/"), `"`))
-	if err != nil || n < 1 {
-		return 0, hospital.Errorf(hospital.EINVALID, "If-Match must be an ETag this API returned, such as \"3\".")
-	}
-	return n, nil
 }

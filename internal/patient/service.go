@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/hospital-erp/hospital-erp/internal/access"
 	"github.com/hospital-erp/hospital-erp/internal/audit"
 	"github.com/hospital-erp/hospital-erp/internal/cache"
 	"github.com/hospital-erp/hospital-erp/internal/hospital"
@@ -31,12 +32,13 @@ type Service struct {
 	cache    cache.Cache
 	cacheTTL time.Duration
 	events   Publisher
+	access   *access.Checker
 	now      hospital.Clock
 }
 
 // NewService wires the registry.
-func NewService(db *postgres.DB, c cache.Cache, ttl time.Duration, events Publisher, now hospital.Clock) *Service {
-	return &Service{db: db, cache: c, cacheTTL: ttl, events: events, now: now}
+func NewService(db *postgres.DB, c cache.Cache, ttl time.Duration, events Publisher, ac *access.Checker, now hospital.Clock) *Service {
+	return &Service{db: db, cache: c, cacheTTL: ttl, events: events, access: ac, now: now}
 }
 
 func cacheKey(id uuid.UUID) string { return "patient:" + id.String() }
@@ -59,7 +61,13 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (Patient, erro
 			return err
 		}
 		id := uuid.MustParse(p.ID)
-		return audit.Write(ctx, q, audit.Entry{Action: "patient.create", EntityType: "patient", EntityID: p.ID, PatientID: &id})
+		if !access.ScopeOf(ctx).All {
+			// A clinician who registers a patient is caring for them.
+			if _, err := s.access.Assign(ctx, q, id, nil, nil, &by, "registered by"); err != nil {
+				return err
+			}
+		}
+		return audit.Write(ctx, q, audit.Entry{Action: "patient.create", ResourceType: "patient", ResourceID: p.ID, PatientID: &id})
 	})
 	if err != nil {
 		return Patient{}, err
@@ -86,11 +94,17 @@ func (s *Service) Get(ctx context.Context, id string) (Patient, error) {
 	} else if err != nil {
 		return Patient{}, err
 	}
-	// Reads are audited even when served from the cache.
+	// Scope is checked and the read audited even when served from the cache.
 	err = s.db.InTx(ctx, func(q *dbgen.Queries) error {
-		return audit.Write(ctx, q, audit.Entry{Action: "patient.read", EntityType: "patient", EntityID: p.ID, PatientID: &pid})
+		if err := s.access.Patient(ctx, q, pid, "patient.read"); err != nil {
+			return err
+		}
+		return audit.Write(ctx, q, audit.Entry{Action: "patient.read", ResourceType: "patient", ResourceID: p.ID, PatientID: &pid})
 	})
-	return p, err
+	if err != nil {
+		return Patient{}, err
+	}
+	return p, nil
 }
 
 // Update replaces a patient's demographics when version is the version the
@@ -110,10 +124,13 @@ func (s *Service) Update(ctx context.Context, id string, version int, in Registe
 	}
 	var p Patient
 	err = s.db.InTx(ctx, func(q *dbgen.Queries) error {
+		if err := s.access.Patient(ctx, q, pid, "patient.update"); err != nil {
+			return err
+		}
 		if p, err = storeUpdate(ctx, q, pid, version, in, birth); err != nil {
 			return err
 		}
-		return audit.Write(ctx, q, audit.Entry{Action: "patient.update", EntityType: "patient", EntityID: p.ID, PatientID: &pid,
+		return audit.Write(ctx, q, audit.Entry{Action: "patient.update", ResourceType: "patient", ResourceID: p.ID, PatientID: &pid,
 			Details: map[string]any{"version": p.Version}})
 	})
 	if hospital.ErrorCode(err) == hospital.ENOTFOUND {
@@ -146,10 +163,10 @@ func (s *Service) List(ctx context.Context, f ListFilter, page httpx.PageRequest
 	var next string
 	err := s.db.InTx(ctx, func(q *dbgen.Queries) error {
 		var err error
-		if items, next, err = storeList(ctx, q, f, page); err != nil {
+		if items, next, err = storeList(ctx, q, f, access.ScopeOf(ctx), page); err != nil {
 			return err
 		}
-		return audit.Write(ctx, q, audit.Entry{Action: "patient.list", EntityType: "patient",
+		return audit.Write(ctx, q, audit.Entry{Action: "patient.list", ResourceType: "patient",
 			Details: map[string]any{"count": len(items), "sort": page.Sort, "filtered": f.NamePrefix != nil}})
 	})
 	if err != nil {

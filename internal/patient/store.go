@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/hospital-erp/hospital-erp/internal/access"
 	"github.com/hospital-erp/hospital-erp/internal/hospital"
 	"github.com/hospital-erp/hospital-erp/internal/httpx"
 	"github.com/hospital-erp/hospital-erp/internal/postgres"
@@ -51,7 +52,7 @@ type cursor struct {
 
 // storeList runs the keyset query of the requested sort; one query per
 // sort key, so the sort parameter never becomes SQL.
-func storeList(ctx context.Context, q *dbgen.Queries, f ListFilter, page httpx.PageRequest) ([]Patient, string, error) {
+func storeList(ctx context.Context, q *dbgen.Queries, f ListFilter, scope access.Scope, page httpx.PageRequest) ([]Patient, string, error) {
 	var after *cursor
 	if page.Cursor != "" {
 		after = &cursor{}
@@ -60,11 +61,15 @@ func storeList(ctx context.Context, q *dbgen.Queries, f ListFilter, page httpx.P
 		}
 	}
 	lim := int32(page.Limit + 1)
+	wards := scope.Wards
+	if wards == nil {
+		wards = []uuid.UUID{}
+	}
 	var rows []dbgen.Patient
 	var err error
 	switch page.Sort {
 	case "name", "-name":
-		p := dbgen.PatientListByNameParams{Prefix: f.NamePrefix, Lim: lim}
+		p := dbgen.PatientListByNameParams{Prefix: f.NamePrefix, Lim: lim, ScopeUser: scope.User, ScopeWards: wards, ScopeDepartment: scope.Department}
 		if after != nil {
 			p.AfterFamily, p.AfterGiven, p.AfterID = &after.Family, &after.Given, &after.ID
 		}
@@ -74,7 +79,7 @@ func storeList(ctx context.Context, q *dbgen.Queries, f ListFilter, page httpx.P
 			rows, err = q.PatientListByNameDesc(ctx, dbgen.PatientListByNameDescParams(p))
 		}
 	case "created", "-created":
-		p := dbgen.PatientListByCreatedParams{Prefix: f.NamePrefix, Lim: lim}
+		p := dbgen.PatientListByCreatedParams{Prefix: f.NamePrefix, Lim: lim, ScopeUser: scope.User, ScopeWards: wards, ScopeDepartment: scope.Department}
 		if after != nil {
 			p.AfterCreated, p.AfterID = &after.Created, &after.ID
 		}
@@ -84,7 +89,7 @@ func storeList(ctx context.Context, q *dbgen.Queries, f ListFilter, page httpx.P
 			rows, err = q.PatientListByCreatedDesc(ctx, dbgen.PatientListByCreatedDescParams(p))
 		}
 	case "mrn", "-mrn":
-		p := dbgen.PatientListByMRNParams{Prefix: f.NamePrefix, Lim: lim}
+		p := dbgen.PatientListByMRNParams{Prefix: f.NamePrefix, Lim: lim, ScopeUser: scope.User, ScopeWards: wards, ScopeDepartment: scope.Department}
 		if after != nil {
 			p.AfterMrn = &after.MRN
 		}

@@ -30,7 +30,13 @@ type Result struct {
 
 // Limiter decides whether one more event for key is allowed under rate.
 type Limiter interface {
+	// Allow counts one event and says whether it was within the rate.
 	Allow(ctx context.Context, key string, rate config.Rate) Result
+	// Peek says whether one more event would be allowed, without counting
+	// it (login failures are counted only when they happen).
+	Peek(ctx context.Context, key string, rate config.Rate) Result
+	// Reset forgets key (after a successful login).
+	Reset(ctx context.Context, key string)
 }
 
 // Resilient asks Redis and falls back to process memory when Redis fails.
@@ -60,6 +66,30 @@ func (r *Resilient) Allow(ctx context.Context, key string, rate config.Rate) Res
 	out := r.fallback.Allow(ctx, key, rate)
 	out.Degraded = true
 	return out
+}
+
+func (r *Resilient) Peek(ctx context.Context, key string, rate config.Rate) Result {
+	if r.redis.Available() {
+		res, err := r.rl.AllowN(ctx, r.prefix+key, redis_rate.Limit{Rate: rate.N, Burst: rate.N, Period: rate.Period}, 0)
+		if err == nil {
+			interval := rate.Period / time.Duration(rate.N)
+			out := Result{Allowed: res.Remaining >= 1, Limit: rate.N, Remaining: res.Remaining, ResetAfter: res.ResetAfter}
+			if !out.Allowed {
+				out.RetryAfter = max(res.ResetAfter-time.Duration(rate.N-1)*interval, time.Second)
+			}
+			return out
+		}
+	}
+	out := r.fallback.Peek(ctx, key, rate)
+	out.Degraded = true
+	return out
+}
+
+func (r *Resilient) Reset(ctx context.Context, key string) {
+	r.fallback.Reset(ctx, key)
+	if r.redis.Available() {
+		_ = r.rl.Reset(ctx, r.prefix+key)
+	}
 }
 
 // Memory is an in-process GCRA limiter.
@@ -95,6 +125,30 @@ func (m *Memory) Allow(_ context.Context, key string, rate config.Rate) Result {
 	m.tat[key] = newTat
 	remaining := int(math.Floor(float64(now.Sub(allowAt)) / float64(interval)))
 	return Result{Allowed: true, Limit: rate.N, Remaining: min(remaining, rate.N-1), ResetAfter: newTat.Sub(now)}
+}
+
+func (m *Memory) Peek(_ context.Context, key string, rate config.Rate) Result {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	interval := rate.Period / time.Duration(rate.N)
+	burst := time.Duration(rate.N) * interval
+	tat := m.tat[key]
+	if tat.Before(now) {
+		tat = now
+	}
+	allowAt := tat.Add(interval).Add(-burst)
+	if now.Before(allowAt) {
+		return Result{Allowed: false, Limit: rate.N, RetryAfter: allowAt.Sub(now), ResetAfter: tat.Sub(now)}
+	}
+	remaining := int(math.Floor(float64(now.Sub(allowAt)) / float64(interval)))
+	return Result{Allowed: true, Limit: rate.N, Remaining: min(remaining+1, rate.N), ResetAfter: tat.Sub(now)}
+}
+
+func (m *Memory) Reset(_ context.Context, key string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.tat, key)
 }
 
 // sweep drops keys whose quota is fully back, at most once a minute.

@@ -122,8 +122,10 @@ type PgBouncer struct {
 }
 
 // StartPgBouncer starts PgBouncer under dir with a server pool of poolSize
-// connections per database.
-func StartPgBouncer(dir string, pg *localpg.Server, poolSize int) (*PgBouncer, error) {
+// connections per database and user. Clients log in as the server's
+// superuser or as one of users (name -> password); PgBouncer logs in to
+// PostgreSQL as the same user.
+func StartPgBouncer(dir string, pg *localpg.Server, poolSize int, users map[string]string) (*PgBouncer, error) {
 	bin, err := findBinary("pgbouncer")
 	if err != nil {
 		return nil, err
@@ -142,7 +144,7 @@ func StartPgBouncer(dir string, pg *localpg.Server, poolSize int) (*PgBouncer, e
 	}
 	b := &PgBouncer{Port: port, user: pg.User, password: pg.Password, dir: bdir, bin: bin, cred: cred}
 	ini := fmt.Sprintf(`[databases]
-* = host=127.0.0.1 port=%d user=%s password=%s
+* = host=127.0.0.1 port=%d
 
 [pgbouncer]
 listen_addr = 127.0.0.1
@@ -159,10 +161,14 @@ ignore_startup_parameters = extra_float_digits,search_path
 server_login_retry = 1
 log_connections = 0
 log_disconnections = 0
-`, pg.Port, pg.User, pg.Password, port, filepath.Join(bdir, "userlist.txt"), pg.User, poolSize)
+`, pg.Port, port, filepath.Join(bdir, "userlist.txt"), pg.User, poolSize)
+	userlist := fmt.Sprintf("%q %q\n", pg.User, pg.Password)
+	for u, p := range users {
+		userlist += fmt.Sprintf("%q %q\n", u, p)
+	}
 	files := map[string]string{
 		"pgbouncer.ini": ini,
-		"userlist.txt":  fmt.Sprintf("%q %q\n", pg.User, pg.Password),
+		"userlist.txt":  userlist,
 	}
 	for name, content := range files {
 		path := filepath.Join(bdir, name)
@@ -197,9 +203,13 @@ func (b *PgBouncer) Start() error {
 
 func (b *PgBouncer) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(b.Port)) }
 
-// URL returns a connection URL for database name through this PgBouncer.
-func (b *PgBouncer) URL(name string) string {
-	u := url.URL{Scheme: "postgres", User: url.UserPassword(b.user, b.password), Host: b.addr(),
+// URL returns a connection URL for database name through this PgBouncer,
+// as the superuser.
+func (b *PgBouncer) URL(name string) string { return b.UserURL(b.user, b.password, name) }
+
+// UserURL returns a connection URL for database name as user.
+func (b *PgBouncer) UserURL(user, password, name string) string {
+	u := url.URL{Scheme: "postgres", User: url.UserPassword(user, password), Host: b.addr(),
 		Path: "/" + name, RawQuery: "sslmode=disable"}
 	return u.String()
 }

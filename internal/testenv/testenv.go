@@ -42,7 +42,13 @@ type env struct {
 	pg      *localpg.Server
 	bouncer *PgBouncer
 	redis   *Redis
+	appPass string
 }
+
+// AppRole is the login role the application connects as in tests: a
+// member of hospital_app, like in production, so privilege rules (no
+// UPDATE or DELETE on the audit trail) hold in every test.
+const AppRole = "hospital_api"
 
 // Main runs the package's tests and stops the servers afterwards. Call it
 // from TestMain.
@@ -86,7 +92,12 @@ func start() (*env, error) {
 		e.stop()
 		return nil, err
 	}
-	e.bouncer, err = StartPgBouncer(root, e.pg, 5)
+	e.appPass = localpg.RandomPassword()
+	if _, err := e.pg.EnsureLoginRole(ctx, AppRole, e.appPass, "hospital_app", templateDB); err != nil {
+		e.stop()
+		return nil, err
+	}
+	e.bouncer, err = StartPgBouncer(root, e.pg, 5, map[string]string{AppRole: e.appPass})
 	if err != nil {
 		e.stop()
 		return nil, err
@@ -115,10 +126,12 @@ func (e *env) stop() {
 // Database is one test's database.
 type Database struct {
 	Name string
-	// URL connects through PgBouncer (transaction pooling): what the app uses.
+	// URL connects through PgBouncer (transaction pooling) as the
+	// application's role: what the backend uses.
 	URL string
-	// DirectURL connects to PostgreSQL itself: for migrations and checks that
-	// must bypass PgBouncer.
+	// DirectURL connects to PostgreSQL itself as the superuser that owns
+	// the schema: for migrations and for tests that play an attacker with
+	// full database access.
 	DirectURL string
 }
 
@@ -142,7 +155,7 @@ func NewDatabase(t testing.TB) Database {
 	if err != nil {
 		t.Fatalf("testenv: create database: %v", err)
 	}
-	return Database{Name: name, URL: e.bouncer.URL(name), DirectURL: e.pg.URL(name)}
+	return Database{Name: name, URL: e.bouncer.UserURL(AppRole, e.appPass, name), DirectURL: e.pg.URL(name)}
 }
 
 var templateMu sync.Mutex

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/hospital-erp/hospital-erp/internal/httpx"
+	"github.com/hospital-erp/hospital-erp/internal/identity"
 )
 
 // Handler serves departments and wards.
@@ -16,9 +17,9 @@ func NewHandler(svc *Service) *Handler { return &Handler{svc: svc} }
 
 // Routes registers the module's routes.
 func (h *Handler) Routes(r *httpx.Router) {
-	r.Handle("GET /api/v1/departments", h.handleDepartmentList)
-	r.Handle("GET /api/v1/wards", h.handleWardList)
-	r.Handle("GET /api/v1/wards/{id}", h.handleWardGet)
+	r.Handle("GET /api/v1/departments", identity.PermFacilityRead, h.handleDepartmentList)
+	r.Handle("GET /api/v1/wards", identity.PermBedRead, h.handleWardList)
+	r.Handle("GET /api/v1/wards/{id}", identity.PermBedRead, h.handleWardGet)
 }
 
 func (h *Handler) handleDepartmentList(w http.ResponseWriter, r *http.Request) error {

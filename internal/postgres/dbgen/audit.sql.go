@@ -7,9 +7,98 @@ package dbgen
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 )
+
+const auditBlockRows = `-- name: AuditBlockRows :many
+SELECT e.id, e.row_hash, audit_row_hash(e) AS computed_hash
+FROM audit_events e
+WHERE (e.xact_id, e.id) > ($1::xid8, $2::bigint)
+  AND (e.xact_id, e.id) <= ($3::xid8, $4::bigint)
+ORDER BY e.xact_id, e.id
+`
+
+type AuditBlockRowsParams struct {
+	FromXid pgtype.Uint64
+	FromID  int64
+	ToXid   pgtype.Uint64
+	ToID    int64
+}
+
+type AuditBlockRowsRow struct {
+	ID           int64
+	RowHash      []byte
+	ComputedHash []byte
+}
+
+// The rows a block covers, with their stored and recomputed hashes.
+func (q *Queries) AuditBlockRows(ctx context.Context, arg AuditBlockRowsParams) ([]AuditBlockRowsRow, error) {
+	rows, err := q.db.Query(ctx, auditBlockRows,
+		arg.FromXid,
+		arg.FromID,
+		arg.ToXid,
+		arg.ToID,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []AuditBlockRowsRow{}
+	for rows.Next() {
+		var i AuditBlockRowsRow
+		if err := rows.Scan(&i.ID, &i.RowHash, &i.ComputedHash); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const auditBlocks = `-- name: AuditBlocks :many
+SELECT seq, sealed_at, from_xid, from_id, to_xid, to_id, row_count, event_ids, prev_hash, hash FROM audit_blocks WHERE seq > $1 ORDER BY seq LIMIT $2
+`
+
+type AuditBlocksParams struct {
+	AfterSeq int64
+	Lim      int32
+}
+
+func (q *Queries) AuditBlocks(ctx context.Context, arg AuditBlocksParams) ([]AuditBlock, error) {
+	rows, err := q.db.Query(ctx, auditBlocks, arg.AfterSeq, arg.Lim)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []AuditBlock{}
+	for rows.Next() {
+		var i AuditBlock
+		if err := rows.Scan(
+			&i.Seq,
+			&i.SealedAt,
+			&i.FromXid,
+			&i.FromID,
+			&i.ToXid,
+			&i.ToID,
+			&i.RowCount,
+			&i.EventIds,
+			&i.PrevHash,
+			&i.Hash,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
 
 const auditCountForPatient = `-- name: AuditCountForPatient :one
 SELECT count(*) FROM audit_events WHERE patient_id = $1 AND action = $2
@@ -27,30 +116,182 @@ func (q *Queries) AuditCountForPatient(ctx context.Context, arg AuditCountForPat
 	return count, err
 }
 
+const auditHead = `-- name: AuditHead :one
+SELECT hash FROM audit_blocks ORDER BY seq DESC LIMIT 1
+`
+
+func (q *Queries) AuditHead(ctx context.Context) ([]byte, error) {
+	row := q.db.QueryRow(ctx, auditHead)
+	var hash []byte
+	err := row.Scan(&hash)
+	return hash, err
+}
+
 const auditInsert = `-- name: AuditInsert :exec
-INSERT INTO audit_events (actor_id, action, entity_type, entity_id, patient_id, request_id, details)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+INSERT INTO audit_events (actor_id, actor_role, action, resource_type, resource_id, patient_id, outcome,
+                          request_id, client_ip, user_agent, details)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 `
 
 type AuditInsertParams struct {
-	ActorID    *uuid.UUID
-	Action     string
-	EntityType string
-	EntityID   string
-	PatientID  *uuid.UUID
-	RequestID  string
-	Details    []byte
+	ActorID      *uuid.UUID
+	ActorRole    string
+	Action       string
+	ResourceType string
+	ResourceID   string
+	PatientID    *uuid.UUID
+	Outcome      string
+	RequestID    string
+	ClientIp     string
+	UserAgent    string
+	Details      []byte
 }
 
 func (q *Queries) AuditInsert(ctx context.Context, arg AuditInsertParams) error {
 	_, err := q.db.Exec(ctx, auditInsert,
 		arg.ActorID,
+		arg.ActorRole,
 		arg.Action,
-		arg.EntityType,
-		arg.EntityID,
+		arg.ResourceType,
+		arg.ResourceID,
 		arg.PatientID,
+		arg.Outcome,
 		arg.RequestID,
+		arg.ClientIp,
+		arg.UserAgent,
 		arg.Details,
 	)
 	return err
+}
+
+const auditSeal = `-- name: AuditSeal :one
+SELECT audit_seal($1::int)::int AS sealed
+`
+
+func (q *Queries) AuditSeal(ctx context.Context, maxRows int32) (int32, error) {
+	row := q.db.QueryRow(ctx, auditSeal, maxRows)
+	var sealed int32
+	err := row.Scan(&sealed)
+	return sealed, err
+}
+
+const auditSearch = `-- name: AuditSearch :many
+SELECT e.id, e.occurred_at, e.actor_id, coalesce(u.username, '') AS actor_username, e.actor_role, e.action,
+       e.resource_type, e.resource_id, e.patient_id, e.outcome, e.request_id, e.client_ip, e.user_agent, e.details
+FROM audit_events e
+LEFT JOIN users u ON u.id = e.actor_id
+WHERE e.occurred_at >= $1::timestamptz
+  AND e.occurred_at < $2::timestamptz
+  AND ($3::uuid IS NULL OR e.actor_id = $3::uuid)
+  AND ($4::uuid IS NULL OR e.patient_id = $4::uuid)
+  AND ($5::text IS NULL OR e.action = $5::text)
+  AND ($6::text IS NULL OR e.outcome = $6::text)
+ORDER BY
+  CASE WHEN $7::text = 'time' THEN e.occurred_at END ASC,
+  CASE WHEN $7::text = '-time' THEN e.occurred_at END DESC,
+  CASE WHEN $7::text = 'action' THEN e.action END ASC,
+  CASE WHEN $7::text = '-action' THEN e.action END DESC,
+  CASE WHEN $7::text = 'actor' THEN u.username END ASC,
+  CASE WHEN $7::text = '-actor' THEN u.username END DESC,
+  CASE WHEN $7::text = 'outcome' THEN e.outcome END ASC,
+  CASE WHEN $7::text = '-outcome' THEN e.outcome END DESC,
+  CASE WHEN $7::text = 'resource' THEN e.resource_type END ASC,
+  CASE WHEN $7::text = '-resource' THEN e.resource_type END DESC,
+  e.occurred_at DESC, e.id DESC
+LIMIT $9 OFFSET $8
+`
+
+type AuditSearchParams struct {
+	FromTime  time.Time
+	ToTime    time.Time
+	ActorID   *uuid.UUID
+	PatientID *uuid.UUID
+	Action    *string
+	Outcome   *string
+	Sort      string
+	Off       int32
+	Lim       int32
+}
+
+type AuditSearchRow struct {
+	ID            int64
+	OccurredAt    time.Time
+	ActorID       *uuid.UUID
+	ActorUsername string
+	ActorRole     string
+	Action        string
+	ResourceType  string
+	ResourceID    string
+	PatientID     *uuid.UUID
+	Outcome       string
+	RequestID     string
+	ClientIp      string
+	UserAgent     string
+	Details       []byte
+}
+
+// The audit report. Sorting is by a key from an allow-list, mapped to
+// CASE branches here, never to SQL text built from input.
+func (q *Queries) AuditSearch(ctx context.Context, arg AuditSearchParams) ([]AuditSearchRow, error) {
+	rows, err := q.db.Query(ctx, auditSearch,
+		arg.FromTime,
+		arg.ToTime,
+		arg.ActorID,
+		arg.PatientID,
+		arg.Action,
+		arg.Outcome,
+		arg.Sort,
+		arg.Off,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []AuditSearchRow{}
+	for rows.Next() {
+		var i AuditSearchRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.OccurredAt,
+			&i.ActorID,
+			&i.ActorUsername,
+			&i.ActorRole,
+			&i.Action,
+			&i.ResourceType,
+			&i.ResourceID,
+			&i.PatientID,
+			&i.Outcome,
+			&i.RequestID,
+			&i.ClientIp,
+			&i.UserAgent,
+			&i.Details,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const auditUnsealedCount = `-- name: AuditUnsealedCount :one
+SELECT count(*)::bigint AS unsealed, coalesce(extract(epoch FROM now() - min(e.occurred_at)), 0)::float8 AS oldest_seconds
+FROM audit_events e
+WHERE (e.xact_id, e.id) > coalesce((SELECT (b.to_xid, b.to_id) FROM audit_blocks b ORDER BY b.seq DESC LIMIT 1), ('0'::xid8, 0::bigint))
+`
+
+type AuditUnsealedCountRow struct {
+	Unsealed      int64
+	OldestSeconds float64
+}
+
+// Rows not yet in a block (the window the chain does not cover yet).
+func (q *Queries) AuditUnsealedCount(ctx context.Context) (AuditUnsealedCountRow, error) {
+	row := q.db.QueryRow(ctx, auditUnsealedCount)
+	var i AuditUnsealedCountRow
+	err := row.Scan(&i.Unsealed, &i.OldestSeconds)
+	return i, err
 }

@@ -12,6 +12,57 @@ import (
 	"github.com/google/uuid"
 )
 
+const recoveryCodeAdd = `-- name: RecoveryCodeAdd :exec
+INSERT INTO mfa_recovery_codes (user_id, code_hash) VALUES ($1, $2)
+`
+
+type RecoveryCodeAddParams struct {
+	UserID   uuid.UUID
+	CodeHash []byte
+}
+
+func (q *Queries) RecoveryCodeAdd(ctx context.Context, arg RecoveryCodeAddParams) error {
+	_, err := q.db.Exec(ctx, recoveryCodeAdd, arg.UserID, arg.CodeHash)
+	return err
+}
+
+const recoveryCodeUse = `-- name: RecoveryCodeUse :execrows
+UPDATE mfa_recovery_codes SET used_at = now() WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL
+`
+
+type RecoveryCodeUseParams struct {
+	UserID   uuid.UUID
+	CodeHash []byte
+}
+
+func (q *Queries) RecoveryCodeUse(ctx context.Context, arg RecoveryCodeUseParams) (int64, error) {
+	result, err := q.db.Exec(ctx, recoveryCodeUse, arg.UserID, arg.CodeHash)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const recoveryCodesClear = `-- name: RecoveryCodesClear :exec
+DELETE FROM mfa_recovery_codes WHERE user_id = $1
+`
+
+func (q *Queries) RecoveryCodesClear(ctx context.Context, userID uuid.UUID) error {
+	_, err := q.db.Exec(ctx, recoveryCodesClear, userID)
+	return err
+}
+
+const recoveryCodesLeft = `-- name: RecoveryCodesLeft :one
+SELECT count(*) FROM mfa_recovery_codes WHERE user_id = $1 AND used_at IS NULL
+`
+
+func (q *Queries) RecoveryCodesLeft(ctx context.Context, userID uuid.UUID) (int64, error) {
+	row := q.db.QueryRow(ctx, recoveryCodesLeft, userID)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const refreshTokenCreate = `-- name: RefreshTokenCreate :exec
 INSERT INTO refresh_tokens (token_hash, session_id) VALUES ($1, $2)
 `
@@ -47,15 +98,16 @@ func (q *Queries) RefreshTokenUse(ctx context.Context, tokenHash []byte) (Refres
 }
 
 const sessionCreate = `-- name: SessionCreate :one
-INSERT INTO sessions (user_id, expires_at, client_ip, user_agent)
-VALUES ($1, $2, $3, $4) RETURNING id, user_id, created_at, last_seen_at, expires_at, revoked_at, revoke_reason, client_ip, user_agent
+INSERT INTO sessions (user_id, expires_at, client_ip, user_agent, mfa_verified)
+VALUES ($1, $2, $3, $4, $5) RETURNING id, user_id, created_at, last_seen_at, expires_at, revoked_at, revoke_reason, client_ip, user_agent, mfa_verified
 `
 
 type SessionCreateParams struct {
-	UserID    uuid.UUID
-	ExpiresAt time.Time
-	ClientIp  string
-	UserAgent string
+	UserID      uuid.UUID
+	ExpiresAt   time.Time
+	ClientIp    string
+	UserAgent   string
+	MfaVerified bool
 }
 
 func (q *Queries) SessionCreate(ctx context.Context, arg SessionCreateParams) (Session, error) {
@@ -64,6 +116,7 @@ func (q *Queries) SessionCreate(ctx context.Context, arg SessionCreateParams) (S
 		arg.ExpiresAt,
 		arg.ClientIp,
 		arg.UserAgent,
+		arg.MfaVerified,
 	)
 	var i Session
 	err := row.Scan(
@@ -76,13 +129,15 @@ func (q *Queries) SessionCreate(ctx context.Context, arg SessionCreateParams) (S
 		&i.RevokeReason,
 		&i.ClientIp,
 		&i.UserAgent,
+		&i.MfaVerified,
 	)
 	return i, err
 }
 
 const sessionGet = `-- name: SessionGet :one
-SELECT s.id, s.user_id, s.created_at, s.last_seen_at, s.expires_at, s.revoked_at,
-       u.username, u.display_name, u.role, u.department_id, u.active
+SELECT s.id, s.user_id, s.created_at, s.last_seen_at, s.expires_at, s.revoked_at, s.mfa_verified,
+       u.username, u.display_name, u.role, u.department_id, u.active, (u.mfa_enabled_at IS NOT NULL)::bool AS mfa_enabled,
+       coalesce((SELECT array_agg(w.ward_id ORDER BY w.ward_id) FROM user_wards w WHERE w.user_id = u.id), '{}')::uuid[] AS ward_ids
 FROM sessions s JOIN users u ON u.id = s.user_id
 WHERE s.id = $1
 `
@@ -94,11 +149,14 @@ type SessionGetRow struct {
 	LastSeenAt   time.Time
 	ExpiresAt    time.Time
 	RevokedAt    *time.Time
+	MfaVerified  bool
 	Username     string
 	DisplayName  string
 	Role         string
 	DepartmentID *uuid.UUID
 	Active       bool
+	MfaEnabled   bool
+	WardIds      []uuid.UUID
 }
 
 // The session with its user, for authenticating a request.
@@ -112,13 +170,49 @@ func (q *Queries) SessionGet(ctx context.Context, id uuid.UUID) (SessionGetRow, 
 		&i.LastSeenAt,
 		&i.ExpiresAt,
 		&i.RevokedAt,
+		&i.MfaVerified,
 		&i.Username,
 		&i.DisplayName,
 		&i.Role,
 		&i.DepartmentID,
 		&i.Active,
+		&i.MfaEnabled,
+		&i.WardIds,
 	)
 	return i, err
+}
+
+const sessionIDsForUser = `-- name: SessionIDsForUser :many
+SELECT id FROM sessions WHERE user_id = $1 AND revoked_at IS NULL
+`
+
+func (q *Queries) SessionIDsForUser(ctx context.Context, userID uuid.UUID) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, sessionIDsForUser, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []uuid.UUID{}
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const sessionMarkMFA = `-- name: SessionMarkMFA :exec
+UPDATE sessions SET mfa_verified = true WHERE id = $1
+`
+
+func (q *Queries) SessionMarkMFA(ctx context.Context, id uuid.UUID) error {
+	_, err := q.db.Exec(ctx, sessionMarkMFA, id)
+	return err
 }
 
 const sessionRevoke = `-- name: SessionRevoke :execrows
@@ -149,6 +243,38 @@ func (q *Queries) SessionTouch(ctx context.Context, id uuid.UUID) error {
 	return err
 }
 
+const sessionsRevokeForUser = `-- name: SessionsRevokeForUser :many
+UPDATE sessions SET revoked_at = now(), revoke_reason = $2
+WHERE user_id = $1 AND revoked_at IS NULL AND ($3::uuid IS NULL OR id <> $3::uuid)
+RETURNING id
+`
+
+type SessionsRevokeForUserParams struct {
+	UserID       uuid.UUID
+	RevokeReason *string
+	ExceptID     *uuid.UUID
+}
+
+func (q *Queries) SessionsRevokeForUser(ctx context.Context, arg SessionsRevokeForUserParams) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, sessionsRevokeForUser, arg.UserID, arg.RevokeReason, arg.ExceptID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []uuid.UUID{}
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const userCount = `-- name: UserCount :one
 SELECT count(*) FROM users
 `
@@ -162,7 +288,7 @@ func (q *Queries) UserCount(ctx context.Context) (int64, error) {
 
 const userCreate = `-- name: UserCreate :one
 INSERT INTO users (username, display_name, role, department_id, password_hash)
-VALUES ($1, $2, $3, $4, $5) RETURNING id, username, display_name, role, department_id, password_hash, active, version, created_at, updated_at
+VALUES ($1, $2, $3, $4, $5) RETURNING id, username, display_name, role, department_id, password_hash, active, version, created_at, updated_at, mfa_secret_enc, mfa_pending_enc, mfa_enabled_at, mfa_last_step, password_changed_at, last_login_at
 `
 
 type UserCreateParams struct {
@@ -193,12 +319,18 @@ func (q *Queries) UserCreate(ctx context.Context, arg UserCreateParams) (User, e
 		&i.Version,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.MfaSecretEnc,
+		&i.MfaPendingEnc,
+		&i.MfaEnabledAt,
+		&i.MfaLastStep,
+		&i.PasswordChangedAt,
+		&i.LastLoginAt,
 	)
 	return i, err
 }
 
 const userGet = `-- name: UserGet :one
-SELECT id, username, display_name, role, department_id, password_hash, active, version, created_at, updated_at FROM users WHERE id = $1
+SELECT id, username, display_name, role, department_id, password_hash, active, version, created_at, updated_at, mfa_secret_enc, mfa_pending_enc, mfa_enabled_at, mfa_last_step, password_changed_at, last_login_at FROM users WHERE id = $1
 `
 
 func (q *Queries) UserGet(ctx context.Context, id uuid.UUID) (User, error) {
@@ -215,12 +347,18 @@ func (q *Queries) UserGet(ctx context.Context, id uuid.UUID) (User, error) {
 		&i.Version,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.MfaSecretEnc,
+		&i.MfaPendingEnc,
+		&i.MfaEnabledAt,
+		&i.MfaLastStep,
+		&i.PasswordChangedAt,
+		&i.LastLoginAt,
 	)
 	return i, err
 }
 
 const userGetByUsername = `-- name: UserGetByUsername :one
-SELECT id, username, display_name, role, department_id, password_hash, active, version, created_at, updated_at FROM users WHERE username = $1
+SELECT id, username, display_name, role, department_id, password_hash, active, version, created_at, updated_at, mfa_secret_enc, mfa_pending_enc, mfa_enabled_at, mfa_last_step, password_changed_at, last_login_at FROM users WHERE username = $1
 `
 
 func (q *Queries) UserGetByUsername(ctx context.Context, username string) (User, error) {
@@ -237,6 +375,302 @@ func (q *Queries) UserGetByUsername(ctx context.Context, username string) (User,
 		&i.Version,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.MfaSecretEnc,
+		&i.MfaPendingEnc,
+		&i.MfaEnabledAt,
+		&i.MfaLastStep,
+		&i.PasswordChangedAt,
+		&i.LastLoginAt,
 	)
 	return i, err
+}
+
+const userList = `-- name: UserList :many
+SELECT u.id, u.username, u.display_name, u.role, u.department_id, u.password_hash, u.active, u.version, u.created_at, u.updated_at, u.mfa_secret_enc, u.mfa_pending_enc, u.mfa_enabled_at, u.mfa_last_step, u.password_changed_at, u.last_login_at, coalesce((SELECT array_agg(w.ward_id ORDER BY w.ward_id) FROM user_wards w WHERE w.user_id = u.id), '{}')::uuid[] AS ward_ids
+FROM users u
+WHERE ($1::text IS NULL OR u.username LIKE $1::text || '%' OR lower(u.display_name) LIKE '%' || lower($1::text) || '%')
+  AND ($2::text IS NULL OR u.role = $2::text)
+  AND ($3::bool IS NULL OR u.active = $3::bool)
+  AND ($4::text IS NULL OR u.username > $4::text)
+ORDER BY u.username
+LIMIT $5
+`
+
+type UserListParams struct {
+	Prefix        *string
+	Role          *string
+	Active        *bool
+	AfterUsername *string
+	Lim           int32
+}
+
+type UserListRow struct {
+	ID                uuid.UUID
+	Username          string
+	DisplayName       string
+	Role              string
+	DepartmentID      *uuid.UUID
+	PasswordHash      string
+	Active            bool
+	Version           int32
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+	MfaSecretEnc      []byte
+	MfaPendingEnc     []byte
+	MfaEnabledAt      *time.Time
+	MfaLastStep       int64
+	PasswordChangedAt time.Time
+	LastLoginAt       *time.Time
+	WardIds           []uuid.UUID
+}
+
+func (q *Queries) UserList(ctx context.Context, arg UserListParams) ([]UserListRow, error) {
+	rows, err := q.db.Query(ctx, userList,
+		arg.Prefix,
+		arg.Role,
+		arg.Active,
+		arg.AfterUsername,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []UserListRow{}
+	for rows.Next() {
+		var i UserListRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Username,
+			&i.DisplayName,
+			&i.Role,
+			&i.DepartmentID,
+			&i.PasswordHash,
+			&i.Active,
+			&i.Version,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.MfaSecretEnc,
+			&i.MfaPendingEnc,
+			&i.MfaEnabledAt,
+			&i.MfaLastStep,
+			&i.PasswordChangedAt,
+			&i.LastLoginAt,
+			&i.WardIds,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const userLoggedIn = `-- name: UserLoggedIn :exec
+UPDATE users SET last_login_at = now() WHERE id = $1
+`
+
+func (q *Queries) UserLoggedIn(ctx context.Context, id uuid.UUID) error {
+	_, err := q.db.Exec(ctx, userLoggedIn, id)
+	return err
+}
+
+const userMFADisable = `-- name: UserMFADisable :exec
+UPDATE users SET mfa_secret_enc = NULL, mfa_pending_enc = NULL, mfa_enabled_at = NULL, mfa_last_step = 0,
+    version = version + 1, updated_at = now()
+WHERE id = $1
+`
+
+func (q *Queries) UserMFADisable(ctx context.Context, id uuid.UUID) error {
+	_, err := q.db.Exec(ctx, userMFADisable, id)
+	return err
+}
+
+const userMFAEnable = `-- name: UserMFAEnable :exec
+UPDATE users SET mfa_secret_enc = mfa_pending_enc, mfa_pending_enc = NULL, mfa_enabled_at = now(), mfa_last_step = $2,
+    version = version + 1, updated_at = now()
+WHERE id = $1 AND mfa_pending_enc IS NOT NULL
+`
+
+type UserMFAEnableParams struct {
+	ID          uuid.UUID
+	MfaLastStep int64
+}
+
+func (q *Queries) UserMFAEnable(ctx context.Context, arg UserMFAEnableParams) error {
+	_, err := q.db.Exec(ctx, userMFAEnable, arg.ID, arg.MfaLastStep)
+	return err
+}
+
+const userMFAPending = `-- name: UserMFAPending :exec
+UPDATE users SET mfa_pending_enc = $2 WHERE id = $1
+`
+
+type UserMFAPendingParams struct {
+	ID            uuid.UUID
+	MfaPendingEnc []byte
+}
+
+func (q *Queries) UserMFAPending(ctx context.Context, arg UserMFAPendingParams) error {
+	_, err := q.db.Exec(ctx, userMFAPending, arg.ID, arg.MfaPendingEnc)
+	return err
+}
+
+const userMFAUseStep = `-- name: UserMFAUseStep :execrows
+UPDATE users SET mfa_last_step = $2 WHERE id = $1 AND mfa_last_step < $2
+`
+
+type UserMFAUseStepParams struct {
+	ID          uuid.UUID
+	MfaLastStep int64
+}
+
+// Records a used TOTP time step; a step at or before the last used one is
+// refused, so a code cannot be replayed.
+func (q *Queries) UserMFAUseStep(ctx context.Context, arg UserMFAUseStepParams) (int64, error) {
+	result, err := q.db.Exec(ctx, userMFAUseStep, arg.ID, arg.MfaLastStep)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const userSetActive = `-- name: UserSetActive :one
+UPDATE users SET active = $2, version = version + 1, updated_at = now() WHERE id = $1 RETURNING id, username, display_name, role, department_id, password_hash, active, version, created_at, updated_at, mfa_secret_enc, mfa_pending_enc, mfa_enabled_at, mfa_last_step, password_changed_at, last_login_at
+`
+
+type UserSetActiveParams struct {
+	ID     uuid.UUID
+	Active bool
+}
+
+func (q *Queries) UserSetActive(ctx context.Context, arg UserSetActiveParams) (User, error) {
+	row := q.db.QueryRow(ctx, userSetActive, arg.ID, arg.Active)
+	var i User
+	err := row.Scan(
+		&i.ID,
+		&i.Username,
+		&i.DisplayName,
+		&i.Role,
+		&i.DepartmentID,
+		&i.PasswordHash,
+		&i.Active,
+		&i.Version,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.MfaSecretEnc,
+		&i.MfaPendingEnc,
+		&i.MfaEnabledAt,
+		&i.MfaLastStep,
+		&i.PasswordChangedAt,
+		&i.LastLoginAt,
+	)
+	return i, err
+}
+
+const userSetPassword = `-- name: UserSetPassword :exec
+UPDATE users SET password_hash = $2, password_changed_at = now(), version = version + 1, updated_at = now() WHERE id = $1
+`
+
+type UserSetPasswordParams struct {
+	ID           uuid.UUID
+	PasswordHash string
+}
+
+func (q *Queries) UserSetPassword(ctx context.Context, arg UserSetPasswordParams) error {
+	_, err := q.db.Exec(ctx, userSetPassword, arg.ID, arg.PasswordHash)
+	return err
+}
+
+const userUpdate = `-- name: UserUpdate :one
+UPDATE users SET display_name = $3, role = $4, department_id = $5, version = version + 1, updated_at = now()
+WHERE id = $1 AND version = $2
+RETURNING id, username, display_name, role, department_id, password_hash, active, version, created_at, updated_at, mfa_secret_enc, mfa_pending_enc, mfa_enabled_at, mfa_last_step, password_changed_at, last_login_at
+`
+
+type UserUpdateParams struct {
+	ID           uuid.UUID
+	Version      int32
+	DisplayName  string
+	Role         string
+	DepartmentID *uuid.UUID
+}
+
+func (q *Queries) UserUpdate(ctx context.Context, arg UserUpdateParams) (User, error) {
+	row := q.db.QueryRow(ctx, userUpdate,
+		arg.ID,
+		arg.Version,
+		arg.DisplayName,
+		arg.Role,
+		arg.DepartmentID,
+	)
+	var i User
+	err := row.Scan(
+		&i.ID,
+		&i.Username,
+		&i.DisplayName,
+		&i.Role,
+		&i.DepartmentID,
+		&i.PasswordHash,
+		&i.Active,
+		&i.Version,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.MfaSecretEnc,
+		&i.MfaPendingEnc,
+		&i.MfaEnabledAt,
+		&i.MfaLastStep,
+		&i.PasswordChangedAt,
+		&i.LastLoginAt,
+	)
+	return i, err
+}
+
+const userWardAdd = `-- name: UserWardAdd :exec
+INSERT INTO user_wards (user_id, ward_id) VALUES ($1, $2) ON CONFLICT DO NOTHING
+`
+
+type UserWardAddParams struct {
+	UserID uuid.UUID
+	WardID uuid.UUID
+}
+
+func (q *Queries) UserWardAdd(ctx context.Context, arg UserWardAddParams) error {
+	_, err := q.db.Exec(ctx, userWardAdd, arg.UserID, arg.WardID)
+	return err
+}
+
+const userWardIDs = `-- name: UserWardIDs :many
+SELECT ward_id FROM user_wards WHERE user_id = $1 ORDER BY ward_id
+`
+
+func (q *Queries) UserWardIDs(ctx context.Context, userID uuid.UUID) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, userWardIDs, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []uuid.UUID{}
+	for rows.Next() {
+		var ward_id uuid.UUID
+		if err := rows.Scan(&ward_id); err != nil {
+			return nil, err
+		}
+		items = append(items, ward_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const userWardsClear = `-- name: UserWardsClear :exec
+DELETE FROM user_wards WHERE user_id = $1
+`
+
+func (q *Queries) UserWardsClear(ctx context.Context, userID uuid.UUID) error {
+	_, err := q.db.Exec(ctx, userWardsClear, userID)
+	return err
 }

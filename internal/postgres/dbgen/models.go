@@ -8,18 +8,38 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
+type AuditBlock struct {
+	Seq      int64
+	SealedAt time.Time
+	FromXid  pgtype.Uint64
+	FromID   int64
+	ToXid    pgtype.Uint64
+	ToID     int64
+	RowCount int32
+	EventIds []int64
+	PrevHash []byte
+	Hash     []byte
+}
+
 type AuditEvent struct {
-	ID         int64
-	OccurredAt time.Time
-	ActorID    *uuid.UUID
-	Action     string
-	EntityType string
-	EntityID   string
-	PatientID  *uuid.UUID
-	RequestID  string
-	Details    []byte
+	ID           int64
+	OccurredAt   time.Time
+	ActorID      *uuid.UUID
+	Action       string
+	ResourceType string
+	ResourceID   string
+	PatientID    *uuid.UUID
+	RequestID    string
+	Details      []byte
+	ActorRole    string
+	Outcome      string
+	ClientIp     string
+	UserAgent    string
+	XactID       pgtype.Uint64
+	RowHash      []byte
 }
 
 type Bed struct {
@@ -32,12 +52,41 @@ type Bed struct {
 	UpdatedAt time.Time
 }
 
+type CareAssignment struct {
+	ID           uuid.UUID
+	PatientID    uuid.UUID
+	WardID       *uuid.UUID
+	DepartmentID *uuid.UUID
+	UserID       *uuid.UUID
+	Reason       string
+	StartedAt    time.Time
+	EndedAt      *time.Time
+}
+
 type Department struct {
 	ID        uuid.UUID
 	Code      string
 	Name      string
 	Kind      string
 	CreatedAt time.Time
+}
+
+type EmergencyAccess struct {
+	ID         uuid.UUID
+	UserID     uuid.UUID
+	PatientID  uuid.UUID
+	Reason     string
+	GrantedAt  time.Time
+	ExpiresAt  time.Time
+	ReviewedAt *time.Time
+	ReviewedBy *uuid.UUID
+	ReviewNote string
+}
+
+type MfaRecoveryCode struct {
+	UserID   uuid.UUID
+	CodeHash []byte
+	UsedAt   *time.Time
 }
 
 type Patient struct {
@@ -83,19 +132,31 @@ type Session struct {
 	RevokeReason *string
 	ClientIp     string
 	UserAgent    string
+	MfaVerified  bool
 }
 
 type User struct {
-	ID           uuid.UUID
-	Username     string
-	DisplayName  string
-	Role         string
-	DepartmentID *uuid.UUID
-	PasswordHash string
-	Active       bool
-	Version      int32
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	ID                uuid.UUID
+	Username          string
+	DisplayName       string
+	Role              string
+	DepartmentID      *uuid.UUID
+	PasswordHash      string
+	Active            bool
+	Version           int32
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+	MfaSecretEnc      []byte
+	MfaPendingEnc     []byte
+	MfaEnabledAt      *time.Time
+	MfaLastStep       int64
+	PasswordChangedAt time.Time
+	LastLoginAt       *time.Time
+}
+
+type UserWard struct {
+	UserID uuid.UUID
+	WardID uuid.UUID
 }
 
 type Ward struct {

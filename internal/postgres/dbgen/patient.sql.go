@@ -128,15 +128,20 @@ SELECT id, mrn, family_name, given_names, birth_date, sex, phone, email, address
 WHERE ($1::text IS NULL OR lower(family_name) LIKE lower($1::text) || '%')
   AND ($2::timestamptz IS NULL
        OR (created_at, id) > ($2::timestamptz, $3::uuid))
+  AND ($4::uuid IS NULL
+       OR patient_in_scope(id, $4::uuid, $5::uuid[], $6::uuid))
 ORDER BY created_at, id
-LIMIT $4
+LIMIT $7
 `
 
 type PatientListByCreatedParams struct {
-	Prefix       *string
-	AfterCreated *time.Time
-	AfterID      *uuid.UUID
-	Lim          int32
+	Prefix          *string
+	AfterCreated    *time.Time
+	AfterID         *uuid.UUID
+	ScopeUser       *uuid.UUID
+	ScopeWards      []uuid.UUID
+	ScopeDepartment *uuid.UUID
+	Lim             int32
 }
 
 func (q *Queries) PatientListByCreated(ctx context.Context, arg PatientListByCreatedParams) ([]Patient, error) {
@@ -144,6 +149,9 @@ func (q *Queries) PatientListByCreated(ctx context.Context, arg PatientListByCre
 		arg.Prefix,
 		arg.AfterCreated,
 		arg.AfterID,
+		arg.ScopeUser,
+		arg.ScopeWards,
+		arg.ScopeDepartment,
 		arg.Lim,
 	)
 	if err != nil {
@@ -187,15 +195,20 @@ SELECT id, mrn, family_name, given_names, birth_date, sex, phone, email, address
 WHERE ($1::text IS NULL OR lower(family_name) LIKE lower($1::text) || '%')
   AND ($2::timestamptz IS NULL
        OR (created_at, id) < ($2::timestamptz, $3::uuid))
+  AND ($4::uuid IS NULL
+       OR patient_in_scope(id, $4::uuid, $5::uuid[], $6::uuid))
 ORDER BY created_at DESC, id DESC
-LIMIT $4
+LIMIT $7
 `
 
 type PatientListByCreatedDescParams struct {
-	Prefix       *string
-	AfterCreated *time.Time
-	AfterID      *uuid.UUID
-	Lim          int32
+	Prefix          *string
+	AfterCreated    *time.Time
+	AfterID         *uuid.UUID
+	ScopeUser       *uuid.UUID
+	ScopeWards      []uuid.UUID
+	ScopeDepartment *uuid.UUID
+	Lim             int32
 }
 
 func (q *Queries) PatientListByCreatedDesc(ctx context.Context, arg PatientListByCreatedDescParams) ([]Patient, error) {
@@ -203,6 +216,9 @@ func (q *Queries) PatientListByCreatedDesc(ctx context.Context, arg PatientListB
 		arg.Prefix,
 		arg.AfterCreated,
 		arg.AfterID,
+		arg.ScopeUser,
+		arg.ScopeWards,
+		arg.ScopeDepartment,
 		arg.Lim,
 	)
 	if err != nil {
@@ -245,18 +261,30 @@ const patientListByMRN = `-- name: PatientListByMRN :many
 SELECT id, mrn, family_name, given_names, birth_date, sex, phone, email, address_line, city, postal_code, country, deceased, version, created_at, updated_at, created_by FROM patients
 WHERE ($1::text IS NULL OR lower(family_name) LIKE lower($1::text) || '%')
   AND ($2::text IS NULL OR mrn > $2::text)
+  AND ($3::uuid IS NULL
+       OR patient_in_scope(id, $3::uuid, $4::uuid[], $5::uuid))
 ORDER BY mrn
-LIMIT $3
+LIMIT $6
 `
 
 type PatientListByMRNParams struct {
-	Prefix   *string
-	AfterMrn *string
-	Lim      int32
+	Prefix          *string
+	AfterMrn        *string
+	ScopeUser       *uuid.UUID
+	ScopeWards      []uuid.UUID
+	ScopeDepartment *uuid.UUID
+	Lim             int32
 }
 
 func (q *Queries) PatientListByMRN(ctx context.Context, arg PatientListByMRNParams) ([]Patient, error) {
-	rows, err := q.db.Query(ctx, patientListByMRN, arg.Prefix, arg.AfterMrn, arg.Lim)
+	rows, err := q.db.Query(ctx, patientListByMRN,
+		arg.Prefix,
+		arg.AfterMrn,
+		arg.ScopeUser,
+		arg.ScopeWards,
+		arg.ScopeDepartment,
+		arg.Lim,
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -297,18 +325,30 @@ const patientListByMRNDesc = `-- name: PatientListByMRNDesc :many
 SELECT id, mrn, family_name, given_names, birth_date, sex, phone, email, address_line, city, postal_code, country, deceased, version, created_at, updated_at, created_by FROM patients
 WHERE ($1::text IS NULL OR lower(family_name) LIKE lower($1::text) || '%')
   AND ($2::text IS NULL OR mrn < $2::text)
+  AND ($3::uuid IS NULL
+       OR patient_in_scope(id, $3::uuid, $4::uuid[], $5::uuid))
 ORDER BY mrn DESC
-LIMIT $3
+LIMIT $6
 `
 
 type PatientListByMRNDescParams struct {
-	Prefix   *string
-	AfterMrn *string
-	Lim      int32
+	Prefix          *string
+	AfterMrn        *string
+	ScopeUser       *uuid.UUID
+	ScopeWards      []uuid.UUID
+	ScopeDepartment *uuid.UUID
+	Lim             int32
 }
 
 func (q *Queries) PatientListByMRNDesc(ctx context.Context, arg PatientListByMRNDescParams) ([]Patient, error) {
-	rows, err := q.db.Query(ctx, patientListByMRNDesc, arg.Prefix, arg.AfterMrn, arg.Lim)
+	rows, err := q.db.Query(ctx, patientListByMRNDesc,
+		arg.Prefix,
+		arg.AfterMrn,
+		arg.ScopeUser,
+		arg.ScopeWards,
+		arg.ScopeDepartment,
+		arg.Lim,
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -351,16 +391,21 @@ SELECT id, mrn, family_name, given_names, birth_date, sex, phone, email, address
 WHERE ($1::text IS NULL OR lower(family_name) LIKE lower($1::text) || '%')
   AND ($2::text IS NULL
        OR (lower(family_name), lower(given_names), id) > (lower($2::text), lower($3::text), $4::uuid))
+  AND ($5::uuid IS NULL
+       OR patient_in_scope(id, $5::uuid, $6::uuid[], $7::uuid))
 ORDER BY lower(family_name), lower(given_names), id
-LIMIT $5
+LIMIT $8
 `
 
 type PatientListByNameParams struct {
-	Prefix      *string
-	AfterFamily *string
-	AfterGiven  *string
-	AfterID     *uuid.UUID
-	Lim         int32
+	Prefix          *string
+	AfterFamily     *string
+	AfterGiven      *string
+	AfterID         *uuid.UUID
+	ScopeUser       *uuid.UUID
+	ScopeWards      []uuid.UUID
+	ScopeDepartment *uuid.UUID
+	Lim             int32
 }
 
 // Keyset pages, one query per allowed sort: the ORDER BY is never built
@@ -371,6 +416,9 @@ func (q *Queries) PatientListByName(ctx context.Context, arg PatientListByNamePa
 		arg.AfterFamily,
 		arg.AfterGiven,
 		arg.AfterID,
+		arg.ScopeUser,
+		arg.ScopeWards,
+		arg.ScopeDepartment,
 		arg.Lim,
 	)
 	if err != nil {
@@ -414,16 +462,21 @@ SELECT id, mrn, family_name, given_names, birth_date, sex, phone, email, address
 WHERE ($1::text IS NULL OR lower(family_name) LIKE lower($1::text) || '%')
   AND ($2::text IS NULL
        OR (lower(family_name), lower(given_names), id) < (lower($2::text), lower($3::text), $4::uuid))
+  AND ($5::uuid IS NULL
+       OR patient_in_scope(id, $5::uuid, $6::uuid[], $7::uuid))
 ORDER BY lower(family_name) DESC, lower(given_names) DESC, id DESC
-LIMIT $5
+LIMIT $8
 `
 
 type PatientListByNameDescParams struct {
-	Prefix      *string
-	AfterFamily *string
-	AfterGiven  *string
-	AfterID     *uuid.UUID
-	Lim         int32
+	Prefix          *string
+	AfterFamily     *string
+	AfterGiven      *string
+	AfterID         *uuid.UUID
+	ScopeUser       *uuid.UUID
+	ScopeWards      []uuid.UUID
+	ScopeDepartment *uuid.UUID
+	Lim             int32
 }
 
 func (q *Queries) PatientListByNameDesc(ctx context.Context, arg PatientListByNameDescParams) ([]Patient, error) {
@@ -432,6 +485,9 @@ func (q *Queries) PatientListByNameDesc(ctx context.Context, arg PatientListByNa
 		arg.AfterFamily,
 		arg.AfterGiven,
 		arg.AfterID,
+		arg.ScopeUser,
+		arg.ScopeWards,
+		arg.ScopeDepartment,
 		arg.Lim,
 	)
 	if err != nil {

@@ -1,6 +1,57 @@
 -- name: AuditInsert :exec
-INSERT INTO audit_events (actor_id, action, entity_type, entity_id, patient_id, request_id, details)
-VALUES ($1, $2, $3, $4, $5, $6, $7);
+INSERT INTO audit_events (actor_id, actor_role, action, resource_type, resource_id, patient_id, outcome,
+                          request_id, client_ip, user_agent, details)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11);
 
 -- name: AuditCountForPatient :one
 SELECT count(*) FROM audit_events WHERE patient_id = $1 AND action = $2;
+
+-- name: AuditSeal :one
+SELECT audit_seal(sqlc.arg(max_rows)::int)::int AS sealed;
+
+-- name: AuditUnsealedCount :one
+-- Rows not yet in a block (the window the chain does not cover yet).
+SELECT count(*)::bigint AS unsealed, coalesce(extract(epoch FROM now() - min(e.occurred_at)), 0)::float8 AS oldest_seconds
+FROM audit_events e
+WHERE (e.xact_id, e.id) > coalesce((SELECT (b.to_xid, b.to_id) FROM audit_blocks b ORDER BY b.seq DESC LIMIT 1), ('0'::xid8, 0::bigint));
+
+-- name: AuditBlocks :many
+SELECT * FROM audit_blocks WHERE seq > sqlc.arg(after_seq) ORDER BY seq LIMIT sqlc.arg(lim);
+
+-- name: AuditBlockRows :many
+-- The rows a block covers, with their stored and recomputed hashes.
+SELECT e.id, e.row_hash, audit_row_hash(e) AS computed_hash
+FROM audit_events e
+WHERE (e.xact_id, e.id) > (sqlc.arg(from_xid)::xid8, sqlc.arg(from_id)::bigint)
+  AND (e.xact_id, e.id) <= (sqlc.arg(to_xid)::xid8, sqlc.arg(to_id)::bigint)
+ORDER BY e.xact_id, e.id;
+
+-- name: AuditSearch :many
+-- The audit report. Sorting is by a key from an allow-list, mapped to
+-- CASE branches here, never to SQL text built from input.
+SELECT e.id, e.occurred_at, e.actor_id, coalesce(u.username, '') AS actor_username, e.actor_role, e.action,
+       e.resource_type, e.resource_id, e.patient_id, e.outcome, e.request_id, e.client_ip, e.user_agent, e.details
+FROM audit_events e
+LEFT JOIN users u ON u.id = e.actor_id
+WHERE e.occurred_at >= sqlc.arg(from_time)::timestamptz
+  AND e.occurred_at < sqlc.arg(to_time)::timestamptz
+  AND (sqlc.narg(actor_id)::uuid IS NULL OR e.actor_id = sqlc.narg(actor_id)::uuid)
+  AND (sqlc.narg(patient_id)::uuid IS NULL OR e.patient_id = sqlc.narg(patient_id)::uuid)
+  AND (sqlc.narg(action)::text IS NULL OR e.action = sqlc.narg(action)::text)
+  AND (sqlc.narg(outcome)::text IS NULL OR e.outcome = sqlc.narg(outcome)::text)
+ORDER BY
+  CASE WHEN sqlc.arg(sort)::text = 'time' THEN e.occurred_at END ASC,
+  CASE WHEN sqlc.arg(sort)::text = '-time' THEN e.occurred_at END DESC,
+  CASE WHEN sqlc.arg(sort)::text = 'action' THEN e.action END ASC,
+  CASE WHEN sqlc.arg(sort)::text = '-action' THEN e.action END DESC,
+  CASE WHEN sqlc.arg(sort)::text = 'actor' THEN u.username END ASC,
+  CASE WHEN sqlc.arg(sort)::text = '-actor' THEN u.username END DESC,
+  CASE WHEN sqlc.arg(sort)::text = 'outcome' THEN e.outcome END ASC,
+  CASE WHEN sqlc.arg(sort)::text = '-outcome' THEN e.outcome END DESC,
+  CASE WHEN sqlc.arg(sort)::text = 'resource' THEN e.resource_type END ASC,
+  CASE WHEN sqlc.arg(sort)::text = '-resource' THEN e.resource_type END DESC,
+  e.occurred_at DESC, e.id DESC
+LIMIT sqlc.arg(lim) OFFSET sqlc.arg(off);
+
+-- name: AuditHead :one
+SELECT hash FROM audit_blocks ORDER BY seq DESC LIMIT 1;

@@ -18,6 +18,8 @@ SELECT * FROM patients
 WHERE (sqlc.narg(prefix)::text IS NULL OR lower(family_name) LIKE lower(sqlc.narg(prefix)::text) || '%')
   AND (sqlc.narg(after_family)::text IS NULL
        OR (lower(family_name), lower(given_names), id) > (lower(sqlc.narg(after_family)::text), lower(sqlc.narg(after_given)::text), sqlc.narg(after_id)::uuid))
+  AND (sqlc.narg(scope_user)::uuid IS NULL
+       OR patient_in_scope(id, sqlc.narg(scope_user)::uuid, sqlc.arg(scope_wards)::uuid[], sqlc.narg(scope_department)::uuid))
 ORDER BY lower(family_name), lower(given_names), id
 LIMIT sqlc.arg(lim);
 
@@ -26,6 +28,8 @@ SELECT * FROM patients
 WHERE (sqlc.narg(prefix)::text IS NULL OR lower(family_name) LIKE lower(sqlc.narg(prefix)::text) || '%')
   AND (sqlc.narg(after_family)::text IS NULL
        OR (lower(family_name), lower(given_names), id) < (lower(sqlc.narg(after_family)::text), lower(sqlc.narg(after_given)::text), sqlc.narg(after_id)::uuid))
+  AND (sqlc.narg(scope_user)::uuid IS NULL
+       OR patient_in_scope(id, sqlc.narg(scope_user)::uuid, sqlc.arg(scope_wards)::uuid[], sqlc.narg(scope_department)::uuid))
 ORDER BY lower(family_name) DESC, lower(given_names) DESC, id DESC
 LIMIT sqlc.arg(lim);
 
@@ -34,6 +38,8 @@ SELECT * FROM patients
 WHERE (sqlc.narg(prefix)::text IS NULL OR lower(family_name) LIKE lower(sqlc.narg(prefix)::text) || '%')
   AND (sqlc.narg(after_created)::timestamptz IS NULL
        OR (created_at, id) > (sqlc.narg(after_created)::timestamptz, sqlc.narg(after_id)::uuid))
+  AND (sqlc.narg(scope_user)::uuid IS NULL
+       OR patient_in_scope(id, sqlc.narg(scope_user)::uuid, sqlc.arg(scope_wards)::uuid[], sqlc.narg(scope_department)::uuid))
 ORDER BY created_at, id
 LIMIT sqlc.arg(lim);
 
@@ -42,6 +48,8 @@ SELECT * FROM patients
 WHERE (sqlc.narg(prefix)::text IS NULL OR lower(family_name) LIKE lower(sqlc.narg(prefix)::text) || '%')
   AND (sqlc.narg(after_created)::timestamptz IS NULL
        OR (created_at, id) < (sqlc.narg(after_created)::timestamptz, sqlc.narg(after_id)::uuid))
+  AND (sqlc.narg(scope_user)::uuid IS NULL
+       OR patient_in_scope(id, sqlc.narg(scope_user)::uuid, sqlc.arg(scope_wards)::uuid[], sqlc.narg(scope_department)::uuid))
 ORDER BY created_at DESC, id DESC
 LIMIT sqlc.arg(lim);
 
@@ -49,6 +57,8 @@ LIMIT sqlc.arg(lim);
 SELECT * FROM patients
 WHERE (sqlc.narg(prefix)::text IS NULL OR lower(family_name) LIKE lower(sqlc.narg(prefix)::text) || '%')
   AND (sqlc.narg(after_mrn)::text IS NULL OR mrn > sqlc.narg(after_mrn)::text)
+  AND (sqlc.narg(scope_user)::uuid IS NULL
+       OR patient_in_scope(id, sqlc.narg(scope_user)::uuid, sqlc.arg(scope_wards)::uuid[], sqlc.narg(scope_department)::uuid))
 ORDER BY mrn
 LIMIT sqlc.arg(lim);
 
@@ -56,6 +66,8 @@ LIMIT sqlc.arg(lim);
 SELECT * FROM patients
 WHERE (sqlc.narg(prefix)::text IS NULL OR lower(family_name) LIKE lower(sqlc.narg(prefix)::text) || '%')
   AND (sqlc.narg(after_mrn)::text IS NULL OR mrn < sqlc.narg(after_mrn)::text)
+  AND (sqlc.narg(scope_user)::uuid IS NULL
+       OR patient_in_scope(id, sqlc.narg(scope_user)::uuid, sqlc.arg(scope_wards)::uuid[], sqlc.narg(scope_department)::uuid))
 ORDER BY mrn DESC
 LIMIT sqlc.arg(lim);
 

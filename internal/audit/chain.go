@@ -1,0 +1,181 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hospital-erp/hospital-erp/internal/postgres"
+	"github.com/hospital-erp/hospital-erp/internal/postgres/dbgen"
+)
+
+// SealerOptions configure RunSealer.
+type SealerOptions struct {
+	Interval time.Duration // how often to seal; the unsealed window is about this long
+	MaxRows  int           // rows per block
+	// Sealed is called with the rows sealed and the rows still unsealed (metrics).
+	Sealed func(sealed int, unsealed int64)
+}
+
+// RunSealer seals committed audit rows into hash-chained blocks every
+// interval until ctx ends. Every backend replica runs one; a
+// transaction-scoped advisory lock lets only one seal at a time, and
+// requests never wait for it. Each sealed block's hash is logged, so the
+// log store keeps an independent copy of the chain's head.
+func RunSealer(ctx context.Context, db *postgres.DB, log *slog.Logger, o SealerOptions) {
+	if o.Interval <= 0 {
+		o.Interval = time.Second
+	}
+	if o.MaxRows <= 0 {
+		o.MaxRows = 5000
+	}
+	if o.Sealed == nil {
+		o.Sealed = func(int, int64) {}
+	}
+	t := time.NewTicker(o.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		total, err := SealPending(ctx, db, o.MaxRows)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Warn("audit sealing failed; will retry", "error", err)
+			}
+			continue
+		}
+		var unsealed int64
+		if row, err := db.Queries().AuditUnsealedCount(ctx); err == nil {
+			unsealed = row.Unsealed
+		}
+		o.Sealed(total, unsealed)
+		if total > 0 {
+			log.Info("audit rows sealed", "rows", total, "head", headHash(ctx, db))
+		}
+	}
+}
+
+// SealPending seals until nothing sealable is left and returns the rows sealed.
+func SealPending(ctx context.Context, db *postgres.DB, maxRows int) (int, error) {
+	total := 0
+	for {
+		var n int32
+		err := db.InTx(ctx, func(q *dbgen.Queries) error {
+			var err error
+			n, err = q.AuditSeal(ctx, int32(maxRows))
+			return err
+		})
+		if err != nil {
+			return total, err
+		}
+		total += int(n)
+		if int(n) < maxRows {
+			return total, nil
+		}
+	}
+}
+
+func headHash(ctx context.Context, db *postgres.DB) string {
+	h, err := db.Queries().AuditHead(ctx)
+	if err != nil {
+		return ""
+	}
+	return hex.EncodeToString(h)
+}
+
+// Report is the result of walking the chain.
+type Report struct {
+	OK       bool   `json:"ok"`
+	Blocks   int64  `json:"blocks"`
+	Rows     int64  `json:"rows"`
+	Unsealed int64  `json:"unsealed_rows"`
+	Head     string `json:"head,omitempty"`
+	// Problem describes the first inconsistency: an altered row, a
+	// missing row, or a broken link between blocks.
+	Problem string `json:"problem,omitempty"`
+	// ProblemEventID is the audit row concerned, when one is.
+	ProblemEventID int64 `json:"problem_event_id,omitempty"`
+	ProblemBlock   int64 `json:"problem_block,omitempty"`
+}
+
+// Verify walks every sealed block in order: each link to the previous
+// block, each row's content against its hash, each block's list of rows
+// against the rows present, and each block's hash. It stops at the first
+// problem.
+func Verify(ctx context.Context, db *postgres.DB) (Report, error) {
+	q := db.Queries()
+	rep := Report{OK: true}
+	prev := make([]byte, 32)
+	var after int64
+	for {
+		blocks, err := q.AuditBlocks(ctx, dbgen.AuditBlocksParams{AfterSeq: after, Lim: 100})
+		if err != nil {
+			return rep, postgres.Translate(err)
+		}
+		if len(blocks) == 0 {
+			break
+		}
+		for _, b := range blocks {
+			after = b.Seq
+			if b.Seq != rep.Blocks+1 {
+				return rep.fail(b.Seq, 0, fmt.Sprintf("block %d is missing (found %d next)", rep.Blocks+1, b.Seq)), nil
+			}
+			if !bytes.Equal(b.PrevHash, prev) {
+				return rep.fail(b.Seq, 0, fmt.Sprintf("block %d does not link to block %d (altered or replaced block)", b.Seq, b.Seq-1)), nil
+			}
+			rows, err := q.AuditBlockRows(ctx, dbgen.AuditBlockRowsParams{FromXid: b.FromXid, FromID: b.FromID, ToXid: b.ToXid, ToID: b.ToID})
+			if err != nil {
+				return rep, postgres.Translate(err)
+			}
+			present := make(map[int64]dbgen.AuditBlockRowsRow, len(rows))
+			for _, r := range rows {
+				present[r.ID] = r
+			}
+			h := sha256.New()
+			h.Write(b.PrevHash)
+			for _, id := range b.EventIds {
+				r, ok := present[id]
+				if !ok {
+					return rep.fail(b.Seq, id, fmt.Sprintf("audit row %d (block %d) is missing: deleted", id, b.Seq)), nil
+				}
+				if !bytes.Equal(r.RowHash, r.ComputedHash) {
+					return rep.fail(b.Seq, id, fmt.Sprintf("audit row %d (block %d) was altered after it was written", id, b.Seq)), nil
+				}
+				h.Write(r.RowHash)
+				delete(present, id)
+			}
+			for id := range present {
+				return rep.fail(b.Seq, id, fmt.Sprintf("audit row %d appeared inside sealed block %d: inserted afterwards", id, b.Seq)), nil
+			}
+			sum := h.Sum(nil)
+			if !bytes.Equal(sum, b.Hash) {
+				return rep.fail(b.Seq, 0, fmt.Sprintf("block %d's hash does not match its rows (row hashes rewritten)", b.Seq)), nil
+			}
+			prev = b.Hash
+			rep.Blocks++
+			rep.Rows += int64(b.RowCount)
+		}
+	}
+	if rep.Blocks > 0 {
+		rep.Head = hex.EncodeToString(prev)
+	}
+	if u, err := q.AuditUnsealedCount(ctx); err == nil {
+		rep.Unsealed = u.Unsealed
+	}
+	return rep, nil
+}
+
+func (r Report) fail(block, id int64, msg string) Report {
+	r.OK = false
+	r.Problem = msg
+	r.ProblemBlock = block
+	r.ProblemEventID = id
+	return r
+}

@@ -134,7 +134,7 @@ var options = []option{
 	{name: "DATABASE_URL", secret: true, cmds: dbUsers,
 		required: req(CmdAPI, CmdMigrate, CmdSeed, CmdAudit),
 		help:     "PostgreSQL URL. For api: through PgBouncer (transaction pooling), as a member of the hospital_app role. For migrate: PostgreSQL directly, as the schema owner. dev starts a local server when unset.",
-		set:  func(c *Config, v string) error { c.DatabaseURL = v; return checkURL(v, "postgres", "postgresql") }},
+		set:      func(c *Config, v string) error { c.DatabaseURL = v; return checkURL(v, "postgres", "postgresql") }},
 	{name: "DATABASE_MAX_CONNS", def: "10", cmds: backend, help: "Connections this process opens to PgBouncer.",
 		set: func(c *Config, v string) error { n, err := positiveInt(v); c.DatabaseMaxConns = int32(n); return err }},
 	{name: "DATABASE_STATEMENT_TIMEOUT", def: "5s", cmds: backend, help: "statement_timeout set for every transaction (SET LOCAL).",

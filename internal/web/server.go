@@ -125,7 +125,7 @@ func New(o Options) (*Server, error) {
 		refresh:      newRefresher(),
 		now:          time.Now,
 	}
-	s.router = httpx.NewRouter(s.writeError, s.writeUnmatched)
+	s.router = httpx.NewRouter(s.writeError, s.writeUnmatched, s.guard)
 	s.routes()
 	s.handler = httpx.Chain(s.router,
 		httpx.Observe(o.Log, o.TrustedProxies, o.Observe, s.panicked),
@@ -142,22 +142,22 @@ func New(o Options) (*Server, error) {
 // routes is every page of the UI in one place.
 func (s *Server) routes() {
 	r := s.router
-	r.HandleHTTP("GET /health/live", http.HandlerFunc(s.handleHealthLive))
-	r.HandleHTTP("GET /health/ready", http.HandlerFunc(s.handleHealthReady))
-	r.HandleHTTP("GET /static/{name}", http.HandlerFunc(s.handleStatic))
+	r.HandleHTTP("GET /health/live", httpx.Public, http.HandlerFunc(s.handleHealthLive))
+	r.HandleHTTP("GET /health/ready", httpx.Public, http.HandlerFunc(s.handleHealthReady))
+	r.HandleHTTP("GET /static/{name}", httpx.Public, http.HandlerFunc(s.handleStatic))
 
-	r.Handle("GET /login", s.handleLoginForm)
-	r.Handle("POST /login", s.handleLoginSubmit)
-	r.Handle("POST /logout", s.handleLogout)
+	r.Handle("GET /login", httpx.Public, s.handleLoginForm)
+	r.Handle("POST /login", httpx.Public, s.handleLoginSubmit)
+	r.Handle("POST /logout", httpx.Public, s.handleLogout)
 
-	r.Handle("GET /{$}", s.signedIn(s.handleDashboardShow))
-	r.Handle("GET /patients", s.signedIn(s.handlePatientList))
-	r.Handle("GET /patients/new", s.signedIn(s.handlePatientNew))
-	r.Handle("POST /patients/new", s.signedIn(s.handlePatientCreate))
-	r.Handle("GET /patients/{id}", s.signedIn(s.handlePatientShow))
-	r.Handle("GET /wards", s.signedIn(s.handleWardList))
-	r.Handle("GET /wards/{id}", s.signedIn(s.handleWardShow))
-	r.Handle("POST /events/ticket", s.signedIn(s.handleEventsTicket))
+	r.Handle("GET /{$}", httpx.Authenticated, s.handleDashboardShow)
+	r.Handle("GET /patients", httpx.Authenticated, s.handlePatientList)
+	r.Handle("GET /patients/new", httpx.Authenticated, s.handlePatientNew)
+	r.Handle("POST /patients/new", httpx.Authenticated, s.handlePatientCreate)
+	r.Handle("GET /patients/{id}", httpx.Authenticated, s.handlePatientShow)
+	r.Handle("GET /wards", httpx.Authenticated, s.handleWardList)
+	r.Handle("GET /wards/{id}", httpx.Authenticated, s.handleWardShow)
+	r.Handle("POST /events/ticket", httpx.Authenticated, s.handleEventsTicket)
 }
 
 // ServeHTTP serves one request.

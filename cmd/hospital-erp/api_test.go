@@ -71,7 +71,7 @@ func TestAuthFlow(t *testing.T) {
 		t.Fatalf("after logout: %v, want 401", err)
 	}
 	// A token signed by another key is refused.
-	other := startBackend(t, backendOpts{dbURL: tb.DBURL})
+	other := startBackend(t, backendOpts{dbURL: tb.DBURL, adminURL: tb.AdminURL})
 	_ = other
 	tok3, _ := client.New(other.URL, nil).Login(ctx, "nurse.flow", "a long enough password")
 	if _, err := c.WithToken(tok3.AccessToken).Me(ctx); client.StatusOf(err) != http.StatusUnauthorized {

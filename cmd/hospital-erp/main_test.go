@@ -4,14 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/hospital-erp/hospital-erp/internal/client"
 	"github.com/hospital-erp/hospital-erp/internal/config"
@@ -20,7 +24,61 @@ import (
 	"github.com/hospital-erp/hospital-erp/internal/testenv"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+// TestMain runs the tests, then checks every log line any backend wrote
+// during the run for the passwords, tokens and patient names the tests
+// registered with sensitive: none may appear.
+func TestMain(m *testing.M) {
+	testenv.Main(m, func() int {
+		if leaks := logLeaks(); len(leaks) > 0 {
+			fmt.Fprintln(os.Stderr, "sensitive values found in logs:")
+			for _, l := range leaks {
+				fmt.Fprintln(os.Stderr, "  ", l)
+			}
+			return 1
+		}
+		return 0
+	})
+}
+
+var (
+	secretsMu sync.Mutex
+	secrets   = map[string]bool{testPassword: true}
+	allLogs   []*syncBuffer
+)
+
+// sensitive registers values that must never appear in a log line.
+func sensitive(values ...string) {
+	secretsMu.Lock()
+	defer secretsMu.Unlock()
+	for _, v := range values {
+		if len(v) >= 6 {
+			secrets[v] = true
+		}
+	}
+}
+
+func captureLogs() *syncBuffer {
+	b := &syncBuffer{}
+	secretsMu.Lock()
+	allLogs = append(allLogs, b)
+	secretsMu.Unlock()
+	return b
+}
+
+func logLeaks() []string {
+	secretsMu.Lock()
+	defer secretsMu.Unlock()
+	var out []string
+	for _, b := range allLogs {
+		text := b.String()
+		for s := range secrets {
+			if strings.Contains(text, s) {
+				out = append(out, fmt.Sprintf("%.12s…", s))
+			}
+		}
+	}
+	return out
+}
 
 // syncBuffer collects log output from concurrent goroutines.
 type syncBuffer struct {
@@ -44,18 +102,21 @@ func (b *syncBuffer) String() string {
 // a fresh database reached through PgBouncer.
 type testBackend struct {
 	*backend
-	URL     string
-	Config  *config.Config
-	Metrics *metrics.Metrics
-	Logs    *syncBuffer
-	Keys    string
-	DBURL   string
-	server  *httptest.Server
+	URL      string
+	Config   *config.Config
+	Metrics  *metrics.Metrics
+	Logs     *syncBuffer
+	Keys     string
+	DBURL    string
+	AdminURL string
+	clock    func() time.Time
+	server   *httptest.Server
 }
 
 type backendOpts struct {
 	env      map[string]string // extra settings
 	dbURL    string            // share a database with another instance
+	adminURL string            // its superuser URL
 	redisURL string            // "" uses the shared Redis; "none" runs without Redis
 	keys     string
 	mfaKey   string
@@ -65,8 +126,8 @@ type backendOpts struct {
 func startBackend(t *testing.T, o backendOpts) *testBackend {
 	t.Helper()
 	if o.dbURL == "" {
-		_, d := testenv.OpenDB(t)
-		o.dbURL = d.URL
+		d := testenv.NewDatabase(t)
+		o.dbURL, o.adminURL = d.URL, d.DirectURL
 	}
 	if o.keys == "" {
 		var err error
@@ -105,7 +166,7 @@ func startBackend(t *testing.T, o backendOpts) *testBackend {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := captureLogs()
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	m := metrics.New("backend")
 	b, err := newBackend(context.Background(), cfg, log, m, o.clock)
@@ -118,7 +179,8 @@ func startBackend(t *testing.T, o backendOpts) *testBackend {
 		srv.Close()
 		b.Close()
 	})
-	return &testBackend{backend: b, URL: srv.URL, Config: cfg, Metrics: m, Logs: logs, Keys: o.keys, DBURL: o.dbURL, server: srv}
+	return &testBackend{backend: b, URL: srv.URL, Config: cfg, Metrics: m, Logs: logs, Keys: o.keys, DBURL: o.dbURL,
+		AdminURL: o.adminURL, clock: o.clock, server: srv}
 }
 
 // user creates a user with role and returns a client signed in as them
@@ -130,7 +192,7 @@ func (tb *testBackend) user(t *testing.T, role string) (*client.Client, string) 
 	if len(name) > 60 {
 		name = name[:60]
 	}
-	pw := "correct horse battery staple"
+	pw := testPassword
 	if _, err := tb.Identity.CreateUserAsSystem(ctx, name, "Test "+role, role, "", pw); err != nil {
 		t.Fatalf("create %s: %v", role, err)
 	}
@@ -163,3 +225,25 @@ func raw(t *testing.T, method, url, contentType string, body io.Reader, token st
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, resp.Header, b
 }
+
+// openAdmin connects to the test's database as the superuser that owns
+// the schema (an attacker with full database access, or the migrator).
+func openAdmin(t *testing.T, tb *testBackend) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), tb.AdminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+func newRequest(method, url, token string) (*http.Request, error) {
+	req, err := http.NewRequest(method, url, nil)
+	if err == nil && token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return req, err
+}
+
+func httpDo(req *http.Request) (*http.Response, error) { return http.DefaultClient.Do(req) }

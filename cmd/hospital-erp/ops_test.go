@@ -132,7 +132,7 @@ func TestRedisOutage(t *testing.T) {
 	if _, err := tb.Identity.CreateUserAsSystem(ctx, "limited.user", "Limited", identity.RoleNurse, "", "a long enough password"); err != nil {
 		t.Fatal(err)
 	}
-	limited := startBackend(t, backendOpts{dbURL: tb.DBURL, redisURL: "redis://" + redis.Addr(),
+	limited := startBackend(t, backendOpts{dbURL: tb.DBURL, adminURL: tb.AdminURL, redisURL: "redis://" + redis.Addr(),
 		env: map[string]string{"RATE_LIMIT_LOGIN": "3/1m"}})
 	c := client.New(limited.URL, nil)
 	var last error
@@ -231,7 +231,7 @@ func TestGracefulShutdown(t *testing.T) {
 func TestEventsAcrossInstances(t *testing.T) {
 	a := startBackend(t, backendOpts{})
 	redisAddr, _ := testenv.SharedRedis(t)
-	b := startBackend(t, backendOpts{dbURL: a.DBURL, keys: a.Keys, redisURL: "redis://" + redisAddr})
+	b := startBackend(t, backendOpts{dbURL: a.DBURL, adminURL: a.AdminURL, keys: a.Keys, redisURL: "redis://" + redisAddr})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	rec, token := a.user(t, identity.RoleReceptionist)

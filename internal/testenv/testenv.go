@@ -51,11 +51,17 @@ type env struct {
 const AppRole = "hospital_api"
 
 // Main runs the package's tests and stops the servers afterwards. Call it
-// from TestMain.
-func Main(m *testing.M) {
+// from TestMain. after, if given, runs once the tests have passed and may
+// fail the run by returning non-zero (checks over the whole run).
+func Main(m *testing.M, after ...func() int) {
 	code := m.Run()
 	if shared != nil {
 		shared.stop()
+	}
+	for _, f := range after {
+		if code == 0 {
+			code = f()
+		}
 	}
 	os.Exit(code)
 }

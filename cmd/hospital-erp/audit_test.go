@@ -1,0 +1,258 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/hospital-erp/hospital-erp/internal/audit"
+	"github.com/hospital-erp/hospital-erp/internal/client"
+	"github.com/hospital-erp/hospital-erp/internal/identity"
+	"github.com/hospital-erp/hospital-erp/internal/patient"
+)
+
+// After a scripted session every action has its audit row with actor,
+// role, outcome, request id and client, the rows get sealed into the
+// chain, and the chain verifies.
+func TestAuditTrailComplete(t *testing.T) {
+	tb := startBackend(t, backendOpts{})
+	ctx := context.Background()
+	rec := tb.newUser(t, identity.RoleReceptionist)
+	p, err := rec.C.RegisterPatient(ctx, patient.RegisterInput{FamilyName: "Audited", GivenNames: "Ann"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sensitive("Audited")
+	if _, err := rec.C.Patient(ctx, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rec.C.Patient(ctx, p.ID); err != nil { // cache hit: audited too
+		t.Fatal(err)
+	}
+	if _, err := rec.C.UpdatePatient(ctx, p.ID, p.Version, patient.RegisterInput{FamilyName: "Audited", GivenNames: "Anne"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rec.C.Patients(ctx, client.PatientQuery{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := rec.C.Logout(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"auth.login": 1, "patient.create": 1, "patient.read": 2, "patient.update": 1, "patient.list": 1, "auth.logout": 1}
+	rows, err := tb.DB.Pool.Query(ctx, `SELECT action, count(*) FROM audit_events
+		WHERE actor_id = $1 AND actor_role = 'receptionist' AND outcome = 'success' AND request_id <> '' AND client_ip <> ''
+		GROUP BY action`, rec.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for rows.Next() {
+		var a string
+		var n int
+		_ = rows.Scan(&a, &n)
+		got[a] = n
+	}
+	for action, n := range want {
+		if got[action] != n {
+			t.Errorf("%s audited %d times, want %d (all: %v)", action, got[action], n, got)
+		}
+	}
+	// Patient rows name the patient.
+	var withPatient int
+	_ = tb.DB.Pool.QueryRow(ctx, "SELECT count(*) FROM audit_events WHERE patient_id = $1", p.ID).Scan(&withPatient)
+	if withPatient != 4 {
+		t.Errorf("rows naming the patient: %d, want 4", withPatient)
+	}
+	// The background sealer covers every row within a moment; verify is clean.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rep, err := audit.Verify(ctx, tb.DB)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rep.OK {
+			t.Fatalf("chain broken: %+v", rep)
+		}
+		if rep.Unsealed == 0 && rep.Rows > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rows still unsealed after 10s: %+v", rep)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Rows changed, deleted or slipped in directly in SQL (by someone with
+// full database access) are found by `audit verify`, which names the row.
+func TestAuditTamperingDetected(t *testing.T) {
+	tb := startBackend(t, backendOpts{})
+	ctx := context.Background()
+	rec := tb.newUser(t, identity.RoleReceptionist)
+	for range 5 {
+		if _, err := rec.C.RegisterPatient(ctx, patient.RegisterInput{FamilyName: "Tamper", GivenNames: "Test"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := audit.SealPending(ctx, tb.DB, 1000); err != nil {
+		t.Fatal(err)
+	}
+	verify := func() (string, error) {
+		out, err := runCLI(t, map[string]string{"DATABASE_URL": tb.DBURL}, "audit", "verify")
+		return out, err
+	}
+	if out, err := verify(); err != nil {
+		t.Fatalf("clean chain: %v\n%s", err, out)
+	}
+	admin := openAdmin(t, tb)
+	var victim int64
+	if err := admin.QueryRow(ctx, "SELECT id FROM audit_events WHERE action = 'patient.create' ORDER BY id LIMIT 1 OFFSET 2").Scan(&victim); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, "UPDATE audit_events SET actor_role = 'admin' WHERE id = $1", victim); err != nil {
+		t.Fatal(err)
+	}
+	out, err := verify()
+	if err == nil || !strings.Contains(out, "altered") || !strings.Contains(out, `"problem_event_id": `+itoa(int(victim))) {
+		t.Fatalf("altered row not reported: %v\n%s", err, out)
+	}
+	// Recomputing the row's own hash does not help: the block notices.
+	if _, err := admin.Exec(ctx, "UPDATE audit_events a SET row_hash = audit_row_hash(a) WHERE id = $1", victim); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := verify(); err == nil || !strings.Contains(out, "hash does not match") {
+		t.Fatalf("rehashed row not reported: %v\n%s", err, out)
+	}
+	if _, err := admin.Exec(ctx, "UPDATE audit_events a SET actor_role = 'receptionist' WHERE id = $1", victim); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, "UPDATE audit_events a SET row_hash = audit_row_hash(a) WHERE id = $1", victim); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := verify(); err != nil {
+		t.Fatalf("restored row: %v\n%s", err, out)
+	}
+	// A deleted row is named.
+	if _, err := admin.Exec(ctx, "DELETE FROM audit_events WHERE id = $1", victim); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := verify(); err == nil || !strings.Contains(out, "missing") || !strings.Contains(out, itoa(int(victim))) {
+		t.Fatalf("deleted row not reported: %v\n%s", err, out)
+	}
+}
+
+// The application's database role can add audit rows but never change or
+// remove them.
+func TestAuditIsAppendOnlyForTheApplication(t *testing.T) {
+	tb := startBackend(t, backendOpts{})
+	ctx := context.Background()
+	rec := tb.newUser(t, identity.RoleReceptionist)
+	if _, err := rec.C.Patients(ctx, client.PatientQuery{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{
+		"UPDATE audit_events SET outcome = 'error'",
+		"DELETE FROM audit_events",
+		"TRUNCATE audit_events",
+		"UPDATE audit_blocks SET hash = hash",
+		"DELETE FROM audit_blocks",
+	} {
+		_, err := tb.DB.Pool.Exec(ctx, stmt)
+		var pgErr *pgconn.PgError
+		if !asPgErr(err, &pgErr) || pgErr.Code != "42501" {
+			t.Errorf("%s as the application role: %v, want permission denied (42501)", stmt, err)
+		}
+	}
+	var ok bool
+	if err := tb.DB.Pool.QueryRow(ctx, "SELECT has_table_privilege(current_user, 'audit_events', 'INSERT') AND NOT has_table_privilege(current_user, 'audit_events', 'UPDATE') AND NOT has_table_privilege(current_user, 'audit_events', 'DELETE')").Scan(&ok); err != nil || !ok {
+		t.Fatalf("privileges of the application role on audit_events: %v %v", ok, err)
+	}
+}
+
+func asPgErr(err error, target **pgconn.PgError) bool {
+	e, ok := err.(*pgconn.PgError)
+	if ok {
+		*target = e
+	}
+	return ok
+}
+
+// The report filters, sorts only by allowed keys, pages, exports CSV with
+// formula cells defused, and audits its own use.
+func TestAuditReport(t *testing.T) {
+	tb := startBackend(t, backendOpts{})
+	ctx := context.Background()
+	auditor := tb.newUser(t, identity.RoleAuditor)
+	rec := tb.newUser(t, identity.RoleReceptionist)
+	p, err := rec.C.RegisterPatient(ctx, patient.RegisterInput{FamilyName: "Report", GivenNames: "Test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A user agent that tries to become a spreadsheet formula.
+	status, _, _ := rawUA(t, tb.URL+"/api/v1/patients/"+p.ID, rec.Token, "=HYPERLINK(\"http://evil\")")
+	if status != 200 {
+		t.Fatalf("read: %d", status)
+	}
+	page, err := auditor.C.AuditEvents(ctx, client.AuditQuery{PatientID: p.ID, Sort: "action"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Items) != 2 || page.Items[0].Action != "patient.create" || page.Items[1].Action != "patient.read" {
+		t.Fatalf("report by patient sorted by action: %+v", page.Items)
+	}
+	if _, err := auditor.C.AuditEvents(ctx, client.AuditQuery{Sort: "occurred_at; DROP TABLE audit_events"}); client.StatusOf(err) != 400 {
+		t.Fatalf("sort outside the allow-list: %v", err)
+	}
+	if _, err := auditor.C.AuditEvents(ctx, client.AuditQuery{Outcome: "maybe"}); client.StatusOf(err) != 400 {
+		t.Fatalf("bad outcome: %v", err)
+	}
+	if _, err := rec.C.AuditEvents(ctx, client.AuditQuery{}); client.StatusOf(err) != 403 {
+		t.Fatalf("receptionist reading the audit trail: %v", err)
+	}
+	data, err := auditor.C.AuditCSV(ctx, client.AuditQuery{PatientID: p.ID, Sort: "time"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	records, err := csv.NewReader(bytes.NewReader(data)).ReadAll()
+	if err != nil || len(records) != 3 {
+		t.Fatalf("CSV: %d records, %v", len(records), err)
+	}
+	found := false
+	for _, cell := range records[2] {
+		if strings.Contains(cell, "HYPERLINK") {
+			found = true
+			if !strings.HasPrefix(cell, "'=") {
+				t.Fatalf("formula cell not defused: %q", cell)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("the user agent is missing from the export")
+	}
+	var searches int
+	_ = tb.DB.Pool.QueryRow(ctx, "SELECT count(*) FROM audit_events WHERE actor_id = $1 AND action IN ('audit.search', 'audit.export')", auditor.ID).Scan(&searches)
+	if searches < 2 {
+		t.Fatalf("the auditor's own searches audited %d times", searches)
+	}
+	rep, err := auditor.C.AuditVerify(ctx)
+	if err != nil || !rep.OK {
+		t.Fatalf("verify through the API: %+v %v", rep, err)
+	}
+}
+
+func rawUA(t *testing.T, url, token, ua string) (int, string, error) {
+	t.Helper()
+	req, _ := newRequest("GET", url, token)
+	req.Header.Set("User-Agent", ua)
+	resp, err := httpDo(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode, "", nil
+}

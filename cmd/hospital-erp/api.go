@@ -110,7 +110,7 @@ func newBackend(ctx context.Context, cfg *config.Config, log *slog.Logger, m *me
 	ids, err := identity.NewService(db, c, limiter, keys, identity.Settings{
 		Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, AccessTTL: cfg.AccessTokenTTL,
 		IdleTimeout: cfg.SessionIdleTimeout, MaxLifetime: cfg.SessionMaxLifetime, LoginRate: cfg.RateLimitLogin,
-		MFAKey: cfg.MFAKey,
+		MFAKey: cfg.MFAKey, RefreshReuseGrace: cfg.RefreshReuseGrace,
 	}, now, identity.Observer{
 		Login:    func(result string) { m.Logins.WithLabelValues(result).Inc() },
 		Rejected: func(scope string) { m.RateLimited.WithLabelValues(scope).Inc() },

@@ -79,6 +79,36 @@ func TestAuthFlow(t *testing.T) {
 	}
 }
 
+// Two frontend pods refreshing the same token at once both get tokens;
+// the same token presented later ends the session.
+func TestRefreshReuseGrace(t *testing.T) {
+	tb := startBackend(t, backendOpts{env: map[string]string{"REFRESH_REUSE_GRACE": "10s"}})
+	ctx := context.Background()
+	if _, err := tb.Identity.CreateUserAsSystem(ctx, "nurse.grace", "Grace Nurse", identity.RoleNurse, "", testPassword); err != nil {
+		t.Fatal(err)
+	}
+	c := client.New(tb.URL, nil)
+	tok, err := c.Login(ctx, "nurse.grace", testPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, errA := c.Refresh(ctx, tok.RefreshToken)
+	b, errB := c.Refresh(ctx, tok.RefreshToken)
+	if errA != nil || errB != nil || a.RefreshToken == b.RefreshToken {
+		t.Fatalf("concurrent refreshes: %v, %v", errA, errB)
+	}
+	admin := openAdmin(t, tb)
+	if _, err := admin.Exec(ctx, "UPDATE refresh_tokens SET used_at = used_at - interval '1 minute' WHERE used_at IS NOT NULL"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Refresh(ctx, tok.RefreshToken); client.StatusOf(err) != 401 {
+		t.Fatalf("reuse a minute later: %v, want 401", err)
+	}
+	if _, err := c.Refresh(ctx, a.RefreshToken); client.StatusOf(err) != 401 {
+		t.Fatalf("the session survived a stolen token's reuse: %v", err)
+	}
+}
+
 func TestPermissions(t *testing.T) {
 	tb := startBackend(t, backendOpts{})
 	ctx := context.Background()

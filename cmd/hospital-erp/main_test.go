@@ -144,6 +144,7 @@ func startBackend(t *testing.T, o backendOpts) *testBackend {
 	env := map[string]string{
 		"MFA_ENCRYPTION_KEY":  o.mfaKey,
 		"AUDIT_SEAL_INTERVAL": "100ms",
+		"REFRESH_REUSE_GRACE": "0s",
 		"DATABASE_URL":        o.dbURL,
 		"JWT_PRIVATE_KEYS":    o.keys,
 		"LOG_LEVEL":           "debug",

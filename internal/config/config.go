@@ -56,6 +56,7 @@ type Config struct {
 	AccessTokenTTL     time.Duration
 	SessionIdleTimeout time.Duration
 	SessionMaxLifetime time.Duration
+	RefreshReuseGrace  time.Duration
 	MFAKey             []byte
 	EmergencyAccessTTL time.Duration
 	AuditSealInterval  time.Duration
@@ -192,6 +193,8 @@ var options = []option{
 	{name: "SESSION_MAX_LIFETIME", def: "12h", cmds: backend, help: "A session ends this long after login, used or not.",
 		set: func(c *Config, v string) error { return duration(v, &c.SessionMaxLifetime) }},
 
+	{name: "REFRESH_REUSE_GRACE", def: "10s", cmds: backend, help: "A refresh token reused within this time of its first use (two tabs or frontend pods refreshing at once) gets new tokens; reused later, it ends the session as stolen. 0 disables the grace.",
+		set: func(c *Config, v string) error { return duration(v, &c.RefreshReuseGrace) }},
 	{name: "MFA_ENCRYPTION_KEY", secret: true, cmds: backend, required: req(CmdAPI),
 		help: "Base64 of 32 random bytes; encrypts users' TOTP secrets at rest. dev generates one into DATA_DIR. Changing it makes every user re-enrol.",
 		set: func(c *Config, v string) error {

@@ -38,6 +38,10 @@ type Settings struct {
 	// (distributed guessing). It only delays, for at most its period.
 	FailuresPerAccount config.Rate
 	SessionCacheTTL    time.Duration
+	// RefreshReuseGrace: a refresh token presented again this soon after its
+	// first use is taken as two tabs or pods refreshing at once and gets new
+	// tokens; later reuse means theft and revokes the session.
+	RefreshReuseGrace time.Duration
 	// MFAKey encrypts TOTP secrets at rest (32 bytes).
 	MFAKey []byte
 	// MFAIssuer is the name authenticator apps show.
@@ -252,12 +256,12 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (TokenRespon
 	var reused bool
 	var sessID uuid.UUID
 	err := s.db.InTx(ctx, func(q *dbgen.Queries) error {
-		use, err := q.RefreshTokenUse(ctx, sum[:])
+		use, err := q.RefreshTokenUse(ctx, dbgen.RefreshTokenUseParams{TokenHash: sum[:], GraceSeconds: s.set.RefreshReuseGrace.Seconds()})
 		if err != nil {
 			return err
 		}
 		sessID = use.SessionID
-		if use.Reused {
+		if use.Reused && !use.WithinGrace {
 			reused = true
 			if _, err := q.SessionRevoke(ctx, dbgen.SessionRevokeParams{ID: use.SessionID, RevokeReason: ptr("refresh token reused")}); err != nil {
 				return err

@@ -78,22 +78,35 @@ func (q *Queries) RefreshTokenCreate(ctx context.Context, arg RefreshTokenCreate
 }
 
 const refreshTokenUse = `-- name: RefreshTokenUse :one
+WITH old AS (
+    SELECT o.token_hash AS hash, o.used_at FROM refresh_tokens o WHERE o.token_hash = $2::bytea FOR UPDATE
+)
 UPDATE refresh_tokens r SET used_at = coalesce(r.used_at, now())
-WHERE r.token_hash = $1
-RETURNING r.session_id, (r.used_at <> now())::bool AS reused
+FROM old
+WHERE r.token_hash = old.hash
+RETURNING r.session_id,
+          (old.used_at IS NOT NULL)::bool AS reused,
+          (old.used_at IS NOT NULL AND now() - old.used_at < make_interval(secs => $1::float8))::bool AS within_grace
 `
 
-type RefreshTokenUseRow struct {
-	SessionID uuid.UUID
-	Reused    bool
+type RefreshTokenUseParams struct {
+	GraceSeconds float64
+	TokenHash    []byte
 }
 
-// Marks the token used and returns its session. A token that was already
-// used comes back with used_at set (the caller revokes the session).
-func (q *Queries) RefreshTokenUse(ctx context.Context, tokenHash []byte) (RefreshTokenUseRow, error) {
-	row := q.db.QueryRow(ctx, refreshTokenUse, tokenHash)
+type RefreshTokenUseRow struct {
+	SessionID   uuid.UUID
+	Reused      bool
+	WithinGrace bool
+}
+
+// Marks the token used and returns its session, and whether and how
+// recently it had been used before (reuse detection, with a grace period
+// for two frontend pods refreshing the same token at once).
+func (q *Queries) RefreshTokenUse(ctx context.Context, arg RefreshTokenUseParams) (RefreshTokenUseRow, error) {
+	row := q.db.QueryRow(ctx, refreshTokenUse, arg.GraceSeconds, arg.TokenHash)
 	var i RefreshTokenUseRow
-	err := row.Scan(&i.SessionID, &i.Reused)
+	err := row.Scan(&i.SessionID, &i.Reused, &i.WithinGrace)
 	return i, err
 }
 

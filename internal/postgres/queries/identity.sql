@@ -35,11 +35,18 @@ WHERE id = $1 AND revoked_at IS NULL;
 INSERT INTO refresh_tokens (token_hash, session_id) VALUES ($1, $2);
 
 -- name: RefreshTokenUse :one
--- Marks the token used and returns its session. A token that was already
--- used comes back with used_at set (the caller revokes the session).
+-- Marks the token used and returns its session, and whether and how
+-- recently it had been used before (reuse detection, with a grace period
+-- for two frontend pods refreshing the same token at once).
+WITH old AS (
+    SELECT o.token_hash AS hash, o.used_at FROM refresh_tokens o WHERE o.token_hash = sqlc.arg(token_hash)::bytea FOR UPDATE
+)
 UPDATE refresh_tokens r SET used_at = coalesce(r.used_at, now())
-WHERE r.token_hash = $1
-RETURNING r.session_id, (r.used_at <> now())::bool AS reused;
+FROM old
+WHERE r.token_hash = old.hash
+RETURNING r.session_id,
+          (old.used_at IS NOT NULL)::bool AS reused,
+          (old.used_at IS NOT NULL AND now() - old.used_at < make_interval(secs => sqlc.arg(grace_seconds)::float8))::bool AS within_grace;
 
 -- name: UserList :many
 SELECT u.*, coalesce((SELECT array_agg(w.ward_id ORDER BY w.ward_id) FROM user_wards w WHERE w.user_id = u.id), '{}')::uuid[] AS ward_ids

@@ -8,16 +8,19 @@ import (
 	"time"
 
 	"github.com/hospital-erp/hospital-erp/internal/access"
+	"github.com/hospital-erp/hospital-erp/internal/appointment"
 	"github.com/hospital-erp/hospital-erp/internal/audit"
 	"github.com/hospital-erp/hospital-erp/internal/cache"
 	"github.com/hospital-erp/hospital-erp/internal/config"
 	"github.com/hospital-erp/hospital-erp/internal/events"
 	"github.com/hospital-erp/hospital-erp/internal/hospital"
 	"github.com/hospital-erp/hospital-erp/internal/httpapi"
+	"github.com/hospital-erp/hospital-erp/internal/idempotency"
 	"github.com/hospital-erp/hospital-erp/internal/identity"
 	"github.com/hospital-erp/hospital-erp/internal/metrics"
 	"github.com/hospital-erp/hospital-erp/internal/patient"
 	"github.com/hospital-erp/hospital-erp/internal/postgres"
+	"github.com/hospital-erp/hospital-erp/internal/queue"
 	"github.com/hospital-erp/hospital-erp/internal/ratelimit"
 	"github.com/hospital-erp/hospital-erp/internal/redisclient"
 	"github.com/hospital-erp/hospital-erp/internal/ward"
@@ -121,13 +124,18 @@ func newBackend(ctx context.Context, cfg *config.Config, log *slog.Logger, m *me
 		return nil, fmt.Errorf("MFA_ENCRYPTION_KEY: %w", err)
 	}
 	ac := access.NewChecker(db, cfg.EmergencyAccessTTL, now, m.BreakGlass.Inc)
+	patients := patient.NewService(db, c, cfg.CacheTTL, bus, ac, now)
+	queues := queue.NewService(db, bus, patients, cfg.Location, now)
+	go idempotency.RunExpiry(bctx, db, log, 24*time.Hour, 10*time.Minute)
 	shutdown := make(chan struct{})
 	srv := httpapi.New(httpapi.Deps{
 		Log: log, Config: cfg, DB: db, Redis: rc, Metrics: m, Limiter: limiter,
 		Identity: ids,
 		Access:   ac,
 		Audit:    audit.NewReader(db),
-		Patients: patient.NewService(db, c, cfg.CacheTTL, bus, ac, now),
+		Patients: patients,
+		Appts:    appointment.NewService(db, patients, ac, queues, bus, cfg.Location, now),
+		Queue:    queues,
 		Wards:    ward.NewService(db, c, cfg.CacheTTL),
 		Bus:      bus,
 		Shutdown: shutdown,

@@ -117,7 +117,7 @@ func TestPermissions(t *testing.T) {
 		t.Fatalf("inventory manager listing patients: %v, want 403", err)
 	}
 	nurse, _ := tb.user(t, identity.RoleNurse)
-	if _, err := nurse.RegisterPatient(ctx, patient.RegisterInput{FamilyName: "X", GivenNames: "Y"}); client.StatusOf(err) != http.StatusForbidden {
+	if _, err := nurse.RegisterPatient(ctx, patient.RegisterInput{Demographics: patient.Demographics{FamilyName: "X", GivenNames: "Y"}}); client.StatusOf(err) != http.StatusForbidden {
 		t.Fatalf("nurse registering: %v, want 403", err)
 	}
 	anon := client.New(tb.URL, nil)
@@ -130,8 +130,8 @@ func TestPatientRegisterAndRead(t *testing.T) {
 	tb := startBackend(t, backendOpts{})
 	ctx := context.Background()
 	rec, _ := tb.user(t, identity.RoleReceptionist)
-	p, err := rec.RegisterPatient(ctx, patient.RegisterInput{FamilyName: "Ødegaard", GivenNames: "Søren", BirthDate: "1980-02-29",
-		Sex: "male", Email: "soren@example.org", Country: "no"})
+	p, err := rec.RegisterPatient(ctx, patient.RegisterInput{Demographics: patient.Demographics{FamilyName: "Ødegaard", GivenNames: "Søren", BirthDate: "1980-02-29",
+		Sex: "male", Email: "soren@example.org", Country: "no"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +139,7 @@ func TestPatientRegisterAndRead(t *testing.T) {
 		t.Fatalf("registered %+v", p)
 	}
 	// Field errors name the fields.
-	_, err = rec.RegisterPatient(ctx, patient.RegisterInput{FamilyName: "", GivenNames: "A", BirthDate: "2999-01-01", Email: "nope", Sex: "x"})
+	_, err = rec.RegisterPatient(ctx, patient.RegisterInput{Demographics: patient.Demographics{FamilyName: "", GivenNames: "A", BirthDate: "2999-01-01", Email: "nope", Sex: "x"}})
 	var apiErr *client.Error
 	if !asError(err, &apiErr) || apiErr.Status != 400 {
 		t.Fatalf("invalid input: %v", err)
@@ -183,7 +183,7 @@ func TestPatientListPagingAndSort(t *testing.T) {
 	rec, _ := tb.user(t, identity.RoleReceptionist)
 	names := []string{"Adams", "Baker", "baker", "Clark", "Davis", "Evans", "Ó Súilleabháin", "50%_off"}
 	for _, n := range names {
-		if _, err := rec.RegisterPatient(ctx, patient.RegisterInput{FamilyName: n, GivenNames: "Test"}); err != nil {
+		if _, err := rec.RegisterPatient(ctx, patient.RegisterInput{Demographics: patient.Demographics{FamilyName: n, GivenNames: "Test"}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -321,7 +321,7 @@ func TestConcurrentRequestsThroughPgBouncer(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p, err := rec.RegisterPatient(ctx, patient.RegisterInput{FamilyName: fmt.Sprintf("Load%03d", i), GivenNames: "Test"})
+			p, err := rec.RegisterPatient(ctx, patient.RegisterInput{Demographics: patient.Demographics{FamilyName: fmt.Sprintf("Load%03d", i), GivenNames: "Test"}})
 			if err == nil {
 				_, err = rec.Patient(ctx, p.ID)
 			}
@@ -350,6 +350,9 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	s, err := httpapi.LoadSpec()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if broken := s.BrokenRefs(); len(broken) > 0 {
+		t.Errorf("openapi.yaml has $refs that point nowhere: %v", broken)
 	}
 	documented := map[string]bool{}
 	for _, op := range s.Operations() {
@@ -391,14 +394,14 @@ func TestPatientUpdateConcurrency(t *testing.T) {
 	tb := startBackend(t, backendOpts{})
 	ctx := context.Background()
 	rec, token := tb.user(t, identity.RoleReceptionist)
-	p, err := rec.RegisterPatient(ctx, patient.RegisterInput{FamilyName: "Before", GivenNames: "Test"})
+	p, err := rec.RegisterPatient(ctx, patient.RegisterInput{Demographics: patient.Demographics{FamilyName: "Before", GivenNames: "Test"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := rec.Patient(ctx, p.ID); err != nil { // now cached
 		t.Fatal(err)
 	}
-	in := patient.RegisterInput{FamilyName: "After", GivenNames: "Test", City: "Leeds"}
+	in := patient.UpdateInput{Demographics: patient.Demographics{FamilyName: "After", GivenNames: "Test", City: "Leeds"}}
 	up, err := rec.UpdatePatient(ctx, p.ID, p.Version, in)
 	if err != nil || up.Version != 2 || up.FamilyName != "After" {
 		t.Fatalf("update = %+v, %v", up, err)
@@ -409,7 +412,7 @@ func TestPatientUpdateConcurrency(t *testing.T) {
 		t.Fatalf("read after update = %+v, %v", got, err)
 	}
 	// A stale version is refused and changes nothing.
-	if _, err := rec.UpdatePatient(ctx, p.ID, 1, patient.RegisterInput{FamilyName: "Lost", GivenNames: "Update"}); client.StatusOf(err) != 412 {
+	if _, err := rec.UpdatePatient(ctx, p.ID, 1, patient.UpdateInput{Demographics: patient.Demographics{FamilyName: "Lost", GivenNames: "Update"}}); client.StatusOf(err) != 412 {
 		t.Fatalf("stale update: %v, want 412", err)
 	}
 	if got, _ := rec.Patient(ctx, p.ID); got.FamilyName != "After" {

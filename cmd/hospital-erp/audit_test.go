@@ -23,7 +23,7 @@ func TestAuditTrailComplete(t *testing.T) {
 	tb := startBackend(t, backendOpts{})
 	ctx := context.Background()
 	rec := tb.newUser(t, identity.RoleReceptionist)
-	p, err := rec.C.RegisterPatient(ctx, patient.RegisterInput{FamilyName: "Audited", GivenNames: "Ann"})
+	p, err := rec.C.RegisterPatient(ctx, patient.RegisterInput{Demographics: patient.Demographics{FamilyName: "Audited", GivenNames: "Ann"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +34,7 @@ func TestAuditTrailComplete(t *testing.T) {
 	if _, err := rec.C.Patient(ctx, p.ID); err != nil { // cache hit: audited too
 		t.Fatal(err)
 	}
-	if _, err := rec.C.UpdatePatient(ctx, p.ID, p.Version, patient.RegisterInput{FamilyName: "Audited", GivenNames: "Anne"}); err != nil {
+	if _, err := rec.C.UpdatePatient(ctx, p.ID, p.Version, patient.UpdateInput{Demographics: patient.Demographics{FamilyName: "Audited", GivenNames: "Anne"}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := rec.C.Patients(ctx, client.PatientQuery{}); err != nil {
@@ -95,7 +95,7 @@ func TestAuditTamperingDetected(t *testing.T) {
 	ctx := context.Background()
 	rec := tb.newUser(t, identity.RoleReceptionist)
 	for range 5 {
-		if _, err := rec.C.RegisterPatient(ctx, patient.RegisterInput{FamilyName: "Tamper", GivenNames: "Test"}); err != nil {
+		if _, err := rec.C.RegisterPatient(ctx, patient.RegisterInput{Demographics: patient.Demographics{FamilyName: "Tamper", GivenNames: "Test"}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -189,7 +189,7 @@ func TestAuditReport(t *testing.T) {
 	ctx := context.Background()
 	auditor := tb.newUser(t, identity.RoleAuditor)
 	rec := tb.newUser(t, identity.RoleReceptionist)
-	p, err := rec.C.RegisterPatient(ctx, patient.RegisterInput{FamilyName: "Report", GivenNames: "Test"})
+	p, err := rec.C.RegisterPatient(ctx, patient.RegisterInput{Demographics: patient.Demographics{FamilyName: "Report", GivenNames: "Test"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"net/http"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -124,7 +125,7 @@ func TestRouteAccessMatrix(t *testing.T) {
 	policy := map[string]map[string]int{"POST /api/v1/auth/mfa/disable": {identity.RoleAdmin: 403, identity.RoleAuditor: 403}}
 
 	call := func(r httpx.Route, token string) int {
-		path := strings.ReplaceAll(r.Path, "{id}", uuid.NewString())
+		path := regexp.MustCompile(`\{[a-z_]+\}`).ReplaceAllStringFunc(r.Path, func(string) string { return uuid.NewString() })
 		req, _ := http.NewRequest(r.Method, tb.URL+path, nil)
 		if r.Method == "POST" || r.Method == "PUT" {
 			req, _ = http.NewRequest(r.Method, tb.URL+path, strings.NewReader("{}"))
@@ -186,11 +187,11 @@ func TestCareScopeAndEmergencyAccess(t *testing.T) {
 	ctx := context.Background()
 	wardA, wardB := seedWardsAB(t, tb)
 	rec := tb.newUser(t, identity.RoleReceptionist)
-	pa, err := rec.C.RegisterPatient(ctx, patient.RegisterInput{FamilyName: "Inward", GivenNames: "Alice"})
+	pa, err := rec.C.RegisterPatient(ctx, patient.RegisterInput{Demographics: patient.Demographics{FamilyName: "Inward", GivenNames: "Alice"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	pb, err := rec.C.RegisterPatient(ctx, patient.RegisterInput{FamilyName: "Otherward", GivenNames: "Bob"})
+	pb, err := rec.C.RegisterPatient(ctx, patient.RegisterInput{Demographics: patient.Demographics{FamilyName: "Otherward", GivenNames: "Bob"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +212,7 @@ func TestCareScopeAndEmergencyAccess(t *testing.T) {
 		t.Fatalf("denied read audited %d times, %v; want 1", denied, err)
 	}
 	// Updates go through the same check.
-	if _, err := nurse.C.UpdatePatient(ctx, pb.ID, 1, patient.RegisterInput{FamilyName: "X", GivenNames: "Y"}); client.StatusOf(err) != 403 {
+	if _, err := nurse.C.UpdatePatient(ctx, pb.ID, 1, patient.UpdateInput{Demographics: patient.Demographics{FamilyName: "X", GivenNames: "Y"}}); client.StatusOf(err) != 403 {
 		t.Fatalf("nurse updating ward B's patient: %v", err)
 	}
 	// Lists hold only patients in scope.
@@ -452,7 +453,7 @@ func TestAdministratorControlsAccess(t *testing.T) {
 	}
 	// A role change reaches a live session.
 	rec := tb.newUser(t, identity.RoleReceptionist)
-	if _, err := rec.C.RegisterPatient(ctx, patient.RegisterInput{FamilyName: "Rolechange", GivenNames: "Test"}); err != nil {
+	if _, err := rec.C.RegisterPatient(ctx, patient.RegisterInput{Demographics: patient.Demographics{FamilyName: "Rolechange", GivenNames: "Test"}}); err != nil {
 		t.Fatal(err)
 	}
 	u, err := admin.C.User(ctx, rec.ID)
@@ -462,7 +463,7 @@ func TestAdministratorControlsAccess(t *testing.T) {
 	if _, err := admin.C.UpdateUser(ctx, rec.ID, u.Version, identity.UserUpdate{DisplayName: u.DisplayName, Role: identity.RoleInventoryManager}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rec.C.RegisterPatient(ctx, patient.RegisterInput{FamilyName: "Rolechange", GivenNames: "Again"}); client.StatusOf(err) != 403 {
+	if _, err := rec.C.RegisterPatient(ctx, patient.RegisterInput{Demographics: patient.Demographics{FamilyName: "Rolechange", GivenNames: "Again"}}); client.StatusOf(err) != 403 {
 		t.Fatalf("after losing patient.write: %v, want 403", err)
 	}
 	if _, err := admin.C.UpdateUser(ctx, rec.ID, u.Version, identity.UserUpdate{DisplayName: "x", Role: identity.RoleNurse}); client.StatusOf(err) != 412 {

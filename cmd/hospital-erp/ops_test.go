@@ -66,7 +66,7 @@ func TestRedisOutage(t *testing.T) {
 	tb := startBackend(t, backendOpts{redisURL: "redis://" + redis.Addr()})
 	ctx := context.Background()
 	rec, _ := tb.user(t, identity.RoleReceptionist)
-	p, err := rec.RegisterPatient(ctx, patient.RegisterInput{FamilyName: "Cache", GivenNames: "Test"})
+	p, err := rec.RegisterPatient(ctx, patient.RegisterInput{Demographics: patient.Demographics{FamilyName: "Cache", GivenNames: "Test"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +252,7 @@ func TestEventsAcrossInstances(t *testing.T) {
 	if hello["type"] != "hello" {
 		t.Fatalf("first message %v, want hello", hello)
 	}
-	p, err := rec.RegisterPatient(ctx, patient.RegisterInput{FamilyName: "Event", GivenNames: "Test"})
+	p, err := rec.RegisterPatient(ctx, patient.RegisterInput{Demographics: patient.Demographics{FamilyName: "Event", GivenNames: "Test"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +267,7 @@ func TestEventsAcrossInstances(t *testing.T) {
 	conn.Close(websocket.StatusNormalClosure, "")
 
 	// A client that reconnects with since= gets what it missed.
-	p2, err := rec.RegisterPatient(ctx, patient.RegisterInput{FamilyName: "Missed", GivenNames: "Test"})
+	p2, err := rec.RegisterPatient(ctx, patient.RegisterInput{Demographics: patient.Demographics{FamilyName: "Missed", GivenNames: "Test"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,10 +16,12 @@ import (
 	"time"
 
 	"github.com/hospital-erp/hospital-erp/internal/access"
+	"github.com/hospital-erp/hospital-erp/internal/appointment"
 	"github.com/hospital-erp/hospital-erp/internal/audit"
 	"github.com/hospital-erp/hospital-erp/internal/httpx"
 	"github.com/hospital-erp/hospital-erp/internal/identity"
 	"github.com/hospital-erp/hospital-erp/internal/patient"
+	"github.com/hospital-erp/hospital-erp/internal/queue"
 	"github.com/hospital-erp/hospital-erp/internal/ward"
 )
 
@@ -230,7 +232,7 @@ func (c *Client) RegisterPatient(ctx context.Context, in patient.RegisterInput) 
 
 // UpdatePatient replaces a patient's demographics; version is the ETag
 // (version) read before the change.
-func (c *Client) UpdatePatient(ctx context.Context, id string, version int, in patient.RegisterInput) (patient.Patient, error) {
+func (c *Client) UpdatePatient(ctx context.Context, id string, version int, in patient.UpdateInput) (patient.Patient, error) {
 	var out patient.Patient
 	_, err := c.do(ctx, http.MethodPut, "/api/v1/patients/"+url.PathEscape(id), in, &out,
 		http.Header{"If-Match": {`"` + strconv.Itoa(version) + `"`}})
@@ -483,5 +485,253 @@ func (c *Client) AuditCSV(ctx context.Context, q AuditQuery) ([]byte, error) {
 func (c *Client) AuditVerify(ctx context.Context) (audit.Report, error) {
 	var out audit.Report
 	_, err := c.Do(ctx, http.MethodGet, "/api/v1/audit/verify", nil, &out)
+	return out, err
+}
+
+// PatientSearch selects patients with the registry's filters.
+type PatientSearch struct {
+	Q, BirthDate, MRN, Identifier, Phone string
+	Sort, Cursor                         string
+	Limit                                int
+}
+
+// SearchPatients searches the registry.
+func (c *Client) SearchPatients(ctx context.Context, s PatientSearch) (httpx.Page[patient.Patient], error) {
+	v := url.Values{}
+	for k, val := range map[string]string{"q": s.Q, "birth_date": s.BirthDate, "mrn": s.MRN, "identifier": s.Identifier,
+		"phone": s.Phone, "sort": s.Sort, "cursor": s.Cursor} {
+		if val != "" {
+			v.Set(k, val)
+		}
+	}
+	if s.Limit > 0 {
+		v.Set("limit", strconv.Itoa(s.Limit))
+	}
+	var out httpx.Page[patient.Patient]
+	_, err := c.Do(ctx, http.MethodGet, "/api/v1/patients?"+v.Encode(), nil, &out)
+	return out, err
+}
+
+// PatientDuplicates returns likely duplicates of a registration.
+func (c *Client) PatientDuplicates(ctx context.Context, in patient.RegisterInput) ([]patient.Duplicate, error) {
+	var out struct {
+		Items []patient.Duplicate `json:"items"`
+	}
+	_, err := c.Do(ctx, http.MethodPost, "/api/v1/patients/duplicates", in, &out)
+	return out.Items, err
+}
+
+// Duplicates reads the likely duplicates from a refused registration.
+func Duplicates(err error) []patient.Duplicate {
+	var e *Error
+	if !errors.As(err, &e) || e.Extensions["duplicates"] == nil {
+		return nil
+	}
+	var out []patient.Duplicate
+	_ = json.Unmarshal(e.Extensions["duplicates"], &out)
+	return out
+}
+
+// AddIdentifier adds an identifier to a patient.
+func (c *Client) AddIdentifier(ctx context.Context, patientID string, in patient.Identifier) (patient.Identifier, error) {
+	var out patient.Identifier
+	_, err := c.Do(ctx, http.MethodPost, "/api/v1/patients/"+url.PathEscape(patientID)+"/identifiers", in, &out)
+	return out, err
+}
+
+// RemoveIdentifier deletes an identifier of a patient.
+func (c *Client) RemoveIdentifier(ctx context.Context, patientID, identifierID string) error {
+	_, err := c.Do(ctx, http.MethodDelete, "/api/v1/patients/"+url.PathEscape(patientID)+"/identifiers/"+url.PathEscape(identifierID), nil, nil)
+	return err
+}
+
+// AddContact adds a contact to a patient.
+func (c *Client) AddContact(ctx context.Context, patientID string, in patient.Contact) (patient.Contact, error) {
+	var out patient.Contact
+	_, err := c.Do(ctx, http.MethodPost, "/api/v1/patients/"+url.PathEscape(patientID)+"/contacts", in, &out)
+	return out, err
+}
+
+// RemoveContact deletes a contact of a patient.
+func (c *Client) RemoveContact(ctx context.Context, patientID, contactID string) error {
+	_, err := c.Do(ctx, http.MethodDelete, "/api/v1/patients/"+url.PathEscape(patientID)+"/contacts/"+url.PathEscape(contactID), nil, nil)
+	return err
+}
+
+// MergePatients merges mergedID into survivorID.
+func (c *Client) MergePatients(ctx context.Context, survivorID, mergedID string) (patient.Merge, error) {
+	var out patient.Merge
+	_, err := c.Do(ctx, http.MethodPost, "/api/v1/patients/"+url.PathEscape(survivorID)+"/merge", patient.MergeInput{MergedID: mergedID}, &out)
+	return out, err
+}
+
+// UndoMerge undoes a merge.
+func (c *Client) UndoMerge(ctx context.Context, mergeID string) (patient.Merge, error) {
+	var out patient.Merge
+	_, err := c.Do(ctx, http.MethodPost, "/api/v1/patient-merges/"+url.PathEscape(mergeID)+"/undo", nil, &out)
+	return out, err
+}
+
+// Practitioners lists practitioners (of a department when not empty).
+func (c *Client) Practitioners(ctx context.Context, departmentID string) ([]appointment.Practitioner, error) {
+	var out struct {
+		Items []appointment.Practitioner `json:"items"`
+	}
+	q := ""
+	if departmentID != "" {
+		q = "?department_id=" + url.QueryEscape(departmentID)
+	}
+	_, err := c.Do(ctx, http.MethodGet, "/api/v1/practitioners"+q, nil, &out)
+	return out.Items, err
+}
+
+// CreatePractitioner adds a practitioner.
+func (c *Client) CreatePractitioner(ctx context.Context, in appointment.PractitionerInput) (appointment.Practitioner, error) {
+	var out appointment.Practitioner
+	_, err := c.Do(ctx, http.MethodPost, "/api/v1/practitioners", in, &out)
+	return out, err
+}
+
+// AvailabilityRules lists a practitioner's weekly availability.
+func (c *Client) AvailabilityRules(ctx context.Context, practitionerID string) ([]appointment.Rule, error) {
+	var out struct {
+		Items []appointment.Rule `json:"items"`
+	}
+	_, err := c.Do(ctx, http.MethodGet, "/api/v1/practitioners/"+url.PathEscape(practitionerID)+"/availability", nil, &out)
+	return out.Items, err
+}
+
+// AddAvailabilityRule adds weekly availability.
+func (c *Client) AddAvailabilityRule(ctx context.Context, practitionerID string, in appointment.Rule) (appointment.Rule, error) {
+	var out appointment.Rule
+	_, err := c.Do(ctx, http.MethodPost, "/api/v1/practitioners/"+url.PathEscape(practitionerID)+"/availability", in, &out)
+	return out, err
+}
+
+// AddAvailabilityException adds leave or a holiday.
+func (c *Client) AddAvailabilityException(ctx context.Context, in appointment.Exception) (appointment.Exception, error) {
+	var out appointment.Exception
+	_, err := c.Do(ctx, http.MethodPost, "/api/v1/availability-exceptions", in, &out)
+	return out, err
+}
+
+// Clinics lists clinics.
+func (c *Client) Clinics(ctx context.Context) ([]appointment.Clinic, error) {
+	var out struct {
+		Items []appointment.Clinic `json:"items"`
+	}
+	_, err := c.Do(ctx, http.MethodGet, "/api/v1/clinics", nil, &out)
+	return out.Items, err
+}
+
+// CreateClinic adds a clinic.
+func (c *Client) CreateClinic(ctx context.Context, in appointment.ClinicInput) (appointment.Clinic, error) {
+	var out appointment.Clinic
+	_, err := c.Do(ctx, http.MethodPost, "/api/v1/clinics", in, &out)
+	return out, err
+}
+
+// Slots lists free slots in [from, to).
+func (c *Client) Slots(ctx context.Context, practitionerID, clinicID string, from, to time.Time) ([]appointment.Slot, error) {
+	v := url.Values{"from": {from.UTC().Format(time.RFC3339)}, "to": {to.UTC().Format(time.RFC3339)}}
+	if practitionerID != "" {
+		v.Set("practitioner_id", practitionerID)
+	}
+	if clinicID != "" {
+		v.Set("clinic_id", clinicID)
+	}
+	var out struct {
+		Items []appointment.Slot `json:"items"`
+	}
+	_, err := c.Do(ctx, http.MethodGet, "/api/v1/slots?"+v.Encode(), nil, &out)
+	return out.Items, err
+}
+
+// AppointmentQuery selects a calendar.
+type AppointmentQuery struct {
+	From, To                                    time.Time
+	PractitionerID, ClinicID, PatientID, Status string
+}
+
+// Appointments lists appointments.
+func (c *Client) Appointments(ctx context.Context, q AppointmentQuery) ([]appointment.Appointment, error) {
+	v := url.Values{"from": {q.From.UTC().Format(time.RFC3339)}, "to": {q.To.UTC().Format(time.RFC3339)}}
+	for k, val := range map[string]string{"practitioner_id": q.PractitionerID, "clinic_id": q.ClinicID,
+		"patient_id": q.PatientID, "status": q.Status} {
+		if val != "" {
+			v.Set(k, val)
+		}
+	}
+	var out struct {
+		Items []appointment.Appointment `json:"items"`
+	}
+	_, err := c.Do(ctx, http.MethodGet, "/api/v1/appointments?"+v.Encode(), nil, &out)
+	return out.Items, err
+}
+
+// Appointment reads one appointment.
+func (c *Client) Appointment(ctx context.Context, id string) (appointment.Appointment, error) {
+	var out appointment.Appointment
+	_, err := c.Do(ctx, http.MethodGet, "/api/v1/appointments/"+url.PathEscape(id), nil, &out)
+	return out, err
+}
+
+// Book books an appointment. A non-empty key is sent as Idempotency-Key.
+func (c *Client) Book(ctx context.Context, in appointment.BookInput, key string) (appointment.Appointment, error) {
+	var out appointment.Appointment
+	var h http.Header
+	if key != "" {
+		h = http.Header{"Idempotency-Key": {key}}
+	}
+	_, err := c.do(ctx, http.MethodPost, "/api/v1/appointments", in, &out, h)
+	return out, err
+}
+
+// Reschedule moves an appointment.
+func (c *Client) Reschedule(ctx context.Context, id string, in appointment.RescheduleInput) (appointment.Appointment, error) {
+	var out appointment.Appointment
+	_, err := c.Do(ctx, http.MethodPost, "/api/v1/appointments/"+url.PathEscape(id)+"/reschedule", in, &out)
+	return out, err
+}
+
+// CancelAppointment cancels an appointment with a reason.
+func (c *Client) CancelAppointment(ctx context.Context, id, reason string) (appointment.Appointment, error) {
+	var out appointment.Appointment
+	_, err := c.Do(ctx, http.MethodPost, "/api/v1/appointments/"+url.PathEscape(id)+"/cancel", appointment.CancelInput{Reason: reason}, &out)
+	return out, err
+}
+
+// AppointmentCommand runs check-in, no-show or complete.
+func (c *Client) AppointmentCommand(ctx context.Context, id, command string) (appointment.Appointment, error) {
+	var out appointment.Appointment
+	_, err := c.Do(ctx, http.MethodPost, "/api/v1/appointments/"+url.PathEscape(id)+"/"+command, nil, &out)
+	return out, err
+}
+
+// QueueBoard returns a department's queue.
+func (c *Client) QueueBoard(ctx context.Context, departmentID string) (queue.Board, error) {
+	var out queue.Board
+	_, err := c.Do(ctx, http.MethodGet, "/api/v1/departments/"+url.PathEscape(departmentID)+"/queue", nil, &out)
+	return out, err
+}
+
+// QueueWalkIn checks a patient into a department's queue.
+func (c *Client) QueueWalkIn(ctx context.Context, departmentID, patientID string) (queue.Entry, error) {
+	var out queue.Entry
+	_, err := c.Do(ctx, http.MethodPost, "/api/v1/departments/"+url.PathEscape(departmentID)+"/queue", queue.WalkIn{PatientID: patientID}, &out)
+	return out, err
+}
+
+// QueueCallNext calls the next patient to callPoint.
+func (c *Client) QueueCallNext(ctx context.Context, departmentID, callPoint string) (queue.Entry, error) {
+	var out queue.Entry
+	_, err := c.Do(ctx, http.MethodPost, "/api/v1/departments/"+url.PathEscape(departmentID)+"/queue/call-next", queue.CallNext{CallPoint: callPoint}, &out)
+	return out, err
+}
+
+// QueueFinish marks an entry done or left.
+func (c *Client) QueueFinish(ctx context.Context, entryID, status string) (queue.Entry, error) {
+	var out queue.Entry
+	_, err := c.Do(ctx, http.MethodPost, "/api/v1/queue-entries/"+url.PathEscape(entryID)+"/"+status, nil, &out)
 	return out, err
 }

@@ -66,6 +66,8 @@ type Config struct {
 	WebSessionKey []byte
 	CookieSecure  bool
 
+	Location *time.Location
+
 	DataDir  string
 	DemoData bool
 }
@@ -206,6 +208,15 @@ var options = []option{
 				return errors.New("must be base64 of exactly 32 bytes (openssl rand -base64 32)")
 			}
 			c.MFAKey = k
+			return nil
+		}},
+	{name: "HOSPITAL_TIMEZONE", def: "UTC", cmds: backend, help: "IANA time zone of the hospital (Europe/London): availability rules, day boundaries of queue tickets.",
+		set: func(c *Config, v string) error {
+			loc, err := time.LoadLocation(v)
+			if err != nil {
+				return errors.New("must be an IANA time zone such as Europe/London")
+			}
+			c.Location = loc
 			return nil
 		}},
 	{name: "EMERGENCY_ACCESS_TTL", def: "4h", cmds: backend, help: "How long a \"break the glass\" grant to one patient lasts.",

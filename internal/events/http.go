@@ -17,9 +17,10 @@ import (
 // TopicPermissions says which permission a subscriber needs for a topic.
 // A topic missing here cannot be subscribed to.
 var TopicPermissions = map[string]string{
-	"beds":     "bed.read",
-	"patients": "patient.read",
-	"queue":    "appointment.read",
+	"beds":         "bed.read",
+	"patients":     "patient.read",
+	"queue":        "appointment.read",
+	"appointments": "appointment.read",
 }
 
 // Authenticator checks WebSocket tickets (browsers cannot send an

@@ -22,6 +22,9 @@ const (
 	EPRECONDREQUIRED = "precondition_required"
 	ETOOMANY         = "too_many_requests"
 	ETOOLARGE        = "too_large"
+	// EUNPROCESSABLE: well-formed but cannot be processed (an idempotency
+	// key reused for a different request).
+	EUNPROCESSABLE = "unprocessable"
 	// EMFAREQUIRED: the password was right, the one-time code is missing or wrong.
 	EMFAREQUIRED = "mfa_required"
 	EUNSUPPORTED = "unsupported_media_type"
@@ -36,6 +39,9 @@ type Error struct {
 	Fields map[string]string
 	// RetryAfter, when set, tells the client how long to wait (429, 503).
 	RetryAfter time.Duration
+	// Extensions are extra members of the problem document (for example
+	// the likely duplicates of a refused registration).
+	Extensions map[string]any
 	Err        error
 }
 

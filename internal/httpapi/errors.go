@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 
@@ -19,6 +20,7 @@ var statuses = map[string]int{
 	hospital.ECONFLICT:        http.StatusConflict,
 	hospital.EPRECONDITION:    http.StatusPreconditionFailed,
 	hospital.EPRECONDREQUIRED: http.StatusPreconditionRequired,
+	hospital.EUNPROCESSABLE:   http.StatusUnprocessableEntity,
 	hospital.ETOOLARGE:        http.StatusRequestEntityTooLarge,
 	hospital.EUNSUPPORTED:     http.StatusUnsupportedMediaType,
 	hospital.ETOOMANY:         http.StatusTooManyRequests,
@@ -53,6 +55,14 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		Detail: hospital.ErrorMessage(err), RequestID: reqID, Instance: r.URL.Path}
 	if errors.As(err, &he) {
 		p.Errors = he.Fields
+		for k, v := range he.Extensions {
+			if b, err := json.Marshal(v); err == nil {
+				if p.Extensions == nil {
+					p.Extensions = map[string]json.RawMessage{}
+				}
+				p.Extensions[k] = b
+			}
+		}
 		if he.RetryAfter > 0 {
 			w.Header().Set("Retry-After", httpx.RetryAfter(he.RetryAfter))
 		}

@@ -200,3 +200,46 @@ func str(v any) string {
 	s, _ := v.(string)
 	return s
 }
+
+// BrokenRefs returns every "$ref" in the document that points nowhere.
+func (s *Spec) BrokenRefs() []string {
+	var broken []string
+	var walk func(v any)
+	walk = func(v any) {
+		switch t := v.(type) {
+		case map[string]any:
+			for k, x := range t {
+				if k == "$ref" {
+					if ref, _ := x.(string); !s.resolves(ref) {
+						broken = append(broken, ref)
+					}
+					continue
+				}
+				walk(x)
+			}
+		case []any:
+			for _, x := range t {
+				walk(x)
+			}
+		}
+	}
+	walk(s.doc)
+	return broken
+}
+
+func (s *Spec) resolves(ref string) bool {
+	if !strings.HasPrefix(ref, "#/") {
+		return false
+	}
+	var cur any = s.doc
+	for _, part := range strings.Split(strings.TrimPrefix(ref, "#/"), "/") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return false
+		}
+		if cur, ok = m[part]; !ok {
+			return false
+		}
+	}
+	return true
+}

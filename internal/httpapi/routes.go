@@ -4,11 +4,13 @@ import (
 	"net/url"
 
 	"github.com/hospital-erp/hospital-erp/internal/access"
+	"github.com/hospital-erp/hospital-erp/internal/appointment"
 	"github.com/hospital-erp/hospital-erp/internal/audit"
 	"github.com/hospital-erp/hospital-erp/internal/events"
 	"github.com/hospital-erp/hospital-erp/internal/httpx"
 	"github.com/hospital-erp/hospital-erp/internal/identity"
 	"github.com/hospital-erp/hospital-erp/internal/patient"
+	"github.com/hospital-erp/hospital-erp/internal/queue"
 	"github.com/hospital-erp/hospital-erp/internal/ward"
 )
 
@@ -24,6 +26,8 @@ func (s *Server) routes() {
 
 	identity.NewHandler(d.Identity).Routes(r)
 	patient.NewHandler(d.Patients).Routes(r)
+	appointment.NewHandler(d.Appts).Routes(r)
+	queue.NewHandler(d.Queue).Routes(r)
 	access.NewHandler(d.Access).Routes(r)
 	audit.NewHandler(d.Audit, d.DB).Routes(r)
 	ward.NewHandler(d.Wards).Routes(r)

@@ -12,15 +12,18 @@ import (
 	"time"
 
 	"github.com/hospital-erp/hospital-erp/internal/access"
+	"github.com/hospital-erp/hospital-erp/internal/appointment"
 	"github.com/hospital-erp/hospital-erp/internal/audit"
 	"github.com/hospital-erp/hospital-erp/internal/config"
 	"github.com/hospital-erp/hospital-erp/internal/events"
 	"github.com/hospital-erp/hospital-erp/internal/hospital"
 	"github.com/hospital-erp/hospital-erp/internal/httpx"
+	"github.com/hospital-erp/hospital-erp/internal/idempotency"
 	"github.com/hospital-erp/hospital-erp/internal/identity"
 	"github.com/hospital-erp/hospital-erp/internal/metrics"
 	"github.com/hospital-erp/hospital-erp/internal/patient"
 	"github.com/hospital-erp/hospital-erp/internal/postgres"
+	"github.com/hospital-erp/hospital-erp/internal/queue"
 	"github.com/hospital-erp/hospital-erp/internal/ratelimit"
 	"github.com/hospital-erp/hospital-erp/internal/redisclient"
 	"github.com/hospital-erp/hospital-erp/internal/ward"
@@ -38,6 +41,8 @@ type Deps struct {
 	Access   *access.Checker
 	Audit    *audit.Reader
 	Patients *patient.Service
+	Appts    *appointment.Service
+	Queue    *queue.Service
 	Wards    *ward.Service
 	Bus      *events.Bus
 	// Shutdown is closed when the process starts to stop.
@@ -73,6 +78,7 @@ func New(d Deps) *Server {
 		s.limitIP,
 		s.authenticate,
 		s.limitUser,
+		idempotency.Middleware,
 	)
 	return s
 }

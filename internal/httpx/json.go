@@ -108,6 +108,48 @@ type Problem struct {
 	Code      string            `json:"code"`
 	RequestID string            `json:"request_id,omitempty"`
 	Errors    map[string]string `json:"errors,omitempty"`
+	// Extensions are further members (RFC 9457 section 3.2), such as
+	// "duplicates" on a refused registration.
+	Extensions map[string]json.RawMessage `json:"-"`
+}
+
+type problemFields Problem
+
+// MarshalJSON writes the problem with its extension members inline.
+func (p Problem) MarshalJSON() ([]byte, error) {
+	b, err := json.Marshal(problemFields(p))
+	if err != nil || len(p.Extensions) == 0 {
+		return b, err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	for k, v := range p.Extensions {
+		if _, taken := m[k]; !taken {
+			m[k] = v
+		}
+	}
+	return json.Marshal(m)
+}
+
+// UnmarshalJSON reads the standard members and keeps the others as
+// extensions.
+func (p *Problem) UnmarshalJSON(b []byte) error {
+	if err := json.Unmarshal(b, (*problemFields)(p)); err != nil {
+		return err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	for _, k := range []string{"type", "title", "status", "detail", "instance", "code", "request_id", "errors"} {
+		delete(m, k)
+	}
+	if len(m) > 0 {
+		p.Extensions = m
+	}
+	return nil
 }
 
 // WriteProblem writes p as application/problem+json.

@@ -22,8 +22,10 @@ const (
 
 // Permissions. A service checks one of these before it does anything.
 const (
-	PermPatientRead      = "patient.read"
-	PermPatientWrite     = "patient.write"
+	PermPatientRead  = "patient.read"
+	PermPatientWrite = "patient.write"
+	// PermPatientMerge lets a user merge duplicate records (and undo it).
+	PermPatientMerge     = "patient.merge"
 	PermAppointmentRead  = "appointment.read"
 	PermAppointmentWrite = "appointment.write"
 	PermAdmissionRead    = "admission.read"
@@ -65,7 +67,7 @@ var RolePermissions = map[string][]string{
 	RoleNurse: {PermPatientRead, PermAppointmentRead, PermAdmissionRead, PermAdmissionWrite,
 		PermBedRead, PermBedWrite, PermClinicalRead, PermClinicalWrite, PermLabRead, PermFacilityRead,
 		PermEmergencyAccess},
-	RoleReceptionist: {PermPatientRead, PermPatientWrite, PermAppointmentRead, PermAppointmentWrite,
+	RoleReceptionist: {PermPatientRead, PermPatientWrite, PermPatientMerge, PermAppointmentRead, PermAppointmentWrite,
 		PermAdmissionRead, PermBedRead, PermFacilityRead},
 	RolePharmacist:    {PermPatientRead, PermDispense, PermInventoryRead, PermFacilityRead},
 	RoleLabTechnician: {PermPatientRead, PermLabRead, PermLabWrite, PermFacilityRead},

@@ -2,6 +2,7 @@ package patient
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/google/uuid"
@@ -14,31 +15,105 @@ import (
 )
 
 func fromRow(r dbgen.Patient) Patient {
-	p := Patient{ID: r.ID.String(), MRN: r.Mrn, FamilyName: r.FamilyName, GivenNames: r.GivenNames, Sex: r.Sex,
-		Phone: r.Phone, Email: r.Email, AddressLine: r.AddressLine, City: r.City, PostalCode: r.PostalCode,
-		Country: r.Country, Deceased: r.Deceased, Version: int(r.Version), CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+	p := Patient{ID: r.ID.String(), MRN: r.Mrn, FamilyName: r.FamilyName, GivenNames: r.GivenNames, NamePrefix: r.NamePrefix,
+		NameSuffix: r.NameSuffix, PreferredName: r.PreferredName, Sex: r.Sex, GenderIdentity: r.GenderIdentity,
+		BirthSex: r.BirthSex, Phone: r.Phone, MobilePhone: r.MobilePhone, Email: r.Email, AddressLine: r.AddressLine,
+		AddressLine2: r.AddressLine2, City: r.City, District: r.District, PostalCode: r.PostalCode, Country: r.Country,
+		Language: r.Language, Deceased: r.Deceased, DeceasedAt: r.DeceasedAt, Active: r.Active, Version: int(r.Version),
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Identifiers: []Identifier{}, Contacts: []Contact{}}
 	if r.BirthDate != nil {
 		p.BirthDate = r.BirthDate.Format("2006-01-02")
+	}
+	if r.MergedInto != nil {
+		p.MergedInto = r.MergedInto.String()
 	}
 	return p
 }
 
-func storeCreate(ctx context.Context, q *dbgen.Queries, in RegisterInput, birth *time.Time, by *uuid.UUID) (Patient, error) {
+func storeCreate(ctx context.Context, q *dbgen.Queries, in Demographics, birth *time.Time, by *uuid.UUID) (Patient, error) {
 	row, err := q.PatientCreate(ctx, dbgen.PatientCreateParams{FamilyName: in.FamilyName, GivenNames: in.GivenNames,
-		BirthDate: birth, Sex: in.Sex, Phone: in.Phone, Email: in.Email, AddressLine: in.AddressLine, City: in.City,
-		PostalCode: in.PostalCode, Country: in.Country, CreatedBy: by})
+		NamePrefix: in.NamePrefix, NameSuffix: in.NameSuffix, PreferredName: in.PreferredName, BirthDate: birth, Sex: in.Sex,
+		GenderIdentity: in.GenderIdentity, BirthSex: in.BirthSex, Phone: in.Phone, MobilePhone: in.MobilePhone,
+		Email: in.Email, AddressLine: in.AddressLine, AddressLine2: in.AddressLine2, City: in.City, District: in.District,
+		PostalCode: in.PostalCode, Country: in.Country, Language: in.Language, CreatedBy: by})
 	if err != nil {
 		return Patient{}, postgres.Translate(err)
 	}
 	return fromRow(row), nil
 }
 
+// storeGet returns the patient with identifiers and contacts.
 func storeGet(ctx context.Context, q *dbgen.Queries, id uuid.UUID) (Patient, error) {
 	row, err := q.PatientGet(ctx, id)
 	if err != nil {
 		return Patient{}, postgres.Translate(err)
 	}
-	return fromRow(row), nil
+	p := fromRow(row)
+	ids, err := q.IdentifierList(ctx, id)
+	if err != nil {
+		return Patient{}, postgres.Translate(err)
+	}
+	for _, i := range ids {
+		p.Identifiers = append(p.Identifiers, Identifier{ID: i.ID.String(), Type: i.Type, System: i.System, Value: i.Value})
+	}
+	cs, err := q.ContactList(ctx, id)
+	if err != nil {
+		return Patient{}, postgres.Translate(err)
+	}
+	for _, c := range cs {
+		p.Contacts = append(p.Contacts, Contact{ID: c.ID.String(), Relationship: c.Relationship, Name: c.Name,
+			Phone: c.Phone, Email: c.Email, Address: c.Address})
+	}
+	return p, nil
+}
+
+func storeAddIdentifier(ctx context.Context, q *dbgen.Queries, patient uuid.UUID, i Identifier) (Identifier, error) {
+	row, err := q.IdentifierAdd(ctx, dbgen.IdentifierAddParams{PatientID: patient, Type: i.Type, System: i.System, Value: i.Value})
+	if err != nil {
+		if err = postgres.Translate(err); hospital.ErrorCode(err) == hospital.ECONFLICT {
+			return Identifier{}, &hospital.Error{Code: hospital.ECONFLICT, Err: err,
+				Message: "Another patient already has this identifier; check for a duplicate record.",
+				Fields:  map[string]string{"value": "belongs to another patient"}}
+		}
+		return Identifier{}, err
+	}
+	return Identifier{ID: row.ID.String(), Type: row.Type, System: row.System, Value: row.Value}, nil
+}
+
+func storeAddContact(ctx context.Context, q *dbgen.Queries, patient uuid.UUID, c Contact) (Contact, error) {
+	row, err := q.ContactAdd(ctx, dbgen.ContactAddParams{PatientID: patient, Relationship: c.Relationship, Name: c.Name,
+		Phone: c.Phone, Email: c.Email, Address: c.Address})
+	if err != nil {
+		return Contact{}, postgres.Translate(err)
+	}
+	return Contact{ID: row.ID.String(), Relationship: row.Relationship, Name: row.Name, Phone: row.Phone,
+		Email: row.Email, Address: row.Address}, nil
+}
+
+// storeUpdate writes in over version; it returns EPRECONDITION when the
+// record changed since the client read it, ENOTFOUND when it is gone.
+func storeUpdate(ctx context.Context, q *dbgen.Queries, id uuid.UUID, version int, in UpdateInput, birth, deceasedAt *time.Time) (Patient, error) {
+	_, err := q.PatientUpdate(ctx, dbgen.PatientUpdateParams{ID: id, Version: int32(version), FamilyName: in.FamilyName,
+		GivenNames: in.GivenNames, NamePrefix: in.NamePrefix, NameSuffix: in.NameSuffix, PreferredName: in.PreferredName,
+		BirthDate: birth, Sex: in.Sex, GenderIdentity: in.GenderIdentity, BirthSex: in.BirthSex, Phone: in.Phone,
+		MobilePhone: in.MobilePhone, Email: in.Email, AddressLine: in.AddressLine, AddressLine2: in.AddressLine2,
+		City: in.City, District: in.District, PostalCode: in.PostalCode, Country: in.Country, Language: in.Language,
+		Deceased: in.Deceased, DeceasedAt: deceasedAt})
+	if err == nil {
+		return storeGet(ctx, q, id)
+	}
+	if err = postgres.Translate(err); hospital.ErrorCode(err) != hospital.ENOTFOUND {
+		return Patient{}, err
+	}
+	cur, err := q.PatientGet(ctx, id)
+	if err != nil {
+		return Patient{}, postgres.Translate(err)
+	}
+	if !cur.Active {
+		return Patient{}, hospital.Errorf(hospital.ECONFLICT, "This record was merged into another; update the surviving record.")
+	}
+	return Patient{}, hospital.Errorf(hospital.EPRECONDITION,
+		"This patient was changed by someone else since you opened it; reload and apply your change again.")
 }
 
 // cursor is the sort key of the last row of a page.
@@ -47,6 +122,7 @@ type cursor struct {
 	Given   string    `json:"g,omitempty"`
 	Created time.Time `json:"c,omitzero"`
 	MRN     string    `json:"m,omitempty"`
+	Score   float64   `json:"s,omitempty"`
 	ID      uuid.UUID `json:"i"`
 }
 
@@ -66,10 +142,24 @@ func storeList(ctx context.Context, q *dbgen.Queries, f ListFilter, scope access
 		wards = []uuid.UUID{}
 	}
 	var rows []dbgen.Patient
+	var scores []float64
 	var err error
 	switch page.Sort {
+	case "relevance":
+		p := dbgen.PatientSearchByRelevanceParams{Q: *f.Query, BirthDate: f.BirthDate, Mrn: f.MRN, Phone: f.Phone,
+			Identifier: f.Identifier, ScopeUser: scope.User, ScopeWards: wards, ScopeDepartment: scope.Department, Lim: lim}
+		if after != nil {
+			p.AfterScore, p.AfterID = &after.Score, &after.ID
+		}
+		var rs []dbgen.PatientSearchByRelevanceRow
+		rs, err = q.PatientSearchByRelevance(ctx, p)
+		for _, r := range rs {
+			rows = append(rows, r.Patient)
+			scores = append(scores, r.Score)
+		}
 	case "name", "-name":
-		p := dbgen.PatientListByNameParams{Prefix: f.NamePrefix, Lim: lim, ScopeUser: scope.User, ScopeWards: wards, ScopeDepartment: scope.Department}
+		p := dbgen.PatientListByNameParams{Q: f.Query, BirthDate: f.BirthDate, Mrn: f.MRN, Phone: f.Phone, Identifier: f.Identifier,
+			ScopeUser: scope.User, ScopeWards: wards, ScopeDepartment: scope.Department, Lim: lim}
 		if after != nil {
 			p.AfterFamily, p.AfterGiven, p.AfterID = &after.Family, &after.Given, &after.ID
 		}
@@ -79,7 +169,8 @@ func storeList(ctx context.Context, q *dbgen.Queries, f ListFilter, scope access
 			rows, err = q.PatientListByNameDesc(ctx, dbgen.PatientListByNameDescParams(p))
 		}
 	case "created", "-created":
-		p := dbgen.PatientListByCreatedParams{Prefix: f.NamePrefix, Lim: lim, ScopeUser: scope.User, ScopeWards: wards, ScopeDepartment: scope.Department}
+		p := dbgen.PatientListByCreatedParams{Q: f.Query, BirthDate: f.BirthDate, Mrn: f.MRN, Phone: f.Phone, Identifier: f.Identifier,
+			ScopeUser: scope.User, ScopeWards: wards, ScopeDepartment: scope.Department, Lim: lim}
 		if after != nil {
 			p.AfterCreated, p.AfterID = &after.Created, &after.ID
 		}
@@ -89,7 +180,8 @@ func storeList(ctx context.Context, q *dbgen.Queries, f ListFilter, scope access
 			rows, err = q.PatientListByCreatedDesc(ctx, dbgen.PatientListByCreatedDescParams(p))
 		}
 	case "mrn", "-mrn":
-		p := dbgen.PatientListByMRNParams{Prefix: f.NamePrefix, Lim: lim, ScopeUser: scope.User, ScopeWards: wards, ScopeDepartment: scope.Department}
+		p := dbgen.PatientListByMRNParams{Q: f.Query, BirthDate: f.BirthDate, Mrn: f.MRN, Phone: f.Phone, Identifier: f.Identifier,
+			ScopeUser: scope.User, ScopeWards: wards, ScopeDepartment: scope.Department, Lim: lim}
 		if after != nil {
 			p.AfterMrn = &after.MRN
 		}
@@ -106,7 +198,11 @@ func storeList(ctx context.Context, q *dbgen.Queries, f ListFilter, scope access
 	if len(rows) > page.Limit {
 		rows = rows[:page.Limit]
 		last := rows[len(rows)-1]
-		next = httpx.EncodeCursor(cursor{Family: last.FamilyName, Given: last.GivenNames, Created: last.CreatedAt, MRN: last.Mrn, ID: last.ID})
+		c := cursor{Family: last.FamilyName, Given: last.GivenNames, Created: last.CreatedAt, MRN: last.Mrn, ID: last.ID}
+		if scores != nil {
+			c.Score = scores[page.Limit-1]
+		}
+		next = httpx.EncodeCursor(c)
 	}
 	out := make([]Patient, len(rows))
 	for i, r := range rows {
@@ -115,21 +211,46 @@ func storeList(ctx context.Context, q *dbgen.Queries, f ListFilter, scope access
 	return out, next, nil
 }
 
-// storeUpdate writes in over version; it returns EPRECONDITION when the
-// record changed since the client read it, ENOTFOUND when it is gone.
-func storeUpdate(ctx context.Context, q *dbgen.Queries, id uuid.UUID, version int, in RegisterInput, birth *time.Time) (Patient, error) {
-	row, err := q.PatientUpdate(ctx, dbgen.PatientUpdateParams{ID: id, Version: int32(version), FamilyName: in.FamilyName,
-		GivenNames: in.GivenNames, BirthDate: birth, Sex: in.Sex, Phone: in.Phone, Email: in.Email,
-		AddressLine: in.AddressLine, City: in.City, PostalCode: in.PostalCode, Country: in.Country})
-	if err == nil {
-		return fromRow(row), nil
+func storeDuplicates(ctx context.Context, q *dbgen.Queries, in RegisterInput, birth *time.Time) ([]Duplicate, error) {
+	values := []string{}
+	for _, i := range in.Identifiers {
+		values = append(values, i.Value)
 	}
-	if err = postgres.Translate(err); hospital.ErrorCode(err) != hospital.ENOTFOUND {
-		return Patient{}, err
+	rows, err := q.PatientDuplicates(ctx, dbgen.PatientDuplicatesParams{Name: in.GivenNames + " " + in.FamilyName,
+		Family: in.FamilyName, BirthDate: birth, Phone: digits(in.Phone + " " + in.MobilePhone), Identifiers: values})
+	if err != nil {
+		return nil, postgres.Translate(err)
 	}
-	if _, err := storeGet(ctx, q, id); err != nil {
-		return Patient{}, err
+	out := []Duplicate{}
+	for _, r := range rows {
+		out = append(out, Duplicate{Patient: fromRow(r.Patient), Score: round2(r.Score), NameSimilarity: round2(r.NameScore),
+			SameBirthDate: r.SameBirth != nil && *r.SameBirth, SamePhone: r.SamePhone != nil && *r.SamePhone,
+			SameIdentifier: r.SameIdentifier})
 	}
-	return Patient{}, hospital.Errorf(hospital.EPRECONDITION,
-		"This patient was changed by someone else since you opened it; reload and apply your change again.")
+	return out, nil
 }
+
+func mergeFromRow(r dbgen.PatientMerge) Merge {
+	m := Merge{ID: r.ID.String(), SurvivorID: r.SurvivorID.String(), MergedID: r.MergedID.String(), MergedAt: r.MergedAt,
+		UndoneAt: r.UndoneAt, Moved: map[string]int{}}
+	var moved map[string][]string
+	if json.Unmarshal(r.Moved, &moved) == nil {
+		for k, ids := range moved {
+			m.Moved[k] = len(ids)
+		}
+	}
+	return m
+}
+
+// digits keeps the digits (and the spaces between groups) of a phone number.
+func digits(s string) string {
+	out := make([]rune, 0, len(s))
+	for _, r := range s {
+		if r >= '0' && r <= '9' {
+			out = append(out, r)
+		}
+	}
+	return string(out)
+}
+
+func round2(f float64) float64 { return float64(int(f*100+0.5)) / 100 }

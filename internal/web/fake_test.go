@@ -18,6 +18,8 @@ import (
 
 	"golang.org/x/net/html"
 
+	"github.com/hospital-erp/hospital-erp/internal/access"
+	"github.com/hospital-erp/hospital-erp/internal/audit"
 	"github.com/hospital-erp/hospital-erp/internal/client"
 	"github.com/hospital-erp/hospital-erp/internal/httpx"
 	"github.com/hospital-erp/hospital-erp/internal/identity"
@@ -49,21 +51,76 @@ type fakeAPI struct {
 	patients []patient.Patient
 	wards    []ward.Ward
 	beds     []ward.Bed
+
+	// Identity and access: the signed-in user's MFA state and the
+	// administration's data.
+	mfaOn      bool // login needs a one-time code
+	mustEnrol  bool // role requires MFA, not enrolled: only enrolment works
+	mfaRole    bool
+	enrolling  bool // an enrolment was started
+	idle       int
+	password   string
+	logins     []identity.LoginRequest
+	users      []identity.User
+	userQuery  url.Values
+	created    []identity.NewUser
+	updated    []identity.UserUpdate
+	actions    []string        // "disable u-2", "revoke u-2", ...
+	restricted map[string]bool // patients outside the user's care
+	grants     []access.Grant
+	reviewed   map[string]string
+	auditQuery url.Values
+	csvQuery   url.Values
+	events     []audit.Event
+	auditMore  bool
+	verify     audit.Report
 }
 
 const (
-	testPatientID = "0b9f2f3e-5d0c-4c55-9d56-3f1f2f0b7a01"
-	testWardID    = "5e0c3a90-8a37-4b6e-a1c4-8f0d3f9e2b10"
+	testPatientID    = "0b9f2f3e-5d0c-4c55-9d56-3f1f2f0b7a01"
+	testWardID       = "5e0c3a90-8a37-4b6e-a1c4-8f0d3f9e2b10"
+	testOtherPatient = "7c1d1b5a-2a9c-4d42-8f4e-6a7c9e0d1f22"
+	testUserID       = "3f7a0c1e-9b2d-4e8f-a6c5-1d2e3f4a5b60"
+	testDeptID       = "d1e2f3a4-b5c6-4d7e-8f90-a1b2c3d4e5f6"
+	// The fake's TOTP secret, current code and one recovery code.
+	testSecret       = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+	testOTP          = "123456"
+	testRecoveryCode = "k7f3-9qpx-2mdn"
+	testPassword     = "correct horse"
 )
 
 func newFakeAPI(t *testing.T) *fakeAPI {
 	return &fakeAPI{
-		t:         t,
-		role:      identity.RoleReceptionist,
-		perms:     identity.RolePermissions[identity.RoleReceptionist],
-		expiresIn: 300,
-		access:    map[string]bool{},
-		refresh:   map[string]bool{},
+		t:          t,
+		role:       identity.RoleReceptionist,
+		perms:      identity.RolePermissions[identity.RoleReceptionist],
+		expiresIn:  300,
+		access:     map[string]bool{},
+		refresh:    map[string]bool{},
+		idle:       900,
+		password:   testPassword,
+		restricted: map[string]bool{},
+		reviewed:   map[string]string{},
+		users: []identity.User{
+			{ID: testUserID, Username: "j.smith", DisplayName: "Jo Smith", Role: identity.RoleNurse, Active: true,
+				WardIDs: []string{testWardID}, DepartmentID: testDeptID, Version: 3, CreatedAt: time.Date(2026, 1, 2, 8, 0, 0, 0, time.UTC)},
+			{ID: "4a5b6c7d-8e9f-4a0b-9c1d-2e3f4a5b6c7d", Username: "a.admin", DisplayName: "Ann Admin", Role: identity.RoleAdmin,
+				Active: false, MFARequired: true, Version: 1},
+		},
+		grants: []access.Grant{
+			{ID: "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", UserID: "u-1", Username: "nurse", DisplayName: "Nia Nurse",
+				Role: identity.RoleNurse, PatientID: testPatientID, PatientMRN: "10000017", Reason: "Cardiac arrest call in A&E",
+				GrantedAt: time.Now().Add(-time.Hour), ExpiresAt: time.Now().Add(-20 * time.Minute)},
+		},
+		events: []audit.Event{
+			{ID: 2, OccurredAt: time.Date(2026, 3, 2, 14, 5, 9, 0, time.UTC), ActorID: testUserID, ActorUsername: "j.smith",
+				ActorRole: identity.RoleNurse, Action: "patient.read", ResourceType: "patient", ResourceID: testPatientID,
+				PatientID: testPatientID, Outcome: "denied", RequestID: "req-7", ClientIP: "10.0.0.7",
+				Details: json.RawMessage(`{"reason":"no care relationship"}`)},
+			{ID: 1, OccurredAt: time.Date(2026, 3, 2, 14, 0, 0, 0, time.UTC), Action: "auth.login", ResourceType: "session",
+				Outcome: "success", Details: json.RawMessage(`{}`)},
+		},
+		verify: audit.Report{OK: true, Blocks: 12, Rows: 3400, Unsealed: 3, Head: "ab12"},
 		patients: []patient.Patient{
 			{ID: testPatientID, MRN: "10000017", FamilyName: "Okonkwo", GivenNames: "Adaeze Grace", BirthDate: "1984-03-02",
 				Sex: "female", City: "Leeds", Phone: "+44 113 496 0000", CreatedAt: time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)},
@@ -128,11 +185,16 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "POST /api/v1/auth/login":
 		var req identity.LoginRequest
 		_ = json.NewDecoder(r.Body).Decode(&req)
+		f.logins = append(f.logins, req)
 		switch {
 		case req.Username == "locked":
 			w.Header().Set("Retry-After", "42")
 			f.problem(w, http.StatusTooManyRequests, "too_many_requests", "Too many sign-in attempts. Wait a moment and try again.", nil)
-		case req.Username == "nurse" && req.Password == "correct horse":
+		case req.Username == "nurse" && req.Password == f.password && f.mfaOn && req.OTP == "":
+			f.problem(w, http.StatusUnauthorized, "mfa_required", "Enter the 6-digit code from your authenticator app, or a recovery code.", nil)
+		case req.Username == "nurse" && req.Password == f.password && f.mfaOn && req.OTP != testOTP && req.OTP != testRecoveryCode:
+			f.problem(w, http.StatusUnauthorized, "mfa_required", "The code is not valid. Enter a current code from your authenticator app, or a recovery code.", nil)
+		case req.Username == "nurse" && req.Password == f.password:
 			httpx.JSON(w, http.StatusOK, f.issue())
 		default:
 			f.problem(w, http.StatusUnauthorized, "unauthorized", "Wrong username or password.", nil)
@@ -157,12 +219,27 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.problem(w, http.StatusUnauthorized, "unauthorized", "Sign in first.", nil)
 		return
 	}
+	if f.mustEnrol && !strings.HasPrefix(route, "POST /api/v1/auth/") && route != "GET /api/v1/auth/me" {
+		f.problem(w, http.StatusForbidden, "forbidden", "Your role must use multi-factor authentication: enrol first.", nil)
+		return
+	}
+	if f.identityRoute(w, r, route) || f.adminRoute(w, r, route) || f.auditRoute(w, r, route) {
+		return
+	}
 	switch {
 	case route == "POST /api/v1/auth/logout":
+		// As the real backend: the session's tokens stop working at once.
+		clear(f.access)
+		clear(f.refresh)
 		w.WriteHeader(http.StatusNoContent)
 	case route == "GET /api/v1/auth/me":
+		perms := f.perms
+		if f.mustEnrol {
+			perms = []string{}
+		}
 		httpx.JSON(w, http.StatusOK, identity.Me{User: identity.User{ID: "u-1", Username: "nurse",
-			DisplayName: "Nia Nurse", Role: f.role, Active: true}, Permissions: f.perms})
+			DisplayName: "Nia Nurse", Role: f.role, Active: true, MFAEnabled: f.mfaOn, MFARequired: f.mfaRole}, Permissions: perms,
+			MFAEnrolmentRequired: f.mustEnrol, IdleTimeoutSeconds: f.idle, SessionID: "s-1"})
 	case route == "POST /api/v1/auth/ws-ticket":
 		httpx.JSON(w, http.StatusOK, identity.Ticket{Ticket: "ticket-1", ExpiresIn: 60})
 	case route == "GET /api/v1/patients":
@@ -197,6 +274,8 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		httpx.JSON(w, http.StatusCreated, patient.Patient{ID: testPatientID, MRN: "10000033", FamilyName: in.FamilyName,
 			GivenNames: in.GivenNames, Sex: "unknown"})
+	case strings.HasPrefix(route, "GET /api/v1/patients/") && f.restricted[strings.TrimPrefix(r.URL.Path, "/api/v1/patients/")]:
+		f.problem(w, http.StatusForbidden, "forbidden", "This patient is not under your care (ward, department or care team).", nil)
 	case strings.HasPrefix(route, "GET /api/v1/patients/"):
 		for _, p := range f.patients {
 			if p.ID == r.PathValue("id") || "/api/v1/patients/"+p.ID == r.URL.Path {
@@ -216,6 +295,215 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		f.problem(w, http.StatusNotFound, "not_found", "There is no such endpoint.", nil)
 	}
+}
+
+// identityRoute answers the signed-in user's own account routes.
+func (f *fakeAPI) identityRoute(w http.ResponseWriter, r *http.Request, route string) bool {
+	switch route {
+	case "POST /api/v1/auth/mfa/enrol":
+		if f.mfaOn {
+			f.problem(w, http.StatusConflict, "conflict", "Multi-factor authentication is already on.", nil)
+			return true
+		}
+		f.enrolling = true
+		httpx.JSON(w, http.StatusOK, identity.MFAEnrolment{Secret: testSecret,
+			OTPAuthURI: "otpauth://totp/Hospital%20ERP:nurse?algorithm=SHA1&digits=6&issuer=Hospital%20ERP&period=30&secret=" + testSecret,
+			QRCodePNG:  "data:image/png;base64,iVBORw0KGgo="})
+	case "POST /api/v1/auth/mfa/confirm":
+		var in identity.MFAConfirm
+		_ = json.NewDecoder(r.Body).Decode(&in)
+		switch {
+		case !f.enrolling:
+			f.problem(w, http.StatusConflict, "conflict", "Start the enrolment first.", nil)
+		case in.Code != testOTP:
+			f.problem(w, http.StatusBadRequest, "invalid", "Some fields are not valid.",
+				map[string]string{"code": "is not the current code from your authenticator app"})
+		default:
+			f.enrolling, f.mfaOn, f.mustEnrol = false, true, false
+			httpx.JSON(w, http.StatusOK, identity.RecoveryCodes{Codes: []string{testRecoveryCode, "a1b2-c3d4-e5f6"}})
+		}
+	case "POST /api/v1/auth/mfa/disable":
+		var in identity.MFADisable
+		_ = json.NewDecoder(r.Body).Decode(&in)
+		if in.Password != f.password {
+			f.problem(w, http.StatusBadRequest, "invalid", "Some fields are not valid.",
+				map[string]string{"password": "is not your current password"})
+			return true
+		}
+		f.mfaOn = false
+		w.WriteHeader(http.StatusNoContent)
+	case "POST /api/v1/auth/password":
+		var in identity.PasswordChange
+		_ = json.NewDecoder(r.Body).Decode(&in)
+		switch {
+		case in.CurrentPassword != f.password:
+			f.problem(w, http.StatusBadRequest, "invalid", "Some fields are not valid.",
+				map[string]string{"current_password": "is not your current password"})
+		case len(in.NewPassword) < 12:
+			f.problem(w, http.StatusBadRequest, "invalid", "Some fields are not valid.",
+				map[string]string{"new_password": "must be at least 12 characters"})
+		default:
+			f.password = in.NewPassword
+			w.WriteHeader(http.StatusNoContent)
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+// adminRoute answers the administration's and emergency access routes.
+func (f *fakeAPI) adminRoute(w http.ResponseWriter, r *http.Request, route string) bool {
+	user := func(id string) int {
+		for i, u := range f.users {
+			if u.ID == id {
+				return i
+			}
+		}
+		return -1
+	}
+	p := r.URL.Path
+	switch {
+	case route == "GET /api/v1/roles":
+		httpx.JSON(w, http.StatusOK, struct {
+			Items []identity.RoleInfo `json:"items"`
+		}{identity.RoleList()})
+	case route == "GET /api/v1/departments":
+		httpx.JSON(w, http.StatusOK, ward.List[ward.Department]{Items: []ward.Department{{ID: testDeptID, Code: "MED", Name: "Medicine"}}})
+	case route == "GET /api/v1/users":
+		f.userQuery = r.URL.Query()
+		httpx.JSON(w, http.StatusOK, httpx.Page[identity.User]{Items: f.users, NextCursor: "users-2", Sort: "username", Limit: 25})
+	case route == "POST /api/v1/users":
+		var in identity.NewUser
+		_ = json.NewDecoder(r.Body).Decode(&in)
+		f.created = append(f.created, in)
+		errs := map[string]string{}
+		if in.Username == "taken" {
+			f.problem(w, http.StatusConflict, "conflict", "This username is taken.", map[string]string{"username": "is taken"})
+			return true
+		}
+		if len(in.Password) < 12 {
+			errs["password"] = "must be at least 12 characters"
+		}
+		if _, ok := identity.RoleNames[in.Role]; !ok {
+			errs["role"] = "must be one of the roles"
+		}
+		if len(errs) > 0 {
+			f.problem(w, http.StatusBadRequest, "invalid", "Some fields are not valid.", errs)
+			return true
+		}
+		u := identity.User{ID: "5b6c7d8e-9f0a-4b1c-8d2e-3f4a5b6c7d8e", Username: in.Username, DisplayName: in.DisplayName,
+			Role: in.Role, WardIDs: in.WardIDs, Active: true, Version: 1}
+		f.users = append(f.users, u)
+		httpx.JSON(w, http.StatusCreated, u)
+	case strings.HasPrefix(p, "/api/v1/users/"):
+		rest := strings.Split(strings.TrimPrefix(p, "/api/v1/users/"), "/")
+		i := user(rest[0])
+		if i < 0 {
+			f.problem(w, http.StatusNotFound, "not_found", "No user has this id.", nil)
+			return true
+		}
+		action := r.Method + " " + strings.Join(rest[1:], "/")
+		switch action {
+		case "GET ":
+			httpx.JSON(w, http.StatusOK, f.users[i])
+		case "PUT ":
+			var in identity.UserUpdate
+			_ = json.NewDecoder(r.Body).Decode(&in)
+			if r.Header.Get("If-Match") != httpx.ETag(f.users[i].Version) {
+				f.problem(w, http.StatusPreconditionFailed, "precondition_failed",
+					"This user was changed by someone else; reload and try again.", nil)
+				return true
+			}
+			f.updated = append(f.updated, in)
+			u := &f.users[i]
+			u.DisplayName, u.Role, u.DepartmentID, u.WardIDs = in.DisplayName, in.Role, in.DepartmentID, in.WardIDs
+			u.Version++
+			httpx.JSON(w, http.StatusOK, *u)
+		case "POST disable", "POST enable":
+			f.actions = append(f.actions, rest[1]+" "+rest[0])
+			f.users[i].Active = rest[1] == "enable"
+			httpx.JSON(w, http.StatusOK, f.users[i])
+		case "POST password":
+			var in identity.PasswordReset
+			_ = json.NewDecoder(r.Body).Decode(&in)
+			if len(in.NewPassword) < 12 {
+				f.problem(w, http.StatusBadRequest, "invalid", "Some fields are not valid.",
+					map[string]string{"new_password": "must be at least 12 characters"})
+				return true
+			}
+			f.actions = append(f.actions, "password "+rest[0])
+			w.WriteHeader(http.StatusNoContent)
+		case "POST sessions/revoke":
+			f.actions = append(f.actions, "revoke "+rest[0])
+			httpx.JSON(w, http.StatusOK, identity.RevokedSessions{Revoked: 2})
+		case "POST mfa/reset":
+			f.actions = append(f.actions, "mfa-reset "+rest[0])
+			w.WriteHeader(http.StatusNoContent)
+		default:
+			f.problem(w, http.StatusNotFound, "not_found", "There is no such endpoint.", nil)
+		}
+	case r.Method == http.MethodPost && strings.HasPrefix(p, "/api/v1/patients/") && strings.HasSuffix(p, "/emergency-access"):
+		id := strings.TrimSuffix(strings.TrimPrefix(p, "/api/v1/patients/"), "/emergency-access")
+		var in access.GrantRequest
+		_ = json.NewDecoder(r.Body).Decode(&in)
+		if len([]rune(strings.TrimSpace(in.Reason))) < 10 {
+			f.problem(w, http.StatusBadRequest, "invalid", "Some fields are not valid.",
+				map[string]string{"reason": "explain the emergency in 10 to 500 characters"})
+			return true
+		}
+		delete(f.restricted, id)
+		g := access.Grant{ID: "g-new", UserID: "u-1", PatientID: id, Reason: in.Reason, GrantedAt: time.Now(),
+			ExpiresAt: time.Now().Add(time.Hour)}
+		f.grants = append(f.grants, g)
+		httpx.JSON(w, http.StatusCreated, g)
+	case route == "GET /api/v1/emergency-access":
+		var out []access.Grant
+		for _, g := range f.grants {
+			if note := f.reviewed[g.ID]; note != "" {
+				if r.URL.Query().Get("unreviewed") == "true" {
+					continue
+				}
+				now := time.Now()
+				g.ReviewedAt, g.ReviewNote = &now, strings.TrimPrefix(note, "note:")
+			}
+			out = append(out, g)
+		}
+		httpx.JSON(w, http.StatusOK, struct {
+			Items []access.Grant `json:"items"`
+		}{out})
+	case r.Method == http.MethodPost && strings.HasPrefix(p, "/api/v1/emergency-access/"):
+		id := strings.TrimSuffix(strings.TrimPrefix(p, "/api/v1/emergency-access/"), "/review")
+		var in access.ReviewRequest
+		_ = json.NewDecoder(r.Body).Decode(&in)
+		if f.reviewed[id] != "" {
+			f.problem(w, http.StatusNotFound, "not_found", "No such grant, or it was already reviewed.", nil)
+			return true
+		}
+		f.reviewed[id] = "note:" + in.Note
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		return false
+	}
+	return true
+}
+
+// auditRoute answers the audit report's routes.
+func (f *fakeAPI) auditRoute(w http.ResponseWriter, r *http.Request, route string) bool {
+	switch route {
+	case "GET /api/v1/audit/events":
+		f.auditQuery = r.URL.Query()
+		httpx.JSON(w, http.StatusOK, audit.Page{Items: f.events, Limit: 50, Sort: r.URL.Query().Get("sort"), More: f.auditMore})
+	case "GET /api/v1/audit/events.csv":
+		f.csvQuery = r.URL.Query()
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		_, _ = io.WriteString(w, "id,occurred_at,actor\n2,2026-03-02T14:05:09Z,j.smith\n")
+	case "GET /api/v1/audit/verify":
+		httpx.JSON(w, http.StatusOK, f.verify)
+	default:
+		return false
+	}
+	return true
 }
 
 // env is a web server in front of a fake backend, and a browser-like

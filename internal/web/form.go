@@ -22,8 +22,13 @@ type Field struct {
 	Width     string
 	MaxLength int
 	Optional  bool
-	// Options make the field a <select>.
-	Options []Option
+	// Options make the field a <select>, or with Checkboxes a group of
+	// check boxes of which several may be chosen (easier to use than a
+	// multiple select, and it needs no JavaScript either).
+	Options    []Option
+	Checkboxes bool
+	// Rows makes the field a <textarea> of that many rows.
+	Rows int
 }
 
 // ID is the control's id; error summary links point at it.

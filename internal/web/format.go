@@ -95,3 +95,63 @@ func bedTypeLabel(s string) string {
 	}
 	return s
 }
+
+// formatUTC writes an audit time to the second, in UTC as the audit trail
+// records it: "2026-03-02 14:05:09 UTC".
+func formatUTC(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02 15:04:05") + " UTC"
+}
+
+// isoTime is the machine-readable form for <time datetime>.
+func isoTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// permissionLabels say in words what each permission allows, for the
+// roles page a hospital reviews.
+var permissionLabels = map[string]string{
+	identity.PermPatientRead:      "See patients' demographics",
+	identity.PermPatientWrite:     "Register patients and change their demographics",
+	identity.PermAppointmentRead:  "See appointments",
+	identity.PermAppointmentWrite: "Book and change appointments",
+	identity.PermAdmissionRead:    "See admissions",
+	identity.PermAdmissionWrite:   "Admit, transfer and discharge patients",
+	identity.PermBedRead:          "See wards and beds",
+	identity.PermBedWrite:         "Change bed states",
+	identity.PermClinicalRead:     "Read clinical notes",
+	identity.PermClinicalWrite:    "Write clinical notes",
+	identity.PermPrescribe:        "Prescribe",
+	identity.PermDispense:         "Dispense medicines",
+	identity.PermLabRead:          "See laboratory results",
+	identity.PermLabWrite:         "Enter laboratory results",
+	identity.PermInvoiceRead:      "See invoices",
+	identity.PermInvoiceWrite:     "Create and change invoices",
+	identity.PermInventoryRead:    "See stock",
+	identity.PermInventoryWrite:   "Change stock",
+	identity.PermFacilityRead:     "See departments, wards and rooms",
+	identity.PermFacilityWrite:    "Set up departments, wards and rooms",
+	identity.PermStaffRead:        "See staff records",
+	identity.PermStaffWrite:       "Change staff records",
+	identity.PermUserAdmin:        "Manage user accounts and their access",
+	identity.PermAuditRead:        "Read and export the audit trail",
+	identity.PermReportRead:       "See management reports",
+	identity.PermEmergencyAccess:  "Open a patient outside their care in an emergency, giving a reason",
+	identity.PermEmergencyReview:  "Review emergency access",
+}
+
+func permissionLabel(p string) string {
+	if l, ok := permissionLabels[p]; ok {
+		return l
+	}
+	return p
+}
+
+// clockTime is a time of day as staff read it on the ward: "14:05", in
+// the server's time zone (TZ).
+func clockTime(t time.Time) string { return t.Local().Format("15:04") }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/hospital-erp/hospital-erp/internal/access"
 	"github.com/hospital-erp/hospital-erp/internal/client"
 	"github.com/hospital-erp/hospital-erp/internal/identity"
 	"github.com/hospital-erp/hospital-erp/internal/patient"
@@ -215,7 +216,7 @@ func (s *Server) handlePatientCreate(w http.ResponseWriter, r *http.Request) err
 		return errForbidden
 	}
 	f := func(name string) string { return strings.TrimSpace(r.PostFormValue(name)) }
-	in := patient.RegisterInput{
+	in := patient.RegisterInput{Demographics: patient.Demographics{
 		FamilyName:  f("family_name"),
 		GivenNames:  f("given_names"),
 		BirthDate:   f("birth_date"),
@@ -226,7 +227,7 @@ func (s *Server) handlePatientCreate(w http.ResponseWriter, r *http.Request) err
 		City:        f("city"),
 		PostalCode:  f("postal_code"),
 		Country:     strings.ToUpper(f("country")),
-	}
+	}}
 	var created patient.Patient
 	err := s.call(w, r, func(ctx context.Context, api *client.Client) error {
 		var err error
@@ -257,20 +258,36 @@ type PatientShowPage struct {
 	Patient patient.Patient
 	// Address is the postal address, one line each, empty parts left out.
 	Address []string
+	// Emergency is set while the user sees this patient through an
+	// emergency access grant.
+	Emergency *EmergencyBanner
+}
+
+// EmergencyBanner says until when emergency access lasts.
+type EmergencyBanner struct {
+	Until    string // "14:05"
+	UntilISO string
 }
 
 func (s *Server) handlePatientShow(w http.ResponseWriter, r *http.Request) error {
-	if !sessionFrom(r.Context()).can(identity.PermPatientRead) {
+	sess := sessionFrom(r.Context())
+	if !sess.can(identity.PermPatientRead) {
 		return errForbidden
 	}
+	id := r.PathValue("id")
 	var pt patient.Patient
 	err := s.call(w, r, func(ctx context.Context, api *client.Client) error {
 		var err error
-		pt, err = api.Patient(ctx, r.PathValue("id"))
+		pt, err = api.Patient(ctx, id)
 		return err
 	})
-	if st := client.StatusOf(err); st == http.StatusNotFound || st == http.StatusBadRequest {
+	switch client.StatusOf(err) {
+	case http.StatusNotFound, http.StatusBadRequest:
 		return errNotFound
+	case http.StatusForbidden:
+		// Out of the user's care: say so plainly, and offer emergency
+		// access to those who may use it.
+		return s.render(w, r, http.StatusForbidden, "patient_forbidden", newPatientForbiddenPage(sess, id, "", nil))
 	}
 	if err != nil {
 		return err
@@ -286,5 +303,85 @@ func (s *Server) handlePatientShow(w http.ResponseWriter, r *http.Request) error
 			p.Address = append(p.Address, line)
 		}
 	}
+	if until, ok := sess.grant(pt.ID, s.now()); ok {
+		p.Emergency = &EmergencyBanner{Until: clockTime(until), UntilISO: isoTime(until)}
+	}
 	return s.render(w, r, http.StatusOK, "patient_show", p)
+}
+
+// PatientForbiddenPage is shown for a patient outside the user's care.
+type PatientForbiddenPage struct {
+	Layout
+	PatientID string
+	// CanRequest: the user may break the glass (patient.emergency_access).
+	CanRequest bool
+	Summary    []SummaryItem
+	Reason     Field
+}
+
+// Emergency access reasons are 10 to 500 characters, as the backend checks.
+const (
+	minReasonLen = 10
+	maxReasonLen = 500
+)
+
+func newPatientForbiddenPage(sess *session, id, reason string, errs map[string]string) *PatientForbiddenPage {
+	p := &PatientForbiddenPage{
+		Layout:     Layout{Title: "Patient not under your care", Area: "Patients", Nav: "patients"},
+		PatientID:  id,
+		CanRequest: sess.can(identity.PermEmergencyAccess),
+		Reason: Field{Name: "reason", Label: "Reason for emergency access", Rows: 4, MaxLength: maxReasonLen, Value: reason,
+			Hint: "Say why you need this record now, for example “Cardiac arrest call, patient unresponsive in A&E”. " +
+				"10 to 500 characters. Your reason, your name and every record you open are audited and reviewed."},
+	}
+	p.Reason.Error = fieldMessage(p.Reason.Label, errs["reason"])
+	p.Summary = summaryFor([]Field{p.Reason}, errs)
+	if len(p.Summary) > 0 {
+		p.Title = "Error: " + p.Title
+	}
+	return p
+}
+
+// handleEmergencyAccessRequest breaks the glass: with a reason, the
+// backend grants time-boxed access to a patient outside the user's care.
+func (s *Server) handleEmergencyAccessRequest(w http.ResponseWriter, r *http.Request) error {
+	sess := sessionFrom(r.Context())
+	id := r.PathValue("id")
+	reason := strings.TrimSpace(r.PostFormValue("reason"))
+	if n := utf8.RuneCountInString(reason); n < minReasonLen || n > maxReasonLen {
+		msg := "Explain the emergency in 10 to 500 characters"
+		if n == 0 {
+			msg = "Enter the reason you need emergency access"
+		}
+		return s.render(w, r, http.StatusBadRequest, "patient_forbidden",
+			newPatientForbiddenPage(sess, id, reason, map[string]string{"reason": msg}))
+	}
+	var g access.Grant
+	err := s.call(w, r, func(ctx context.Context, api *client.Client) error {
+		var err error
+		g, err = api.RequestEmergencyAccess(ctx, id, reason)
+		return err
+	})
+	var ae *client.Error
+	if errors.As(err, &ae) {
+		switch ae.Status {
+		case http.StatusBadRequest:
+			errs := ae.Errors
+			if len(errs) == 0 {
+				errs = map[string]string{"reason": orDefault(ae.Detail, "could not be accepted")}
+			}
+			return s.render(w, r, http.StatusBadRequest, "patient_forbidden", newPatientForbiddenPage(sess, id, reason, errs))
+		case http.StatusNotFound:
+			return errNotFound
+		}
+	}
+	if err != nil {
+		return err
+	}
+	sess.addGrant(id, g.ExpiresAt, s.now())
+	s.saveSession(w, sess)
+	s.setFlash(w, Flash{Kind: "success", Message: "Emergency access granted until " + clockTime(g.ExpiresAt) +
+		". This access is audited and will be reviewed."})
+	http.Redirect(w, r, "/patients/"+url.PathEscape(id), http.StatusSeeOther)
+	return nil
 }

@@ -27,7 +27,10 @@ var templateFS embed.FS
 // pageNames are the page templates New insists on: a page missing from
 // the binary fails the start instead of the first request for it.
 var pageNames = []string{"login", "dashboard", "patient_list", "patient_new", "patient_show",
-	"ward_list", "ward_show", "error"}
+	"patient_forbidden", "ward_list", "ward_show", "error",
+	"account", "account_password", "account_mfa", "account_mfa_codes",
+	"admin_users", "admin_user_new", "admin_user_show", "admin_user_confirm", "admin_roles",
+	"emergency_review", "audit_list", "audit_verify"}
 
 // views holds one template set per page: the shared files (templates/_*.html:
 // the layout and the partials) plus the page's own file, which defines
@@ -104,6 +107,10 @@ func templateFuncs(a *assets) template.FuncMap {
 		"bedStatus": bedStatusLabel,
 		"bedType":   bedTypeLabel,
 		"upper":     strings.ToUpper,
+		"dateTime":  formatDateTime,
+		"utcTime":   formatUTC,
+		"isoTime":   isoTime,
+		"permLabel": permissionLabel,
 	}
 }
 
@@ -125,6 +132,9 @@ type Layout struct {
 	CSRF      string
 	Flash     *Flash
 	RequestID string
+	// IdleTimeout is the backend's idle time-out in seconds for signed-in
+	// pages: app.js signs the user out after that long without activity.
+	IdleTimeout int
 }
 
 func (l *Layout) layout() *Layout { return l }
@@ -144,16 +154,27 @@ type NavItem struct {
 	Current     bool
 }
 
-// navFor lists the navigation the user's permissions allow.
+// navFor lists the navigation the user's permissions allow. A user who
+// must still enrol in MFA gets none: the enrolment page is all they can use.
 func navFor(sess *session, current string) []NavItem {
+	if sess.MustEnrol {
+		return nil
+	}
 	items := []NavItem{{Href: "/", Label: "Dashboard", Current: current == "dashboard"}}
-	if sess.can(identity.PermPatientRead) {
-		items = append(items, NavItem{Href: "/patients", Label: "Patients", Current: current == "patients"})
+	for _, it := range []struct{ perm, href, label, key string }{
+		{identity.PermPatientRead, "/patients", "Patients", "patients"},
+		{identity.PermBedRead, "/wards", "Wards & beds", "wards"},
+		{identity.PermUserAdmin, "/admin/users", "Administration", "admin"},
+		{identity.PermEmergencyReview, "/emergency-access", "Emergency access review", "emergency"},
+		{identity.PermAuditRead, "/audit", "Audit", "audit"},
+	} {
+		if sess.can(it.perm) {
+			items = append(items, NavItem{Href: it.href, Label: it.label, Current: current == it.key})
+		}
 	}
-	if sess.can(identity.PermBedRead) {
-		items = append(items, NavItem{Href: "/wards", Label: "Wards & beds", Current: current == "wards"})
-	}
-	return append(items, NavItem{Href: "/api/v1/docs", Label: "API reference"})
+	return append(items,
+		NavItem{Href: "/account", Label: "My account", Current: current == "account"},
+		NavItem{Href: "/api/v1/docs", Label: "API reference"})
 }
 
 // render writes page name with status. Pages are never stored by caches:
@@ -170,9 +191,12 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 		if sess.signedIn() {
 			l.User = &UserView{Name: sess.Name, RoleName: roleName(sess.Role)}
 			l.NavItems = navFor(sess, l.Nav)
+			l.IdleTimeout = sess.Idle
 		}
 	}
-	l.Flash = s.takeFlash(w, r)
+	if f := s.takeFlash(w, r); f != nil {
+		l.Flash = f
+	}
 	body, err := s.views.execute(name, "layout", p)
 	if err != nil {
 		return err
@@ -330,7 +354,7 @@ func errorPage(status int, retry time.Duration) *ErrorPage {
 // to come back where they were.
 func (s *Server) endSession(w http.ResponseWriter, r *http.Request) {
 	sess := sessionFrom(r.Context())
-	fresh := &session{CSRF: newToken()}
+	fresh := newAnonymousSession()
 	if sess != nil {
 		// Keep the CSRF token: another tab may have a form open.
 		fresh.CSRF = sess.CSRF

@@ -2,12 +2,18 @@ package web
 
 import (
 	"bytes"
+	"context"
+	"net/http"
+	"net/url"
 	"slices"
 	"testing"
 	"time"
 
 	"golang.org/x/net/html"
 
+	"github.com/hospital-erp/hospital-erp/internal/access"
+	"github.com/hospital-erp/hospital-erp/internal/audit"
+	"github.com/hospital-erp/hospital-erp/internal/identity"
 	"github.com/hospital-erp/hospital-erp/internal/patient"
 	"github.com/hospital-erp/hospital-erp/internal/ward"
 )
@@ -25,10 +31,39 @@ func TestEveryPageRenders(t *testing.T) {
 	beds := []ward.Bed{{Code: "B1", RoomCode: "1", Status: "available", Type: "icu"}, {Code: "B2", RoomCode: "1 A", Status: "occupied"}}
 	user := &UserView{Name: "Nia Nurse", RoleName: "Nurse"}
 	nav := navFor(&session{UserID: "u", Access: "a", Perms: []string{"patient.read", "bed.read"}}, "patients")
+	now := time.Now()
+	choices := assignmentChoices{roles: identity.RoleList(), depts: []ward.Department{{ID: testDeptID, Name: "Medicine"}},
+		wards: []ward.Ward{wd}}
 	signedIn := func(l Layout) Layout {
 		l.User, l.NavItems, l.CSRF, l.RequestID = user, nav, "csrf", "req-1"
 		l.Flash = &Flash{Kind: "success", Message: "Saved."}
+		l.IdleTimeout = 900
 		return l
+	}
+	mfaPage := func(s *Server, sess *session) *MFAPage {
+		p := s.newMFAPage(sess, "/")
+		p.Layout = signedIn(p.Layout)
+		return p
+	}
+	userShow := func(s *Server, u identity.User, editErrs, pwErrs map[string]string) *UserShowPage {
+		r, _ := http.NewRequest(http.MethodGet, "/", nil)
+		r = r.WithContext(context.WithValue(r.Context(), sessionKey{}, &session{UserID: "1"}))
+		p := s.newUserShowPage(r, choices, u, nil, editErrs, pwErrs)
+		p.Layout = signedIn(p.Layout)
+		return p
+	}
+	auditPage := func(s *Server, events []audit.Event) *AuditListPage {
+		f, _, _ := parseAuditFilter(url.Values{"sort": {"actor"}}, now)
+		p := &AuditListPage{Layout: signedIn(Layout{Title: "Audit"}), Cols: map[string]SortColumn{}, Sort: f.Sort,
+			Fields: auditFields(f, map[string]string{"to": "is wrong"}), Searched: events != nil, CSVURL: "/audit/export.csv",
+			PrevURL: "/audit?offset=0", NextURL: "/audit?offset=100"}
+		for k, c := range auditSorts {
+			p.Cols[k] = SortColumn{Label: c.label, Href: "/audit?sort=" + k}
+		}
+		for _, e := range events {
+			p.Events = append(p.Events, newAuditRow(e, f))
+		}
+		return p
 	}
 
 	cases := []struct {
@@ -52,7 +87,7 @@ func TestEveryPageRenders(t *testing.T) {
 			NextURL:  "/patients?cursor=c", FirstURL: "/patients", CanWrite: true}},
 		{"patient_list", &PatientListPage{Layout: signedIn(Layout{Title: "Patients"}), Error: "The search could not be run."}},
 		{"patient_new", newPatientNewPage(patient.RegisterInput{}, nil)},
-		{"patient_new", newPatientNewPage(patient.RegisterInput{GivenNames: "A", Sex: "other"},
+		{"patient_new", newPatientNewPage(patient.RegisterInput{Demographics: patient.Demographics{GivenNames: "A", Sex: "other"}},
 			map[string]string{"family_name": "is required", "birth_date": "cannot be in the future", "extra": "is unknown"})},
 		{"patient_show", &PatientShowPage{Layout: signedIn(Layout{Title: "Patient record", BodyClass: "print-wristband"}), Patient: pt,
 			Address: []string{"1 High St", "LS1 Leeds"}}},
@@ -63,6 +98,55 @@ func TestEveryPageRenders(t *testing.T) {
 		{"ward_show", &WardShowPage{Layout: signedIn(Layout{Title: "Ward"}), Ward: wd, Board: newBedBoard(beds),
 			Legend: countsByStatus(ward.BedCounts{}), FragmentURL: "/wards/x?fragment=beds"}},
 		{"ward_show", &WardShowPage{Layout: signedIn(Layout{Title: "Ward"}), Ward: wd, Board: newBedBoard(nil)}},
+		{"login", &LoginPage{Layout: Layout{Title: "Enter your one-time code"}, MFAStep: true, Username: "nurse"}},
+		{"login", &LoginPage{Layout: Layout{Title: "Enter your one-time code"}, MFAStep: true, Username: "nurse",
+			OTPError: "The code is not valid.", Summary: []SummaryItem{{Text: "The code is not valid.", Href: "#f-otp"}}}},
+		{"patient_show", &PatientShowPage{Layout: signedIn(Layout{Title: "Patient record"}), Patient: pt,
+			Emergency: &EmergencyBanner{Until: "14:05", UntilISO: "2026-03-02T14:05:00Z"}}},
+		{"patient_forbidden", newPatientForbiddenPage(&session{}, testPatientID, "", nil)},
+		{"patient_forbidden", newPatientForbiddenPage(&session{UserID: "u", Access: "a", Perms: []string{identity.PermEmergencyAccess}},
+			testPatientID, "short", map[string]string{"reason": "explain the emergency in 10 to 500 characters"})},
+		{"account", &AccountPage{Layout: signedIn(Layout{Title: "My account"}), Me: identity.Me{User: identity.User{Username: "n",
+			MFARequired: true}}, RoleName: "Nurse"}},
+		{"account", &AccountPage{Layout: signedIn(Layout{Title: "My account"}), Me: identity.Me{User: identity.User{MFAEnabled: true}},
+			LastLogin: "1 Mar 2026, 10:00"}},
+		{"account_password", newPasswordPage(nil)},
+		{"account_password", newPasswordPage(map[string]string{"current_password": "is not your current password",
+			"confirm_password": "The new passwords do not match"})},
+		{"account_mfa", mfaPage(s, &session{MFAOn: true})},
+		{"account_mfa", mfaPage(s, &session{MFAOn: true, MFARole: true})},
+		{"account_mfa", mfaPage(s, &session{})},
+		{"account_mfa", mfaPage(s, &session{MustEnrol: true, Role: identity.RoleAdmin,
+			Enrol: &pendingEnrol{Secret: testSecret, URI: "otpauth://totp/H:n?secret=" + testSecret, Until: time.Now().Add(time.Hour).Unix()}})},
+		{"account_mfa_codes", &MFACodesPage{Layout: signedIn(Layout{Title: "Save your recovery codes"}), Codes: []string{"a-b-c"}, Next: "/"}},
+		{"admin_users", &UserListPage{Layout: signedIn(Layout{Title: "Users"}), Tab: "users"}},
+		{"admin_users", &UserListPage{Layout: signedIn(Layout{Title: "Users"}), Tab: "users", Q: "j", Filtered: true,
+			RoleOptions: roleOptions(localRoles(), "nurse", "All roles"), StatusOptions: []Option{{Value: "", Label: "Any"}},
+			Users: []UserRow{newUserRow(identity.User{ID: "1", Username: "j", Active: true, MFARequired: true}),
+				newUserRow(identity.User{ID: "2", Username: "k", MFAEnabled: true, LastLoginAt: &now})},
+			NextURL: "/admin/users?cursor=x", FirstURL: "/admin/users"}},
+		{"admin_user_new", newUserNewPage(choices, identity.NewUser{}, nil)},
+		{"admin_user_new", newUserNewPage(choices, identity.NewUser{Username: "x", WardIDs: []string{testWardID}},
+			map[string]string{"password": "is too common", "ward_ids": "must be ward ids", "": "Something else."})},
+		{"admin_user_show", userShow(s, identity.User{ID: "1", Username: "j", Active: true, MFAEnabled: true, WardIDs: []string{testWardID}}, nil, nil)},
+		{"admin_user_show", userShow(s, identity.User{ID: "1", Username: "j"}, map[string]string{"role": "is unknown"},
+			map[string]string{"new_password": "is too short"})},
+		{"admin_user_confirm", &UserConfirmPage{Layout: signedIn(Layout{Title: "Disable j?"}), Account: identity.User{ID: "1"},
+			Heading: "Disable j?", Explain: "x", Button: "Disable user", Action: "/admin/users/1/disable", Cancel: "/admin/users/1"}},
+		{"admin_roles", &RolesPage{Layout: signedIn(Layout{Title: "Roles"}), Tab: "roles", Roles: identity.RoleList(),
+			Rows: []PermissionRow{{Perm: "patient.read", Label: "See patients", Has: make([]bool, 9)}}}},
+		{"emergency_review", &GrantListPage{Layout: signedIn(Layout{Title: "Review"}), Show: "unreviewed",
+			Tabs: []NavItem{{Href: "/emergency-access", Label: "Not yet reviewed", Current: true}}}},
+		{"emergency_review", &GrantListPage{Layout: signedIn(Layout{Title: "Review"}), Show: "all", Limit: 2,
+			Summary: []SummaryItem{{Text: "Too long", Href: "#note-0"}},
+			Grants: []GrantRow{{Grant: access.Grant{ID: "g1", Reason: "Arrest"}, NoteID: "note-0", NoteError: "Too long", Active: true},
+				{Grant: access.Grant{ID: "g2", ReviewedAt: &now, ReviewNote: "ok"}, NoteID: "note-1"}}}},
+		{"audit_list", auditPage(s, nil)},
+		{"audit_list", auditPage(s, []audit.Event{{ID: 1, OccurredAt: now, ActorID: "a", ActorUsername: "j", Action: "patient.read",
+			PatientID: testPatientID, Outcome: "denied", Details: []byte(`{"x":1}`)}})},
+		{"audit_verify", &AuditVerifyPage{Layout: signedIn(Layout{Title: "Verify"}), Report: audit.Report{OK: true, Blocks: 1}}},
+		{"audit_verify", &AuditVerifyPage{Layout: signedIn(Layout{Title: "Verify"}), Report: audit.Report{Problem: "row 7 altered",
+			ProblemEventID: 7, ProblemBlock: 2}}},
 		{"error", errorPage(404, 0)},
 		{"error", errorPage(503, 0)},
 		{"error", errorPage(429, 3e9)},
@@ -127,7 +211,7 @@ func checkPage(t *testing.T, name string, doc *html.Node) {
 			ids[id] = true
 		}
 	}
-	for _, c := range slices.Concat(findAll(doc, byTag("input")), findAll(doc, byTag("select"))) {
+	for _, c := range slices.Concat(findAll(doc, byTag("input")), findAll(doc, byTag("select")), findAll(doc, byTag("textarea"))) {
 		if attr(c, "type") == "hidden" {
 			continue
 		}

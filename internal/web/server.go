@@ -2,8 +2,8 @@
 // pod and knows the backend only through its HTTP API (internal/client),
 // exactly as any other frontend would: every page is rendered from
 // html/template files embedded in the binary, every form works without
-// JavaScript, and the one small script only prints wristbands and keeps
-// the bed board live.
+// JavaScript, and the one small script only prints wristbands, keeps the
+// bed board live and signs idle users out.
 package web
 
 import (
@@ -21,6 +21,7 @@ import (
 
 	"github.com/hospital-erp/hospital-erp/internal/client"
 	"github.com/hospital-erp/hospital-erp/internal/httpx"
+	"github.com/hospital-erp/hospital-erp/internal/identity"
 )
 
 // Options configure New.
@@ -62,6 +63,8 @@ type Server struct {
 	publicOrigin string
 	aead         cipher.AEAD
 	secure       bool
+	sessionName  string
+	flashName    string
 	views        *views
 	assets       *assets
 	cop          *http.CrossOriginProtection
@@ -119,11 +122,16 @@ func New(o Options) (*Server, error) {
 		publicOrigin: origin,
 		aead:         aead,
 		secure:       o.CookieSecure,
+		sessionName:  sessionCookie,
+		flashName:    flashCookie,
 		views:        v,
 		assets:       a,
 		cop:          cop,
 		refresh:      newRefresher(),
 		now:          time.Now,
+	}
+	if o.CookieSecure {
+		s.sessionName, s.flashName = secureSessionCookie, secureFlashCookie
 	}
 	s.router = httpx.NewRouter(s.writeError, s.writeUnmatched, s.guard)
 	s.routes()
@@ -148,16 +156,50 @@ func (s *Server) routes() {
 
 	r.Handle("GET /login", httpx.Public, s.handleLoginForm)
 	r.Handle("POST /login", httpx.Public, s.handleLoginSubmit)
+	r.Handle("GET /logout", httpx.Public, s.handleLogoutLink)
 	r.Handle("POST /logout", httpx.Public, s.handleLogout)
+	r.Handle("POST "+keepAlivePath, accessEnrolment, s.handleKeepAlive)
+
+	r.Handle("GET /account", httpx.Authenticated, s.handleAccountShow)
+	r.Handle("GET /account/password", httpx.Authenticated, s.handlePasswordForm)
+	r.Handle("POST /account/password", httpx.Authenticated, s.handlePasswordChange)
+	r.Handle("GET "+mfaPath, accessEnrolment, s.handleMFAShow)
+	r.Handle("POST /account/mfa/enrol", accessEnrolment, s.handleMFAEnrol)
+	r.Handle("POST /account/mfa/confirm", accessEnrolment, s.handleMFAConfirm)
+	r.Handle("POST /account/mfa/disable", httpx.Authenticated, s.handleMFADisable)
 
 	r.Handle("GET /{$}", httpx.Authenticated, s.handleDashboardShow)
 	r.Handle("GET /patients", httpx.Authenticated, s.handlePatientList)
 	r.Handle("GET /patients/new", httpx.Authenticated, s.handlePatientNew)
 	r.Handle("POST /patients/new", httpx.Authenticated, s.handlePatientCreate)
 	r.Handle("GET /patients/{id}", httpx.Authenticated, s.handlePatientShow)
+	r.Handle("POST /patients/{id}/emergency-access", identity.PermEmergencyAccess, s.handleEmergencyAccessRequest)
 	r.Handle("GET /wards", httpx.Authenticated, s.handleWardList)
 	r.Handle("GET /wards/{id}", httpx.Authenticated, s.handleWardShow)
 	r.Handle("POST /events/ticket", httpx.Authenticated, s.handleEventsTicket)
+
+	r.Handle("GET /admin", identity.PermUserAdmin, s.handleAdminHome)
+	r.Handle("GET /admin/users", identity.PermUserAdmin, s.handleUserList)
+	r.Handle("GET /admin/users/new", identity.PermUserAdmin, s.handleUserNew)
+	r.Handle("POST /admin/users/new", identity.PermUserAdmin, s.handleUserCreate)
+	r.Handle("GET /admin/users/{id}", identity.PermUserAdmin, s.handleUserShow)
+	r.Handle("POST /admin/users/{id}", identity.PermUserAdmin, s.handleUserUpdate)
+	r.Handle("POST /admin/users/{id}/password", identity.PermUserAdmin, s.handleUserPasswordReset)
+	r.Handle("POST /admin/users/{id}/enable", identity.PermUserAdmin, s.handleUserEnable)
+	for _, a := range userActions {
+		// Destructive actions ask first: GET shows the question, POST with
+		// confirm=yes does it. This works without JavaScript.
+		r.Handle("GET /admin/users/{id}/"+a.Key, identity.PermUserAdmin, s.handleUserActionConfirm(a))
+		r.Handle("POST /admin/users/{id}/"+a.Key, identity.PermUserAdmin, s.handleUserAction(a))
+	}
+	r.Handle("GET /admin/roles", identity.PermUserAdmin, s.handleRoleList)
+
+	r.Handle("GET /emergency-access", identity.PermEmergencyReview, s.handleGrantList)
+	r.Handle("POST /emergency-access/{id}/review", identity.PermEmergencyReview, s.handleGrantReview)
+
+	r.Handle("GET /audit", identity.PermAuditRead, s.handleAuditList)
+	r.Handle("GET /audit/export.csv", identity.PermAuditRead, s.handleAuditExport)
+	r.Handle("GET /audit/verify", identity.PermAuditRead, s.handleAuditVerify)
 }
 
 // ServeHTTP serves one request.

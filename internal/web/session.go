@@ -22,16 +22,32 @@ import (
 )
 
 const (
-	sessionCookie = "hospital_session"
-	flashCookie   = "hospital_flash"
-	csrfField     = "csrf_token"
-	csrfHeader    = "X-CSRF-Token"
+	// sessionCookie and flashCookie are the cookie names over plain HTTP
+	// (development). With CookieSecure the names carry the __Host- prefix,
+	// which browsers accept only from HTTPS, with Path=/ and without a
+	// Domain: no sibling subdomain can plant or overwrite them.
+	sessionCookie       = "hospital_session"
+	secureSessionCookie = "__Host-hospital_session"
+	flashCookie         = "hospital_flash"
+	secureFlashCookie   = "__Host-hospital_flash"
+	csrfField           = "csrf_token"
+	csrfHeader          = "X-CSRF-Token"
 	// flashMaxAge: a flash lives only across the redirect that follows
 	// the action it reports.
 	flashMaxAge = 60
 	// refreshGrace is how long the answer to one refresh token is reused
 	// for other requests that still carry it (see refresher).
 	refreshGrace = time.Minute
+	// pendingLoginTTL bounds how long the password typed at the first step
+	// of a sign-in with multi-factor authentication is kept (sealed in the
+	// cookie, never in the page) for the one-time code step.
+	pendingLoginTTL = 5 * time.Minute
+	// pendingEnrolTTL bounds how long a started MFA enrolment's secret is
+	// kept for the confirmation step.
+	pendingEnrolTTL = 30 * time.Minute
+	// maxGrants is how many emergency access grants the cookie remembers
+	// (for the banner on the patient page).
+	maxGrants = 8
 )
 
 var (
@@ -44,6 +60,10 @@ var (
 // session is what the encrypted session cookie holds. Anonymous visitors
 // have only the CSRF token, so that the login form is protected too.
 type session struct {
+	// SID identifies this browser session. It is not a secret (the cookie
+	// is sealed anyway): a new one is drawn at sign-in and at sign-out, so
+	// a session fixed before sign-in is never the signed-in one.
+	SID     string `json:"sid"`
 	Access  string `json:"at,omitempty"`
 	Refresh string `json:"rt,omitempty"`
 	// Expiry of the access token, Unix seconds.
@@ -53,9 +73,94 @@ type session struct {
 	Name   string   `json:"name,omitempty"`
 	Role   string   `json:"role,omitempty"`
 	Perms  []string `json:"perms,omitempty"`
+	// MustEnrol: the user's role requires multi-factor authentication and
+	// they have not enrolled; the backend refuses everything but enrolment.
+	MustEnrol bool `json:"enrol,omitempty"`
+	// MFAOn and MFARole: MFA is on for the user; their role requires it.
+	MFAOn   bool `json:"mfa,omitempty"`
+	MFARole bool `json:"mfarole,omitempty"`
+	// Idle is the backend's idle time-out in seconds, for the automatic
+	// log-off in app.js.
+	Idle int `json:"idle,omitempty"`
+	// Login is the first step of a sign-in that awaits its one-time code.
+	Login *pendingLogin `json:"pl,omitempty"`
+	// Enrol is a started MFA enrolment awaiting its confirmation code.
+	Enrol *pendingEnrol `json:"pe,omitempty"`
+	// Grants are the user's recent emergency access grants.
+	Grants []grantRef `json:"g,omitempty"`
+}
+
+// pendingLogin is a sign-in whose password was right and whose one-time
+// code is still to come. Until is Unix seconds.
+type pendingLogin struct {
+	Username string `json:"u"`
+	Password string `json:"p"`
+	Until    int64  `json:"t"`
+}
+
+// pendingEnrol is an MFA enrolment between its start and its confirmation.
+type pendingEnrol struct {
+	Secret string `json:"s"`
+	URI    string `json:"u"`
+	Until  int64  `json:"t"`
+}
+
+// grantRef is an emergency access grant to one patient, until Unix seconds.
+type grantRef struct {
+	PatientID string `json:"p"`
+	Until     int64  `json:"t"`
 }
 
 func (s *session) signedIn() bool { return s != nil && s.UserID != "" && s.Access != "" }
+
+// pendingLogin returns the sign-in awaiting its code, if it has not expired.
+func (s *session) pendingLogin(now time.Time) *pendingLogin {
+	if s == nil || s.Login == nil || now.Unix() > s.Login.Until {
+		return nil
+	}
+	return s.Login
+}
+
+// pendingEnrol returns the started enrolment, if it has not expired.
+func (s *session) pendingEnrol(now time.Time) *pendingEnrol {
+	if s == nil || s.Enrol == nil || now.Unix() > s.Enrol.Until || s.Enrol.Secret == "" {
+		return nil
+	}
+	return s.Enrol
+}
+
+// grant returns the expiry of an unexpired emergency grant to patient.
+func (s *session) grant(patientID string, now time.Time) (time.Time, bool) {
+	for _, g := range s.Grants {
+		if g.PatientID == patientID && g.Until > now.Unix() {
+			return time.Unix(g.Until, 0), true
+		}
+	}
+	return time.Time{}, false
+}
+
+// addGrant remembers a grant, dropping expired ones and the oldest beyond
+// maxGrants so the cookie stays small.
+func (s *session) addGrant(patientID string, until, now time.Time) {
+	kept := []grantRef{}
+	for _, g := range s.Grants {
+		if g.Until > now.Unix() && g.PatientID != patientID {
+			kept = append(kept, g)
+		}
+	}
+	kept = append(kept, grantRef{PatientID: patientID, Until: until.Unix()})
+	if len(kept) > maxGrants {
+		kept = kept[len(kept)-maxGrants:]
+	}
+	s.Grants = kept
+}
+
+// applyMe copies what the UI needs from GET /auth/me.
+func (s *session) applyMe(me identity.Me) {
+	s.UserID, s.Name, s.Role, s.Perms = me.ID, me.DisplayName, me.Role, me.Permissions
+	s.MustEnrol, s.MFAOn, s.MFARole = me.MFAEnrolmentRequired, me.MFAEnabled, me.MFARequired
+	s.Idle = me.IdleTimeoutSeconds
+}
 
 // can reports whether the user holds permission p. The backend checks
 // again on every call; this only decides what the UI offers.
@@ -108,29 +213,33 @@ func (s *Server) open(name, value string, v any) error {
 
 // readSession returns the session in the request's cookie, or nil.
 func (s *Server) readSession(r *http.Request) *session {
-	c, err := r.Cookie(sessionCookie)
+	c, err := r.Cookie(s.sessionName)
 	if err != nil {
 		return nil
 	}
 	var sess session
-	if s.open(sessionCookie, c.Value, &sess) != nil || sess.CSRF == "" {
+	if s.open(s.sessionName, c.Value, &sess) != nil || sess.CSRF == "" {
 		return nil
+	}
+	if sess.SID == "" {
+		sess.SID = newToken()
 	}
 	return &sess
 }
 
+// newAnonymousSession is a signed-out session: a fresh id and CSRF token.
+func newAnonymousSession() *session { return &session{SID: newToken(), CSRF: newToken()} }
+
+// saveSession writes the session cookie. It has no Domain and Path=/, as
+// the __Host- prefix requires, and lives as long as the browser session:
+// the backend's idle time-out and absolute lifetime end it earlier.
 func (s *Server) saveSession(w http.ResponseWriter, sess *session) {
-	v, err := s.seal(sessionCookie, sess)
+	v, err := s.seal(s.sessionName, sess)
 	if err != nil {
 		// Only crypto/rand can fail here; then no page can be served safely.
 		panic(fmt.Errorf("web: seal session: %w", err))
 	}
-	setCookie(w, &http.Cookie{Name: sessionCookie, Value: v, Path: "/", HttpOnly: true,
-		Secure: s.secure, SameSite: http.SameSiteLaxMode})
-}
-
-func (s *Server) clearSession(w http.ResponseWriter) {
-	setCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
+	setCookie(w, &http.Cookie{Name: s.sessionName, Value: v, Path: "/", HttpOnly: true,
 		Secure: s.secure, SameSite: http.SameSiteLaxMode})
 }
 
@@ -161,7 +270,7 @@ func (s *Server) withSession(next http.Handler) http.Handler {
 		}
 		sess := s.readSession(r)
 		if sess == nil {
-			sess = &session{CSRF: newToken()}
+			sess = newAnonymousSession()
 			s.saveSession(w, sess)
 		}
 		if info := httpx.InfoFrom(r.Context()); info != nil && sess.UserID != "" {
@@ -224,27 +333,48 @@ func validCSRF(want, got string) bool {
 	return want != "" && got != "" && subtle.ConstantTimeCompare([]byte(want), []byte(got)) == 1
 }
 
-// signedIn sends visitors without a session to the login page, coming
-// back to where they were afterwards.
-// guard enforces each route's declared access: Public pages for anyone,
-// everything else for a signed-in user (the backend checks permissions on
-// every call the page makes).
+// accessEnrolment is the access of the few pages a user who must still
+// enrol in multi-factor authentication may open (the enrolment itself and
+// the keep-alive); for everyone else it means Authenticated.
+const accessEnrolment = "mfa_enrolment"
+
+// guard enforces each route's declared access: Public pages for anyone;
+// everything else for a signed-in user, who is sent to the sign-in page
+// otherwise and comes back afterwards. A user who must enrol in MFA is
+// kept on the enrolment page. A route that names a permission needs it
+// (the backend checks again on every call the page makes).
 func (s *Server) guard(w http.ResponseWriter, r *http.Request, perm string) bool {
-	if perm == httpx.Public || sessionFrom(r.Context()).signedIn() {
+	if perm == httpx.Public {
 		return true
 	}
-	if isPartial(r) {
-		http.Error(w, "signed out", http.StatusUnauthorized)
+	sess := sessionFrom(r.Context())
+	if !sess.signedIn() {
+		if isPartial(r) {
+			http.Error(w, "signed out", http.StatusUnauthorized)
+			return false
+		}
+		http.Redirect(w, r, loginURL(r), http.StatusSeeOther)
 		return false
 	}
-	http.Redirect(w, r, loginURL(r), http.StatusSeeOther)
+	if sess.MustEnrol && perm != accessEnrolment {
+		if isPartial(r) {
+			http.Error(w, "multi-factor authentication enrolment required", http.StatusForbidden)
+			return false
+		}
+		http.Redirect(w, r, mfaPath, http.StatusSeeOther)
+		return false
+	}
+	if perm == httpx.Authenticated || perm == accessEnrolment || sess.can(perm) {
+		return true
+	}
+	s.writeError(w, r, errForbidden)
 	return false
 }
 
 // isPartial reports requests made by app.js rather than by navigation:
 // they get a bare status instead of a redirect or an error page.
 func isPartial(r *http.Request) bool {
-	return r.URL.Query().Has("fragment") || r.URL.Path == "/events/ticket"
+	return r.URL.Query().Has("fragment") || r.URL.Path == "/events/ticket" || r.URL.Path == keepAlivePath
 }
 
 // loginURL is /login?next=<where the user was>. A page fragment returns to
@@ -292,24 +422,24 @@ type Flash struct {
 // setFlash stores f for the next page. It is encrypted like the session:
 // it may name a patient's MRN.
 func (s *Server) setFlash(w http.ResponseWriter, f Flash) {
-	v, err := s.seal(flashCookie, f)
+	v, err := s.seal(s.flashName, f)
 	if err != nil {
 		return
 	}
-	setCookie(w, &http.Cookie{Name: flashCookie, Value: v, Path: "/", MaxAge: flashMaxAge, HttpOnly: true,
+	setCookie(w, &http.Cookie{Name: s.flashName, Value: v, Path: "/", MaxAge: flashMaxAge, HttpOnly: true,
 		Secure: s.secure, SameSite: http.SameSiteLaxMode})
 }
 
 // takeFlash returns the pending flash, if any, and deletes it.
 func (s *Server) takeFlash(w http.ResponseWriter, r *http.Request) *Flash {
-	c, err := r.Cookie(flashCookie)
+	c, err := r.Cookie(s.flashName)
 	if err != nil {
 		return nil
 	}
-	setCookie(w, &http.Cookie{Name: flashCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
+	setCookie(w, &http.Cookie{Name: s.flashName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
 		Secure: s.secure, SameSite: http.SameSiteLaxMode})
 	var f Flash
-	if s.open(flashCookie, c.Value, &f) != nil || f.Message == "" {
+	if s.open(s.flashName, c.Value, &f) != nil || f.Message == "" {
 		return nil
 	}
 	if f.Kind != "error" {
@@ -383,6 +513,12 @@ func (s *Server) renew(ctx context.Context, w http.ResponseWriter, sess *session
 	}
 	sess.Access, sess.Refresh = res.AccessToken, res.RefreshToken
 	sess.Expiry = s.now().Add(time.Duration(res.ExpiresIn) * time.Second).Unix()
+	// The role, permissions and MFA state may have changed since sign-in
+	// (an administrator changed the role, the user enrolled elsewhere): a
+	// renewal is the moment to catch up. Failing that, the old ones stay.
+	if me, err := s.api.WithToken(sess.Access).Me(ctx); err == nil {
+		sess.applyMe(me)
+	}
 	s.saveSession(w, sess)
 	return nil
 }

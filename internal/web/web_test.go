@@ -558,6 +558,11 @@ func TestTokenRefresh(t *testing.T) {
 		e := newEnv(t)
 		e.api.expiresIn = 10 // inside the 30 s margin: the next call renews first
 		e.login()
+		// Renewed tokens last longer, so that a request that starts only
+		// after another one brought the new cookie has no reason to renew.
+		e.api.mu.Lock()
+		e.api.expiresIn = 300
+		e.api.mu.Unlock()
 		before := e.cookie(sessionCookie).Value
 		var wg sync.WaitGroup
 		for range 8 {

@@ -39,6 +39,7 @@ func (r iteratorForPatientCopy) Values() ([]interface{}, error) {
 		r.rows[0].City,
 		r.rows[0].PostalCode,
 		r.rows[0].Country,
+		r.rows[0].Language,
 	}, nil
 }
 
@@ -47,5 +48,5 @@ func (r iteratorForPatientCopy) Err() error {
 }
 
 func (q *Queries) PatientCopy(ctx context.Context, arg []PatientCopyParams) (int64, error) {
-	return q.db.CopyFrom(ctx, []string{"patients"}, []string{"family_name", "given_names", "birth_date", "sex", "phone", "email", "address_line", "city", "postal_code", "country"}, &iteratorForPatientCopy{rows: arg})
+	return q.db.CopyFrom(ctx, []string{"patients"}, []string{"family_name", "given_names", "birth_date", "sex", "phone", "email", "address_line", "city", "postal_code", "country", "language"}, &iteratorForPatientCopy{rows: arg})
 }

@@ -11,6 +11,22 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+type Appointment struct {
+	ID             uuid.UUID
+	PatientID      uuid.UUID
+	PractitionerID uuid.UUID
+	ClinicID       uuid.UUID
+	StartsAt       time.Time
+	EndsAt         time.Time
+	Status         string
+	Reason         string
+	CancelReason   string
+	Version        int32
+	CreatedBy      *uuid.UUID
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
 type AuditBlock struct {
 	Seq      int64
 	SealedAt time.Time
@@ -42,6 +58,25 @@ type AuditEvent struct {
 	RowHash      []byte
 }
 
+type AvailabilityException struct {
+	ID             uuid.UUID
+	PractitionerID *uuid.UUID
+	StartsAt       time.Time
+	EndsAt         time.Time
+	Reason         string
+}
+
+type AvailabilityRule struct {
+	ID             uuid.UUID
+	PractitionerID uuid.UUID
+	ClinicID       uuid.UUID
+	Weekday        int32
+	StartTime      pgtype.Time
+	EndTime        pgtype.Time
+	ValidFrom      time.Time
+	ValidTo        *time.Time
+}
+
 type Bed struct {
 	ID        uuid.UUID
 	RoomID    uuid.UUID
@@ -61,6 +96,16 @@ type CareAssignment struct {
 	Reason       string
 	StartedAt    time.Time
 	EndedAt      *time.Time
+}
+
+type Clinic struct {
+	ID           uuid.UUID
+	DepartmentID uuid.UUID
+	Code         string
+	Name         string
+	Location     string
+	SlotMinutes  int32
+	Active       bool
 }
 
 type Department struct {
@@ -83,6 +128,14 @@ type EmergencyAccess struct {
 	ReviewNote string
 }
 
+type IdempotencyKey struct {
+	ActorID     uuid.UUID
+	Key         string
+	Fingerprint []byte
+	Response    []byte
+	CreatedAt   time.Time
+}
+
 type MfaRecoveryCode struct {
 	UserID   uuid.UUID
 	CodeHash []byte
@@ -90,23 +143,98 @@ type MfaRecoveryCode struct {
 }
 
 type Patient struct {
-	ID          uuid.UUID
-	Mrn         string
-	FamilyName  string
-	GivenNames  string
-	BirthDate   *time.Time
-	Sex         string
-	Phone       string
-	Email       string
-	AddressLine string
-	City        string
-	PostalCode  string
-	Country     string
-	Deceased    bool
-	Version     int32
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
-	CreatedBy   *uuid.UUID
+	ID             uuid.UUID
+	Mrn            string
+	FamilyName     string
+	GivenNames     string
+	BirthDate      *time.Time
+	Sex            string
+	Phone          string
+	Email          string
+	AddressLine    string
+	City           string
+	PostalCode     string
+	Country        string
+	Deceased       bool
+	Version        int32
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	CreatedBy      *uuid.UUID
+	NamePrefix     string
+	NameSuffix     string
+	PreferredName  string
+	GenderIdentity string
+	BirthSex       string
+	DeceasedAt     *time.Time
+	MobilePhone    string
+	AddressLine2   string
+	District       string
+	Language       string
+	Active         bool
+	MergedInto     *uuid.UUID
+	SearchName     *string
+	PhoneDigits    *string
+}
+
+type PatientContact struct {
+	ID           uuid.UUID
+	PatientID    uuid.UUID
+	Relationship string
+	Name         string
+	Phone        string
+	Email        string
+	Address      string
+	CreatedAt    time.Time
+}
+
+type PatientIdentifier struct {
+	ID        uuid.UUID
+	PatientID uuid.UUID
+	Type      string
+	System    string
+	Value     string
+	CreatedAt time.Time
+}
+
+type PatientMerge struct {
+	ID         uuid.UUID
+	SurvivorID uuid.UUID
+	MergedID   uuid.UUID
+	Moved      []byte
+	MergedAt   time.Time
+	MergedBy   *uuid.UUID
+	UndoneAt   *time.Time
+	UndoneBy   *uuid.UUID
+}
+
+type Practitioner struct {
+	ID           uuid.UUID
+	UserID       *uuid.UUID
+	DisplayName  string
+	DepartmentID uuid.UUID
+	Specialty    string
+	Active       bool
+	CreatedAt    time.Time
+}
+
+type QueueCounter struct {
+	DepartmentID uuid.UUID
+	Day          time.Time
+	LastNumber   int32
+}
+
+type QueueEntry struct {
+	ID            uuid.UUID
+	DepartmentID  uuid.UUID
+	PatientID     uuid.UUID
+	AppointmentID *uuid.UUID
+	Ticket        string
+	Status        string
+	CheckedInAt   time.Time
+	CalledAt      *time.Time
+	CalledBy      *uuid.UUID
+	CallPoint     string
+	FinishedAt    *time.Time
 }
 
 type RefreshToken struct {

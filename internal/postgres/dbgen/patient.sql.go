@@ -12,6 +12,170 @@ import (
 	"github.com/google/uuid"
 )
 
+const contactAdd = `-- name: ContactAdd :one
+INSERT INTO patient_contacts (patient_id, relationship, name, phone, email, address) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, patient_id, relationship, name, phone, email, address, created_at
+`
+
+type ContactAddParams struct {
+	PatientID    uuid.UUID
+	Relationship string
+	Name         string
+	Phone        string
+	Email        string
+	Address      string
+}
+
+func (q *Queries) ContactAdd(ctx context.Context, arg ContactAddParams) (PatientContact, error) {
+	row := q.db.QueryRow(ctx, contactAdd,
+		arg.PatientID,
+		arg.Relationship,
+		arg.Name,
+		arg.Phone,
+		arg.Email,
+		arg.Address,
+	)
+	var i PatientContact
+	err := row.Scan(
+		&i.ID,
+		&i.PatientID,
+		&i.Relationship,
+		&i.Name,
+		&i.Phone,
+		&i.Email,
+		&i.Address,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
+const contactDelete = `-- name: ContactDelete :execrows
+DELETE FROM patient_contacts WHERE id = $1 AND patient_id = $2
+`
+
+type ContactDeleteParams struct {
+	ID        uuid.UUID
+	PatientID uuid.UUID
+}
+
+func (q *Queries) ContactDelete(ctx context.Context, arg ContactDeleteParams) (int64, error) {
+	result, err := q.db.Exec(ctx, contactDelete, arg.ID, arg.PatientID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const contactList = `-- name: ContactList :many
+SELECT id, patient_id, relationship, name, phone, email, address, created_at FROM patient_contacts WHERE patient_id = $1 ORDER BY relationship, name
+`
+
+func (q *Queries) ContactList(ctx context.Context, patientID uuid.UUID) ([]PatientContact, error) {
+	rows, err := q.db.Query(ctx, contactList, patientID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []PatientContact{}
+	for rows.Next() {
+		var i PatientContact
+		if err := rows.Scan(
+			&i.ID,
+			&i.PatientID,
+			&i.Relationship,
+			&i.Name,
+			&i.Phone,
+			&i.Email,
+			&i.Address,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const identifierAdd = `-- name: IdentifierAdd :one
+INSERT INTO patient_identifiers (patient_id, type, system, value) VALUES ($1, $2, $3, $4) RETURNING id, patient_id, type, system, value, created_at
+`
+
+type IdentifierAddParams struct {
+	PatientID uuid.UUID
+	Type      string
+	System    string
+	Value     string
+}
+
+func (q *Queries) IdentifierAdd(ctx context.Context, arg IdentifierAddParams) (PatientIdentifier, error) {
+	row := q.db.QueryRow(ctx, identifierAdd,
+		arg.PatientID,
+		arg.Type,
+		arg.System,
+		arg.Value,
+	)
+	var i PatientIdentifier
+	err := row.Scan(
+		&i.ID,
+		&i.PatientID,
+		&i.Type,
+		&i.System,
+		&i.Value,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
+const identifierDelete = `-- name: IdentifierDelete :execrows
+DELETE FROM patient_identifiers WHERE id = $1 AND patient_id = $2
+`
+
+type IdentifierDeleteParams struct {
+	ID        uuid.UUID
+	PatientID uuid.UUID
+}
+
+func (q *Queries) IdentifierDelete(ctx context.Context, arg IdentifierDeleteParams) (int64, error) {
+	result, err := q.db.Exec(ctx, identifierDelete, arg.ID, arg.PatientID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const identifierList = `-- name: IdentifierList :many
+SELECT id, patient_id, type, system, value, created_at FROM patient_identifiers WHERE patient_id = $1 ORDER BY type, system
+`
+
+func (q *Queries) IdentifierList(ctx context.Context, patientID uuid.UUID) ([]PatientIdentifier, error) {
+	rows, err := q.db.Query(ctx, identifierList, patientID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []PatientIdentifier{}
+	for rows.Next() {
+		var i PatientIdentifier
+		if err := rows.Scan(
+			&i.ID,
+			&i.PatientID,
+			&i.Type,
+			&i.System,
+			&i.Value,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 type PatientCopyParams struct {
 	FamilyName  string
 	GivenNames  string
@@ -23,6 +187,7 @@ type PatientCopyParams struct {
 	City        string
 	PostalCode  string
 	Country     string
+	Language    string
 }
 
 const patientCount = `-- name: PatientCount :one
@@ -37,38 +202,61 @@ func (q *Queries) PatientCount(ctx context.Context) (int64, error) {
 }
 
 const patientCreate = `-- name: PatientCreate :one
-INSERT INTO patients (family_name, given_names, birth_date, sex, phone, email,
-                      address_line, city, postal_code, country, created_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-RETURNING id, mrn, family_name, given_names, birth_date, sex, phone, email, address_line, city, postal_code, country, deceased, version, created_at, updated_at, created_by
+INSERT INTO patients (family_name, given_names, name_prefix, name_suffix, preferred_name, birth_date, sex,
+                      gender_identity, birth_sex, phone, mobile_phone, email, address_line, address_line2, city,
+                      district, postal_code, country, language, created_by)
+VALUES ($1, $2, $3, $4,
+        $5, $6, $7, $8, $9,
+        $10, $11, $12, $13, $14,
+        $15, $16, $17, $18, $19,
+        $20)
+RETURNING id, mrn, family_name, given_names, birth_date, sex, phone, email, address_line, city, postal_code, country, deceased, version, created_at, updated_at, created_by, name_prefix, name_suffix, preferred_name, gender_identity, birth_sex, deceased_at, mobile_phone, address_line2, district, language, active, merged_into, search_name, phone_digits
 `
 
 type PatientCreateParams struct {
-	FamilyName  string
-	GivenNames  string
-	BirthDate   *time.Time
-	Sex         string
-	Phone       string
-	Email       string
-	AddressLine string
-	City        string
-	PostalCode  string
-	Country     string
-	CreatedBy   *uuid.UUID
+	FamilyName     string
+	GivenNames     string
+	NamePrefix     string
+	NameSuffix     string
+	PreferredName  string
+	BirthDate      *time.Time
+	Sex            string
+	GenderIdentity string
+	BirthSex       string
+	Phone          string
+	MobilePhone    string
+	Email          string
+	AddressLine    string
+	AddressLine2   string
+	City           string
+	District       string
+	PostalCode     string
+	Country        string
+	Language       string
+	CreatedBy      *uuid.UUID
 }
 
 func (q *Queries) PatientCreate(ctx context.Context, arg PatientCreateParams) (Patient, error) {
 	row := q.db.QueryRow(ctx, patientCreate,
 		arg.FamilyName,
 		arg.GivenNames,
+		arg.NamePrefix,
+		arg.NameSuffix,
+		arg.PreferredName,
 		arg.BirthDate,
 		arg.Sex,
+		arg.GenderIdentity,
+		arg.BirthSex,
 		arg.Phone,
+		arg.MobilePhone,
 		arg.Email,
 		arg.AddressLine,
+		arg.AddressLine2,
 		arg.City,
+		arg.District,
 		arg.PostalCode,
 		arg.Country,
+		arg.Language,
 		arg.CreatedBy,
 	)
 	var i Patient
@@ -90,12 +278,132 @@ func (q *Queries) PatientCreate(ctx context.Context, arg PatientCreateParams) (P
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CreatedBy,
+		&i.NamePrefix,
+		&i.NameSuffix,
+		&i.PreferredName,
+		&i.GenderIdentity,
+		&i.BirthSex,
+		&i.DeceasedAt,
+		&i.MobilePhone,
+		&i.AddressLine2,
+		&i.District,
+		&i.Language,
+		&i.Active,
+		&i.MergedInto,
+		&i.SearchName,
+		&i.PhoneDigits,
 	)
 	return i, err
 }
 
+const patientDuplicates = `-- name: PatientDuplicates :many
+WITH cand AS (
+    SELECT p.id,
+           similarity(p.search_name, lower(f_unaccent($1::text)))::float8 AS name_score,
+           ($2::date IS NOT NULL AND p.birth_date = $2::date) AS same_birth,
+           ($3::text <> '' AND p.phone_digits LIKE '%' || $3::text || '%') AS same_phone,
+           EXISTS (SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = p.id
+                   AND pi.value = ANY($4::text[])) AS same_identifier
+    FROM patients p
+    WHERE p.active
+      AND (p.search_name % lower(f_unaccent($1::text))
+           OR ($2::date IS NOT NULL AND p.birth_date = $2::date
+               AND p.search_name % lower(f_unaccent($5::text)))
+           OR p.id IN (SELECT pi.patient_id FROM patient_identifiers pi WHERE pi.value = ANY($4::text[])))
+)
+SELECT p.id, p.mrn, p.family_name, p.given_names, p.birth_date, p.sex, p.phone, p.email, p.address_line, p.city, p.postal_code, p.country, p.deceased, p.version, p.created_at, p.updated_at, p.created_by, p.name_prefix, p.name_suffix, p.preferred_name, p.gender_identity, p.birth_sex, p.deceased_at, p.mobile_phone, p.address_line2, p.district, p.language, p.active, p.merged_into, p.search_name, p.phone_digits, least(1.0, 0.5 * c.name_score + CASE WHEN c.same_birth THEN 0.3 ELSE 0 END
+                  + CASE WHEN c.same_phone THEN 0.15 ELSE 0 END
+                  + CASE WHEN c.same_identifier THEN 0.6 ELSE 0 END)::float8 AS score,
+       c.name_score, c.same_birth, c.same_phone, c.same_identifier
+FROM cand c JOIN patients p ON p.id = c.id
+ORDER BY score DESC, p.id
+LIMIT 10
+`
+
+type PatientDuplicatesParams struct {
+	Name        string
+	BirthDate   *time.Time
+	Phone       string
+	Identifiers []string
+	Family      string
+}
+
+type PatientDuplicatesRow struct {
+	Patient        Patient
+	Score          float64
+	NameScore      float64
+	SameBirth      *bool
+	SamePhone      *bool
+	SameIdentifier bool
+}
+
+// Likely duplicates of a new registration, scored 0..1: name similarity
+// (half), same date of birth, same phone digits, same identifier.
+func (q *Queries) PatientDuplicates(ctx context.Context, arg PatientDuplicatesParams) ([]PatientDuplicatesRow, error) {
+	rows, err := q.db.Query(ctx, patientDuplicates,
+		arg.Name,
+		arg.BirthDate,
+		arg.Phone,
+		arg.Identifiers,
+		arg.Family,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []PatientDuplicatesRow{}
+	for rows.Next() {
+		var i PatientDuplicatesRow
+		if err := rows.Scan(
+			&i.Patient.ID,
+			&i.Patient.Mrn,
+			&i.Patient.FamilyName,
+			&i.Patient.GivenNames,
+			&i.Patient.BirthDate,
+			&i.Patient.Sex,
+			&i.Patient.Phone,
+			&i.Patient.Email,
+			&i.Patient.AddressLine,
+			&i.Patient.City,
+			&i.Patient.PostalCode,
+			&i.Patient.Country,
+			&i.Patient.Deceased,
+			&i.Patient.Version,
+			&i.Patient.CreatedAt,
+			&i.Patient.UpdatedAt,
+			&i.Patient.CreatedBy,
+			&i.Patient.NamePrefix,
+			&i.Patient.NameSuffix,
+			&i.Patient.PreferredName,
+			&i.Patient.GenderIdentity,
+			&i.Patient.BirthSex,
+			&i.Patient.DeceasedAt,
+			&i.Patient.MobilePhone,
+			&i.Patient.AddressLine2,
+			&i.Patient.District,
+			&i.Patient.Language,
+			&i.Patient.Active,
+			&i.Patient.MergedInto,
+			&i.Patient.SearchName,
+			&i.Patient.PhoneDigits,
+			&i.Score,
+			&i.NameScore,
+			&i.SameBirth,
+			&i.SamePhone,
+			&i.SameIdentifier,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const patientGet = `-- name: PatientGet :one
-SELECT id, mrn, family_name, given_names, birth_date, sex, phone, email, address_line, city, postal_code, country, deceased, version, created_at, updated_at, created_by FROM patients WHERE id = $1
+SELECT id, mrn, family_name, given_names, birth_date, sex, phone, email, address_line, city, postal_code, country, deceased, version, created_at, updated_at, created_by, name_prefix, name_suffix, preferred_name, gender_identity, birth_sex, deceased_at, mobile_phone, address_line2, district, language, active, merged_into, search_name, phone_digits FROM patients WHERE id = $1
 `
 
 func (q *Queries) PatientGet(ctx context.Context, id uuid.UUID) (Patient, error) {
@@ -119,25 +427,92 @@ func (q *Queries) PatientGet(ctx context.Context, id uuid.UUID) (Patient, error)
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CreatedBy,
+		&i.NamePrefix,
+		&i.NameSuffix,
+		&i.PreferredName,
+		&i.GenderIdentity,
+		&i.BirthSex,
+		&i.DeceasedAt,
+		&i.MobilePhone,
+		&i.AddressLine2,
+		&i.District,
+		&i.Language,
+		&i.Active,
+		&i.MergedInto,
+		&i.SearchName,
+		&i.PhoneDigits,
+	)
+	return i, err
+}
+
+const patientGetForUpdate = `-- name: PatientGetForUpdate :one
+SELECT id, mrn, family_name, given_names, birth_date, sex, phone, email, address_line, city, postal_code, country, deceased, version, created_at, updated_at, created_by, name_prefix, name_suffix, preferred_name, gender_identity, birth_sex, deceased_at, mobile_phone, address_line2, district, language, active, merged_into, search_name, phone_digits FROM patients WHERE id = $1 FOR UPDATE
+`
+
+func (q *Queries) PatientGetForUpdate(ctx context.Context, id uuid.UUID) (Patient, error) {
+	row := q.db.QueryRow(ctx, patientGetForUpdate, id)
+	var i Patient
+	err := row.Scan(
+		&i.ID,
+		&i.Mrn,
+		&i.FamilyName,
+		&i.GivenNames,
+		&i.BirthDate,
+		&i.Sex,
+		&i.Phone,
+		&i.Email,
+		&i.AddressLine,
+		&i.City,
+		&i.PostalCode,
+		&i.Country,
+		&i.Deceased,
+		&i.Version,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.CreatedBy,
+		&i.NamePrefix,
+		&i.NameSuffix,
+		&i.PreferredName,
+		&i.GenderIdentity,
+		&i.BirthSex,
+		&i.DeceasedAt,
+		&i.MobilePhone,
+		&i.AddressLine2,
+		&i.District,
+		&i.Language,
+		&i.Active,
+		&i.MergedInto,
+		&i.SearchName,
+		&i.PhoneDigits,
 	)
 	return i, err
 }
 
 const patientListByCreated = `-- name: PatientListByCreated :many
-SELECT id, mrn, family_name, given_names, birth_date, sex, phone, email, address_line, city, postal_code, country, deceased, version, created_at, updated_at, created_by FROM patients
-WHERE ($1::text IS NULL OR lower(family_name) LIKE lower($1::text) || '%')
-  AND ($2::timestamptz IS NULL
-       OR (created_at, id) > ($2::timestamptz, $3::uuid))
-  AND ($4::uuid IS NULL
-       OR patient_in_scope(id, $4::uuid, $5::uuid[], $6::uuid))
+SELECT id, mrn, family_name, given_names, birth_date, sex, phone, email, address_line, city, postal_code, country, deceased, version, created_at, updated_at, created_by, name_prefix, name_suffix, preferred_name, gender_identity, birth_sex, deceased_at, mobile_phone, address_line2, district, language, active, merged_into, search_name, phone_digits FROM patients
+WHERE ($1::timestamptz IS NULL OR (created_at, id) > ($1::timestamptz, $2::uuid))
+  AND active
+  AND ($3::text IS NULL OR search_name % lower(f_unaccent($3::text))
+       OR lower(f_unaccent($3::text)) <% search_name)
+  AND ($4::date IS NULL OR birth_date = $4::date)
+  AND ($5::text IS NULL OR mrn = $5::text)
+  AND ($6::text IS NULL OR phone_digits LIKE '%' || $6::text || '%')
+  AND ($7::text IS NULL OR EXISTS (
+        SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = patients.id AND pi.value = $7::text))
+  AND ($8::uuid IS NULL
+       OR patient_in_scope(id, $8::uuid, $9::uuid[], $10::uuid))
 ORDER BY created_at, id
-LIMIT $7
+LIMIT $11
 `
 
 type PatientListByCreatedParams struct {
-	Prefix          *string
 	AfterCreated    *time.Time
 	AfterID         *uuid.UUID
+	Q               *string
+	BirthDate       *time.Time
+	Mrn             *string
+	Phone           *string
+	Identifier      *string
 	ScopeUser       *uuid.UUID
 	ScopeWards      []uuid.UUID
 	ScopeDepartment *uuid.UUID
@@ -146,9 +521,13 @@ type PatientListByCreatedParams struct {
 
 func (q *Queries) PatientListByCreated(ctx context.Context, arg PatientListByCreatedParams) ([]Patient, error) {
 	rows, err := q.db.Query(ctx, patientListByCreated,
-		arg.Prefix,
 		arg.AfterCreated,
 		arg.AfterID,
+		arg.Q,
+		arg.BirthDate,
+		arg.Mrn,
+		arg.Phone,
+		arg.Identifier,
 		arg.ScopeUser,
 		arg.ScopeWards,
 		arg.ScopeDepartment,
@@ -179,6 +558,20 @@ func (q *Queries) PatientListByCreated(ctx context.Context, arg PatientListByCre
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.CreatedBy,
+			&i.NamePrefix,
+			&i.NameSuffix,
+			&i.PreferredName,
+			&i.GenderIdentity,
+			&i.BirthSex,
+			&i.DeceasedAt,
+			&i.MobilePhone,
+			&i.AddressLine2,
+			&i.District,
+			&i.Language,
+			&i.Active,
+			&i.MergedInto,
+			&i.SearchName,
+			&i.PhoneDigits,
 		); err != nil {
 			return nil, err
 		}
@@ -191,20 +584,30 @@ func (q *Queries) PatientListByCreated(ctx context.Context, arg PatientListByCre
 }
 
 const patientListByCreatedDesc = `-- name: PatientListByCreatedDesc :many
-SELECT id, mrn, family_name, given_names, birth_date, sex, phone, email, address_line, city, postal_code, country, deceased, version, created_at, updated_at, created_by FROM patients
-WHERE ($1::text IS NULL OR lower(family_name) LIKE lower($1::text) || '%')
-  AND ($2::timestamptz IS NULL
-       OR (created_at, id) < ($2::timestamptz, $3::uuid))
-  AND ($4::uuid IS NULL
-       OR patient_in_scope(id, $4::uuid, $5::uuid[], $6::uuid))
+SELECT id, mrn, family_name, given_names, birth_date, sex, phone, email, address_line, city, postal_code, country, deceased, version, created_at, updated_at, created_by, name_prefix, name_suffix, preferred_name, gender_identity, birth_sex, deceased_at, mobile_phone, address_line2, district, language, active, merged_into, search_name, phone_digits FROM patients
+WHERE ($1::timestamptz IS NULL OR (created_at, id) < ($1::timestamptz, $2::uuid))
+  AND active
+  AND ($3::text IS NULL OR search_name % lower(f_unaccent($3::text))
+       OR lower(f_unaccent($3::text)) <% search_name)
+  AND ($4::date IS NULL OR birth_date = $4::date)
+  AND ($5::text IS NULL OR mrn = $5::text)
+  AND ($6::text IS NULL OR phone_digits LIKE '%' || $6::text || '%')
+  AND ($7::text IS NULL OR EXISTS (
+        SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = patients.id AND pi.value = $7::text))
+  AND ($8::uuid IS NULL
+       OR patient_in_scope(id, $8::uuid, $9::uuid[], $10::uuid))
 ORDER BY created_at DESC, id DESC
-LIMIT $7
+LIMIT $11
 `
 
 type PatientListByCreatedDescParams struct {
-	Prefix          *string
 	AfterCreated    *time.Time
 	AfterID         *uuid.UUID
+	Q               *string
+	BirthDate       *time.Time
+	Mrn             *string
+	Phone           *string
+	Identifier      *string
 	ScopeUser       *uuid.UUID
 	ScopeWards      []uuid.UUID
 	ScopeDepartment *uuid.UUID
@@ -213,9 +616,13 @@ type PatientListByCreatedDescParams struct {
 
 func (q *Queries) PatientListByCreatedDesc(ctx context.Context, arg PatientListByCreatedDescParams) ([]Patient, error) {
 	rows, err := q.db.Query(ctx, patientListByCreatedDesc,
-		arg.Prefix,
 		arg.AfterCreated,
 		arg.AfterID,
+		arg.Q,
+		arg.BirthDate,
+		arg.Mrn,
+		arg.Phone,
+		arg.Identifier,
 		arg.ScopeUser,
 		arg.ScopeWards,
 		arg.ScopeDepartment,
@@ -246,6 +653,20 @@ func (q *Queries) PatientListByCreatedDesc(ctx context.Context, arg PatientListB
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.CreatedBy,
+			&i.NamePrefix,
+			&i.NameSuffix,
+			&i.PreferredName,
+			&i.GenderIdentity,
+			&i.BirthSex,
+			&i.DeceasedAt,
+			&i.MobilePhone,
+			&i.AddressLine2,
+			&i.District,
+			&i.Language,
+			&i.Active,
+			&i.MergedInto,
+			&i.SearchName,
+			&i.PhoneDigits,
 		); err != nil {
 			return nil, err
 		}
@@ -258,18 +679,29 @@ func (q *Queries) PatientListByCreatedDesc(ctx context.Context, arg PatientListB
 }
 
 const patientListByMRN = `-- name: PatientListByMRN :many
-SELECT id, mrn, family_name, given_names, birth_date, sex, phone, email, address_line, city, postal_code, country, deceased, version, created_at, updated_at, created_by FROM patients
-WHERE ($1::text IS NULL OR lower(family_name) LIKE lower($1::text) || '%')
-  AND ($2::text IS NULL OR mrn > $2::text)
-  AND ($3::uuid IS NULL
-       OR patient_in_scope(id, $3::uuid, $4::uuid[], $5::uuid))
+SELECT id, mrn, family_name, given_names, birth_date, sex, phone, email, address_line, city, postal_code, country, deceased, version, created_at, updated_at, created_by, name_prefix, name_suffix, preferred_name, gender_identity, birth_sex, deceased_at, mobile_phone, address_line2, district, language, active, merged_into, search_name, phone_digits FROM patients
+WHERE ($1::text IS NULL OR mrn > $1::text)
+  AND active
+  AND ($2::text IS NULL OR search_name % lower(f_unaccent($2::text))
+       OR lower(f_unaccent($2::text)) <% search_name)
+  AND ($3::date IS NULL OR birth_date = $3::date)
+  AND ($4::text IS NULL OR mrn = $4::text)
+  AND ($5::text IS NULL OR phone_digits LIKE '%' || $5::text || '%')
+  AND ($6::text IS NULL OR EXISTS (
+        SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = patients.id AND pi.value = $6::text))
+  AND ($7::uuid IS NULL
+       OR patient_in_scope(id, $7::uuid, $8::uuid[], $9::uuid))
 ORDER BY mrn
-LIMIT $6
+LIMIT $10
 `
 
 type PatientListByMRNParams struct {
-	Prefix          *string
 	AfterMrn        *string
+	Q               *string
+	BirthDate       *time.Time
+	Mrn             *string
+	Phone           *string
+	Identifier      *string
 	ScopeUser       *uuid.UUID
 	ScopeWards      []uuid.UUID
 	ScopeDepartment *uuid.UUID
@@ -278,8 +710,12 @@ type PatientListByMRNParams struct {
 
 func (q *Queries) PatientListByMRN(ctx context.Context, arg PatientListByMRNParams) ([]Patient, error) {
 	rows, err := q.db.Query(ctx, patientListByMRN,
-		arg.Prefix,
 		arg.AfterMrn,
+		arg.Q,
+		arg.BirthDate,
+		arg.Mrn,
+		arg.Phone,
+		arg.Identifier,
 		arg.ScopeUser,
 		arg.ScopeWards,
 		arg.ScopeDepartment,
@@ -310,6 +746,20 @@ func (q *Queries) PatientListByMRN(ctx context.Context, arg PatientListByMRNPara
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.CreatedBy,
+			&i.NamePrefix,
+			&i.NameSuffix,
+			&i.PreferredName,
+			&i.GenderIdentity,
+			&i.BirthSex,
+			&i.DeceasedAt,
+			&i.MobilePhone,
+			&i.AddressLine2,
+			&i.District,
+			&i.Language,
+			&i.Active,
+			&i.MergedInto,
+			&i.SearchName,
+			&i.PhoneDigits,
 		); err != nil {
 			return nil, err
 		}
@@ -322,18 +772,29 @@ func (q *Queries) PatientListByMRN(ctx context.Context, arg PatientListByMRNPara
 }
 
 const patientListByMRNDesc = `-- name: PatientListByMRNDesc :many
-SELECT id, mrn, family_name, given_names, birth_date, sex, phone, email, address_line, city, postal_code, country, deceased, version, created_at, updated_at, created_by FROM patients
-WHERE ($1::text IS NULL OR lower(family_name) LIKE lower($1::text) || '%')
-  AND ($2::text IS NULL OR mrn < $2::text)
-  AND ($3::uuid IS NULL
-       OR patient_in_scope(id, $3::uuid, $4::uuid[], $5::uuid))
+SELECT id, mrn, family_name, given_names, birth_date, sex, phone, email, address_line, city, postal_code, country, deceased, version, created_at, updated_at, created_by, name_prefix, name_suffix, preferred_name, gender_identity, birth_sex, deceased_at, mobile_phone, address_line2, district, language, active, merged_into, search_name, phone_digits FROM patients
+WHERE ($1::text IS NULL OR mrn < $1::text)
+  AND active
+  AND ($2::text IS NULL OR search_name % lower(f_unaccent($2::text))
+       OR lower(f_unaccent($2::text)) <% search_name)
+  AND ($3::date IS NULL OR birth_date = $3::date)
+  AND ($4::text IS NULL OR mrn = $4::text)
+  AND ($5::text IS NULL OR phone_digits LIKE '%' || $5::text || '%')
+  AND ($6::text IS NULL OR EXISTS (
+        SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = patients.id AND pi.value = $6::text))
+  AND ($7::uuid IS NULL
+       OR patient_in_scope(id, $7::uuid, $8::uuid[], $9::uuid))
 ORDER BY mrn DESC
-LIMIT $6
+LIMIT $10
 `
 
 type PatientListByMRNDescParams struct {
-	Prefix          *string
 	AfterMrn        *string
+	Q               *string
+	BirthDate       *time.Time
+	Mrn             *string
+	Phone           *string
+	Identifier      *string
 	ScopeUser       *uuid.UUID
 	ScopeWards      []uuid.UUID
 	ScopeDepartment *uuid.UUID
@@ -342,8 +803,12 @@ type PatientListByMRNDescParams struct {
 
 func (q *Queries) PatientListByMRNDesc(ctx context.Context, arg PatientListByMRNDescParams) ([]Patient, error) {
 	rows, err := q.db.Query(ctx, patientListByMRNDesc,
-		arg.Prefix,
 		arg.AfterMrn,
+		arg.Q,
+		arg.BirthDate,
+		arg.Mrn,
+		arg.Phone,
+		arg.Identifier,
 		arg.ScopeUser,
 		arg.ScopeWards,
 		arg.ScopeDepartment,
@@ -374,6 +839,20 @@ func (q *Queries) PatientListByMRNDesc(ctx context.Context, arg PatientListByMRN
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.CreatedBy,
+			&i.NamePrefix,
+			&i.NameSuffix,
+			&i.PreferredName,
+			&i.GenderIdentity,
+			&i.BirthSex,
+			&i.DeceasedAt,
+			&i.MobilePhone,
+			&i.AddressLine2,
+			&i.District,
+			&i.Language,
+			&i.Active,
+			&i.MergedInto,
+			&i.SearchName,
+			&i.PhoneDigits,
 		); err != nil {
 			return nil, err
 		}
@@ -387,21 +866,31 @@ func (q *Queries) PatientListByMRNDesc(ctx context.Context, arg PatientListByMRN
 
 const patientListByName = `-- name: PatientListByName :many
 
-SELECT id, mrn, family_name, given_names, birth_date, sex, phone, email, address_line, city, postal_code, country, deceased, version, created_at, updated_at, created_by FROM patients
-WHERE ($1::text IS NULL OR lower(family_name) LIKE lower($1::text) || '%')
-  AND ($2::text IS NULL
-       OR (lower(family_name), lower(given_names), id) > (lower($2::text), lower($3::text), $4::uuid))
-  AND ($5::uuid IS NULL
-       OR patient_in_scope(id, $5::uuid, $6::uuid[], $7::uuid))
+SELECT id, mrn, family_name, given_names, birth_date, sex, phone, email, address_line, city, postal_code, country, deceased, version, created_at, updated_at, created_by, name_prefix, name_suffix, preferred_name, gender_identity, birth_sex, deceased_at, mobile_phone, address_line2, district, language, active, merged_into, search_name, phone_digits FROM patients
+WHERE ($1::text IS NULL OR (lower(family_name), lower(given_names), id) > (lower($1::text), lower($2::text), $3::uuid))
+  AND active
+  AND ($4::text IS NULL OR search_name % lower(f_unaccent($4::text))
+       OR lower(f_unaccent($4::text)) <% search_name)
+  AND ($5::date IS NULL OR birth_date = $5::date)
+  AND ($6::text IS NULL OR mrn = $6::text)
+  AND ($7::text IS NULL OR phone_digits LIKE '%' || $7::text || '%')
+  AND ($8::text IS NULL OR EXISTS (
+        SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = patients.id AND pi.value = $8::text))
+  AND ($9::uuid IS NULL
+       OR patient_in_scope(id, $9::uuid, $10::uuid[], $11::uuid))
 ORDER BY lower(family_name), lower(given_names), id
-LIMIT $8
+LIMIT $12
 `
 
 type PatientListByNameParams struct {
-	Prefix          *string
 	AfterFamily     *string
 	AfterGiven      *string
 	AfterID         *uuid.UUID
+	Q               *string
+	BirthDate       *time.Time
+	Mrn             *string
+	Phone           *string
+	Identifier      *string
 	ScopeUser       *uuid.UUID
 	ScopeWards      []uuid.UUID
 	ScopeDepartment *uuid.UUID
@@ -409,13 +898,18 @@ type PatientListByNameParams struct {
 }
 
 // Keyset pages, one query per allowed sort: the ORDER BY is never built
-// from user input. The *_after argument is the last row of the previous page.
+// from user input. The after_* arguments are the last row of the previous
+// page. Filters are optional (NULL = no filter); merged records are hidden.
 func (q *Queries) PatientListByName(ctx context.Context, arg PatientListByNameParams) ([]Patient, error) {
 	rows, err := q.db.Query(ctx, patientListByName,
-		arg.Prefix,
 		arg.AfterFamily,
 		arg.AfterGiven,
 		arg.AfterID,
+		arg.Q,
+		arg.BirthDate,
+		arg.Mrn,
+		arg.Phone,
+		arg.Identifier,
 		arg.ScopeUser,
 		arg.ScopeWards,
 		arg.ScopeDepartment,
@@ -446,6 +940,20 @@ func (q *Queries) PatientListByName(ctx context.Context, arg PatientListByNamePa
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.CreatedBy,
+			&i.NamePrefix,
+			&i.NameSuffix,
+			&i.PreferredName,
+			&i.GenderIdentity,
+			&i.BirthSex,
+			&i.DeceasedAt,
+			&i.MobilePhone,
+			&i.AddressLine2,
+			&i.District,
+			&i.Language,
+			&i.Active,
+			&i.MergedInto,
+			&i.SearchName,
+			&i.PhoneDigits,
 		); err != nil {
 			return nil, err
 		}
@@ -458,21 +966,31 @@ func (q *Queries) PatientListByName(ctx context.Context, arg PatientListByNamePa
 }
 
 const patientListByNameDesc = `-- name: PatientListByNameDesc :many
-SELECT id, mrn, family_name, given_names, birth_date, sex, phone, email, address_line, city, postal_code, country, deceased, version, created_at, updated_at, created_by FROM patients
-WHERE ($1::text IS NULL OR lower(family_name) LIKE lower($1::text) || '%')
-  AND ($2::text IS NULL
-       OR (lower(family_name), lower(given_names), id) < (lower($2::text), lower($3::text), $4::uuid))
-  AND ($5::uuid IS NULL
-       OR patient_in_scope(id, $5::uuid, $6::uuid[], $7::uuid))
+SELECT id, mrn, family_name, given_names, birth_date, sex, phone, email, address_line, city, postal_code, country, deceased, version, created_at, updated_at, created_by, name_prefix, name_suffix, preferred_name, gender_identity, birth_sex, deceased_at, mobile_phone, address_line2, district, language, active, merged_into, search_name, phone_digits FROM patients
+WHERE ($1::text IS NULL OR (lower(family_name), lower(given_names), id) < (lower($1::text), lower($2::text), $3::uuid))
+  AND active
+  AND ($4::text IS NULL OR search_name % lower(f_unaccent($4::text))
+       OR lower(f_unaccent($4::text)) <% search_name)
+  AND ($5::date IS NULL OR birth_date = $5::date)
+  AND ($6::text IS NULL OR mrn = $6::text)
+  AND ($7::text IS NULL OR phone_digits LIKE '%' || $7::text || '%')
+  AND ($8::text IS NULL OR EXISTS (
+        SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = patients.id AND pi.value = $8::text))
+  AND ($9::uuid IS NULL
+       OR patient_in_scope(id, $9::uuid, $10::uuid[], $11::uuid))
 ORDER BY lower(family_name) DESC, lower(given_names) DESC, id DESC
-LIMIT $8
+LIMIT $12
 `
 
 type PatientListByNameDescParams struct {
-	Prefix          *string
 	AfterFamily     *string
 	AfterGiven      *string
 	AfterID         *uuid.UUID
+	Q               *string
+	BirthDate       *time.Time
+	Mrn             *string
+	Phone           *string
+	Identifier      *string
 	ScopeUser       *uuid.UUID
 	ScopeWards      []uuid.UUID
 	ScopeDepartment *uuid.UUID
@@ -481,10 +999,14 @@ type PatientListByNameDescParams struct {
 
 func (q *Queries) PatientListByNameDesc(ctx context.Context, arg PatientListByNameDescParams) ([]Patient, error) {
 	rows, err := q.db.Query(ctx, patientListByNameDesc,
-		arg.Prefix,
 		arg.AfterFamily,
 		arg.AfterGiven,
 		arg.AfterID,
+		arg.Q,
+		arg.BirthDate,
+		arg.Mrn,
+		arg.Phone,
+		arg.Identifier,
 		arg.ScopeUser,
 		arg.ScopeWards,
 		arg.ScopeDepartment,
@@ -515,6 +1037,20 @@ func (q *Queries) PatientListByNameDesc(ctx context.Context, arg PatientListByNa
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.CreatedBy,
+			&i.NamePrefix,
+			&i.NameSuffix,
+			&i.PreferredName,
+			&i.GenderIdentity,
+			&i.BirthSex,
+			&i.DeceasedAt,
+			&i.MobilePhone,
+			&i.AddressLine2,
+			&i.District,
+			&i.Language,
+			&i.Active,
+			&i.MergedInto,
+			&i.SearchName,
+			&i.PhoneDigits,
 		); err != nil {
 			return nil, err
 		}
@@ -526,44 +1062,326 @@ func (q *Queries) PatientListByNameDesc(ctx context.Context, arg PatientListByNa
 	return items, nil
 }
 
+const patientMarkMerged = `-- name: PatientMarkMerged :exec
+UPDATE patients SET active = false, merged_into = $2, version = version + 1, updated_at = now() WHERE id = $1 AND active
+`
+
+type PatientMarkMergedParams struct {
+	ID         uuid.UUID
+	MergedInto *uuid.UUID
+}
+
+func (q *Queries) PatientMarkMerged(ctx context.Context, arg PatientMarkMergedParams) error {
+	_, err := q.db.Exec(ctx, patientMarkMerged, arg.ID, arg.MergedInto)
+	return err
+}
+
+const patientMerge = `-- name: PatientMerge :one
+SELECT merge_patients($1::uuid, $2::uuid)::jsonb AS moved
+`
+
+type PatientMergeParams struct {
+	Survivor uuid.UUID
+	Merged   uuid.UUID
+}
+
+func (q *Queries) PatientMerge(ctx context.Context, arg PatientMergeParams) ([]byte, error) {
+	row := q.db.QueryRow(ctx, patientMerge, arg.Survivor, arg.Merged)
+	var moved []byte
+	err := row.Scan(&moved)
+	return moved, err
+}
+
+const patientMergeForUpdate = `-- name: PatientMergeForUpdate :one
+SELECT id, survivor_id, merged_id, moved, merged_at, merged_by, undone_at, undone_by FROM patient_merges WHERE id = $1 FOR UPDATE
+`
+
+func (q *Queries) PatientMergeForUpdate(ctx context.Context, id uuid.UUID) (PatientMerge, error) {
+	row := q.db.QueryRow(ctx, patientMergeForUpdate, id)
+	var i PatientMerge
+	err := row.Scan(
+		&i.ID,
+		&i.SurvivorID,
+		&i.MergedID,
+		&i.Moved,
+		&i.MergedAt,
+		&i.MergedBy,
+		&i.UndoneAt,
+		&i.UndoneBy,
+	)
+	return i, err
+}
+
+const patientMergeGet = `-- name: PatientMergeGet :one
+SELECT id, survivor_id, merged_id, moved, merged_at, merged_by, undone_at, undone_by FROM patient_merges WHERE id = $1
+`
+
+func (q *Queries) PatientMergeGet(ctx context.Context, id uuid.UUID) (PatientMerge, error) {
+	row := q.db.QueryRow(ctx, patientMergeGet, id)
+	var i PatientMerge
+	err := row.Scan(
+		&i.ID,
+		&i.SurvivorID,
+		&i.MergedID,
+		&i.Moved,
+		&i.MergedAt,
+		&i.MergedBy,
+		&i.UndoneAt,
+		&i.UndoneBy,
+	)
+	return i, err
+}
+
+const patientMergeRecord = `-- name: PatientMergeRecord :one
+INSERT INTO patient_merges (survivor_id, merged_id, moved, merged_by) VALUES ($1, $2, $3, $4) RETURNING id, survivor_id, merged_id, moved, merged_at, merged_by, undone_at, undone_by
+`
+
+type PatientMergeRecordParams struct {
+	SurvivorID uuid.UUID
+	MergedID   uuid.UUID
+	Moved      []byte
+	MergedBy   *uuid.UUID
+}
+
+func (q *Queries) PatientMergeRecord(ctx context.Context, arg PatientMergeRecordParams) (PatientMerge, error) {
+	row := q.db.QueryRow(ctx, patientMergeRecord,
+		arg.SurvivorID,
+		arg.MergedID,
+		arg.Moved,
+		arg.MergedBy,
+	)
+	var i PatientMerge
+	err := row.Scan(
+		&i.ID,
+		&i.SurvivorID,
+		&i.MergedID,
+		&i.Moved,
+		&i.MergedAt,
+		&i.MergedBy,
+		&i.UndoneAt,
+		&i.UndoneBy,
+	)
+	return i, err
+}
+
+const patientMergeUndone = `-- name: PatientMergeUndone :exec
+UPDATE patient_merges SET undone_at = now(), undone_by = $2 WHERE id = $1
+`
+
+type PatientMergeUndoneParams struct {
+	ID       uuid.UUID
+	UndoneBy *uuid.UUID
+}
+
+func (q *Queries) PatientMergeUndone(ctx context.Context, arg PatientMergeUndoneParams) error {
+	_, err := q.db.Exec(ctx, patientMergeUndone, arg.ID, arg.UndoneBy)
+	return err
+}
+
+const patientReactivate = `-- name: PatientReactivate :exec
+UPDATE patients SET active = true, merged_into = NULL, version = version + 1, updated_at = now() WHERE id = $1
+`
+
+func (q *Queries) PatientReactivate(ctx context.Context, id uuid.UUID) error {
+	_, err := q.db.Exec(ctx, patientReactivate, id)
+	return err
+}
+
+const patientSearchByRelevance = `-- name: PatientSearchByRelevance :many
+SELECT p.id, p.mrn, p.family_name, p.given_names, p.birth_date, p.sex, p.phone, p.email, p.address_line, p.city, p.postal_code, p.country, p.deceased, p.version, p.created_at, p.updated_at, p.created_by, p.name_prefix, p.name_suffix, p.preferred_name, p.gender_identity, p.birth_sex, p.deceased_at, p.mobile_phone, p.address_line2, p.district, p.language, p.active, p.merged_into, p.search_name, p.phone_digits, s.score
+FROM patients p,
+     LATERAL (SELECT greatest(similarity(p.search_name, lower(f_unaccent($1::text))),
+                              word_similarity(lower(f_unaccent($1::text)), p.search_name))::float8 AS score) s
+WHERE (p.search_name % lower(f_unaccent($1::text)) OR lower(f_unaccent($1::text)) <% p.search_name)
+  AND p.active
+  AND ($2::date IS NULL OR p.birth_date = $2::date)
+  AND ($3::text IS NULL OR p.mrn = $3::text)
+  AND ($4::text IS NULL OR p.phone_digits LIKE '%' || $4::text || '%')
+  AND ($5::text IS NULL OR EXISTS (
+        SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = p.id AND pi.value = $5::text))
+  AND ($6::uuid IS NULL
+       OR patient_in_scope(p.id, $6::uuid, $7::uuid[], $8::uuid))
+  AND ($9::float8 IS NULL OR (s.score, p.id) < ($9::float8, $10::uuid))
+ORDER BY s.score DESC, p.id DESC
+LIMIT $11
+`
+
+type PatientSearchByRelevanceParams struct {
+	Q               string
+	BirthDate       *time.Time
+	Mrn             *string
+	Phone           *string
+	Identifier      *string
+	ScopeUser       *uuid.UUID
+	ScopeWards      []uuid.UUID
+	ScopeDepartment *uuid.UUID
+	AfterScore      *float64
+	AfterID         *uuid.UUID
+	Lim             int32
+}
+
+type PatientSearchByRelevanceRow struct {
+	Patient Patient
+	Score   float64
+}
+
+// Typo- and accent-tolerant name search (trigram similarity on the
+// unaccented, lower-cased names), best match first.
+func (q *Queries) PatientSearchByRelevance(ctx context.Context, arg PatientSearchByRelevanceParams) ([]PatientSearchByRelevanceRow, error) {
+	rows, err := q.db.Query(ctx, patientSearchByRelevance,
+		arg.Q,
+		arg.BirthDate,
+		arg.Mrn,
+		arg.Phone,
+		arg.Identifier,
+		arg.ScopeUser,
+		arg.ScopeWards,
+		arg.ScopeDepartment,
+		arg.AfterScore,
+		arg.AfterID,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []PatientSearchByRelevanceRow{}
+	for rows.Next() {
+		var i PatientSearchByRelevanceRow
+		if err := rows.Scan(
+			&i.Patient.ID,
+			&i.Patient.Mrn,
+			&i.Patient.FamilyName,
+			&i.Patient.GivenNames,
+			&i.Patient.BirthDate,
+			&i.Patient.Sex,
+			&i.Patient.Phone,
+			&i.Patient.Email,
+			&i.Patient.AddressLine,
+			&i.Patient.City,
+			&i.Patient.PostalCode,
+			&i.Patient.Country,
+			&i.Patient.Deceased,
+			&i.Patient.Version,
+			&i.Patient.CreatedAt,
+			&i.Patient.UpdatedAt,
+			&i.Patient.CreatedBy,
+			&i.Patient.NamePrefix,
+			&i.Patient.NameSuffix,
+			&i.Patient.PreferredName,
+			&i.Patient.GenderIdentity,
+			&i.Patient.BirthSex,
+			&i.Patient.DeceasedAt,
+			&i.Patient.MobilePhone,
+			&i.Patient.AddressLine2,
+			&i.Patient.District,
+			&i.Patient.Language,
+			&i.Patient.Active,
+			&i.Patient.MergedInto,
+			&i.Patient.SearchName,
+			&i.Patient.PhoneDigits,
+			&i.Score,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const patientTouch = `-- name: PatientTouch :exec
+UPDATE patients SET version = version + 1, updated_at = now() WHERE id = $1
+`
+
+// Bumps the version after a change to identifiers or contacts, so ETags
+// and caches see it.
+func (q *Queries) PatientTouch(ctx context.Context, id uuid.UUID) error {
+	_, err := q.db.Exec(ctx, patientTouch, id)
+	return err
+}
+
+const patientUnmerge = `-- name: PatientUnmerge :exec
+SELECT unmerge_patients($1::uuid, $2::jsonb)
+`
+
+type PatientUnmergeParams struct {
+	Merged uuid.UUID
+	Moved  []byte
+}
+
+func (q *Queries) PatientUnmerge(ctx context.Context, arg PatientUnmergeParams) error {
+	_, err := q.db.Exec(ctx, patientUnmerge, arg.Merged, arg.Moved)
+	return err
+}
+
 const patientUpdate = `-- name: PatientUpdate :one
-UPDATE patients SET family_name = $3, given_names = $4, birth_date = $5, sex = $6, phone = $7, email = $8,
-    address_line = $9, city = $10, postal_code = $11, country = $12,
-    version = version + 1, updated_at = now()
-WHERE id = $1 AND version = $2
-RETURNING id, mrn, family_name, given_names, birth_date, sex, phone, email, address_line, city, postal_code, country, deceased, version, created_at, updated_at, created_by
+UPDATE patients SET family_name = $1, given_names = $2,
+    name_prefix = $3, name_suffix = $4, preferred_name = $5,
+    birth_date = $6, sex = $7, gender_identity = $8,
+    birth_sex = $9, phone = $10, mobile_phone = $11,
+    email = $12, address_line = $13, address_line2 = $14,
+    city = $15, district = $16, postal_code = $17,
+    country = $18, language = $19, deceased = $20,
+    deceased_at = $21, version = version + 1, updated_at = now()
+WHERE id = $22 AND version = $23 AND active
+RETURNING id, mrn, family_name, given_names, birth_date, sex, phone, email, address_line, city, postal_code, country, deceased, version, created_at, updated_at, created_by, name_prefix, name_suffix, preferred_name, gender_identity, birth_sex, deceased_at, mobile_phone, address_line2, district, language, active, merged_into, search_name, phone_digits
 `
 
 type PatientUpdateParams struct {
-	ID          uuid.UUID
-	Version     int32
-	FamilyName  string
-	GivenNames  string
-	BirthDate   *time.Time
-	Sex         string
-	Phone       string
-	Email       string
-	AddressLine string
-	City        string
-	PostalCode  string
-	Country     string
+	FamilyName     string
+	GivenNames     string
+	NamePrefix     string
+	NameSuffix     string
+	PreferredName  string
+	BirthDate      *time.Time
+	Sex            string
+	GenderIdentity string
+	BirthSex       string
+	Phone          string
+	MobilePhone    string
+	Email          string
+	AddressLine    string
+	AddressLine2   string
+	City           string
+	District       string
+	PostalCode     string
+	Country        string
+	Language       string
+	Deceased       bool
+	DeceasedAt     *time.Time
+	ID             uuid.UUID
+	Version        int32
 }
 
 // Optimistic concurrency: only the version the client read is updated.
 func (q *Queries) PatientUpdate(ctx context.Context, arg PatientUpdateParams) (Patient, error) {
 	row := q.db.QueryRow(ctx, patientUpdate,
-		arg.ID,
-		arg.Version,
 		arg.FamilyName,
 		arg.GivenNames,
+		arg.NamePrefix,
+		arg.NameSuffix,
+		arg.PreferredName,
 		arg.BirthDate,
 		arg.Sex,
+		arg.GenderIdentity,
+		arg.BirthSex,
 		arg.Phone,
+		arg.MobilePhone,
 		arg.Email,
 		arg.AddressLine,
+		arg.AddressLine2,
 		arg.City,
+		arg.District,
 		arg.PostalCode,
 		arg.Country,
+		arg.Language,
+		arg.Deceased,
+		arg.DeceasedAt,
+		arg.ID,
+		arg.Version,
 	)
 	var i Patient
 	err := row.Scan(
@@ -584,6 +1402,20 @@ func (q *Queries) PatientUpdate(ctx context.Context, arg PatientUpdateParams) (P
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CreatedBy,
+		&i.NamePrefix,
+		&i.NameSuffix,
+		&i.PreferredName,
+		&i.GenderIdentity,
+		&i.BirthSex,
+		&i.DeceasedAt,
+		&i.MobilePhone,
+		&i.AddressLine2,
+		&i.District,
+		&i.Language,
+		&i.Active,
+		&i.MergedInto,
+		&i.SearchName,
+		&i.PhoneDigits,
 	)
 	return i, err
 }

@@ -1,7 +1,12 @@
 -- name: PatientCreate :one
-INSERT INTO patients (family_name, given_names, birth_date, sex, phone, email,
-                      address_line, city, postal_code, country, created_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+INSERT INTO patients (family_name, given_names, name_prefix, name_suffix, preferred_name, birth_date, sex,
+                      gender_identity, birth_sex, phone, mobile_phone, email, address_line, address_line2, city,
+                      district, postal_code, country, language, created_by)
+VALUES (sqlc.arg(family_name), sqlc.arg(given_names), sqlc.arg(name_prefix), sqlc.arg(name_suffix),
+        sqlc.arg(preferred_name), sqlc.narg(birth_date), sqlc.arg(sex), sqlc.arg(gender_identity), sqlc.arg(birth_sex),
+        sqlc.arg(phone), sqlc.arg(mobile_phone), sqlc.arg(email), sqlc.arg(address_line), sqlc.arg(address_line2),
+        sqlc.arg(city), sqlc.arg(district), sqlc.arg(postal_code), sqlc.arg(country), sqlc.arg(language),
+        sqlc.narg(created_by))
 RETURNING *;
 
 -- name: PatientGet :one
@@ -11,13 +16,20 @@ SELECT * FROM patients WHERE id = $1;
 SELECT count(*) FROM patients;
 
 -- Keyset pages, one query per allowed sort: the ORDER BY is never built
--- from user input. The *_after argument is the last row of the previous page.
+-- from user input. The after_* arguments are the last row of the previous
+-- page. Filters are optional (NULL = no filter); merged records are hidden.
 
 -- name: PatientListByName :many
 SELECT * FROM patients
-WHERE (sqlc.narg(prefix)::text IS NULL OR lower(family_name) LIKE lower(sqlc.narg(prefix)::text) || '%')
-  AND (sqlc.narg(after_family)::text IS NULL
-       OR (lower(family_name), lower(given_names), id) > (lower(sqlc.narg(after_family)::text), lower(sqlc.narg(after_given)::text), sqlc.narg(after_id)::uuid))
+WHERE (sqlc.narg(after_family)::text IS NULL OR (lower(family_name), lower(given_names), id) > (lower(sqlc.narg(after_family)::text), lower(sqlc.narg(after_given)::text), sqlc.narg(after_id)::uuid))
+  AND active
+  AND (sqlc.narg(q)::text IS NULL OR search_name % lower(f_unaccent(sqlc.narg(q)::text))
+       OR lower(f_unaccent(sqlc.narg(q)::text)) <% search_name)
+  AND (sqlc.narg(birth_date)::date IS NULL OR birth_date = sqlc.narg(birth_date)::date)
+  AND (sqlc.narg(mrn)::text IS NULL OR mrn = sqlc.narg(mrn)::text)
+  AND (sqlc.narg(phone)::text IS NULL OR phone_digits LIKE '%' || sqlc.narg(phone)::text || '%')
+  AND (sqlc.narg(identifier)::text IS NULL OR EXISTS (
+        SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = patients.id AND pi.value = sqlc.narg(identifier)::text))
   AND (sqlc.narg(scope_user)::uuid IS NULL
        OR patient_in_scope(id, sqlc.narg(scope_user)::uuid, sqlc.arg(scope_wards)::uuid[], sqlc.narg(scope_department)::uuid))
 ORDER BY lower(family_name), lower(given_names), id
@@ -25,9 +37,15 @@ LIMIT sqlc.arg(lim);
 
 -- name: PatientListByNameDesc :many
 SELECT * FROM patients
-WHERE (sqlc.narg(prefix)::text IS NULL OR lower(family_name) LIKE lower(sqlc.narg(prefix)::text) || '%')
-  AND (sqlc.narg(after_family)::text IS NULL
-       OR (lower(family_name), lower(given_names), id) < (lower(sqlc.narg(after_family)::text), lower(sqlc.narg(after_given)::text), sqlc.narg(after_id)::uuid))
+WHERE (sqlc.narg(after_family)::text IS NULL OR (lower(family_name), lower(given_names), id) < (lower(sqlc.narg(after_family)::text), lower(sqlc.narg(after_given)::text), sqlc.narg(after_id)::uuid))
+  AND active
+  AND (sqlc.narg(q)::text IS NULL OR search_name % lower(f_unaccent(sqlc.narg(q)::text))
+       OR lower(f_unaccent(sqlc.narg(q)::text)) <% search_name)
+  AND (sqlc.narg(birth_date)::date IS NULL OR birth_date = sqlc.narg(birth_date)::date)
+  AND (sqlc.narg(mrn)::text IS NULL OR mrn = sqlc.narg(mrn)::text)
+  AND (sqlc.narg(phone)::text IS NULL OR phone_digits LIKE '%' || sqlc.narg(phone)::text || '%')
+  AND (sqlc.narg(identifier)::text IS NULL OR EXISTS (
+        SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = patients.id AND pi.value = sqlc.narg(identifier)::text))
   AND (sqlc.narg(scope_user)::uuid IS NULL
        OR patient_in_scope(id, sqlc.narg(scope_user)::uuid, sqlc.arg(scope_wards)::uuid[], sqlc.narg(scope_department)::uuid))
 ORDER BY lower(family_name) DESC, lower(given_names) DESC, id DESC
@@ -35,9 +53,15 @@ LIMIT sqlc.arg(lim);
 
 -- name: PatientListByCreated :many
 SELECT * FROM patients
-WHERE (sqlc.narg(prefix)::text IS NULL OR lower(family_name) LIKE lower(sqlc.narg(prefix)::text) || '%')
-  AND (sqlc.narg(after_created)::timestamptz IS NULL
-       OR (created_at, id) > (sqlc.narg(after_created)::timestamptz, sqlc.narg(after_id)::uuid))
+WHERE (sqlc.narg(after_created)::timestamptz IS NULL OR (created_at, id) > (sqlc.narg(after_created)::timestamptz, sqlc.narg(after_id)::uuid))
+  AND active
+  AND (sqlc.narg(q)::text IS NULL OR search_name % lower(f_unaccent(sqlc.narg(q)::text))
+       OR lower(f_unaccent(sqlc.narg(q)::text)) <% search_name)
+  AND (sqlc.narg(birth_date)::date IS NULL OR birth_date = sqlc.narg(birth_date)::date)
+  AND (sqlc.narg(mrn)::text IS NULL OR mrn = sqlc.narg(mrn)::text)
+  AND (sqlc.narg(phone)::text IS NULL OR phone_digits LIKE '%' || sqlc.narg(phone)::text || '%')
+  AND (sqlc.narg(identifier)::text IS NULL OR EXISTS (
+        SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = patients.id AND pi.value = sqlc.narg(identifier)::text))
   AND (sqlc.narg(scope_user)::uuid IS NULL
        OR patient_in_scope(id, sqlc.narg(scope_user)::uuid, sqlc.arg(scope_wards)::uuid[], sqlc.narg(scope_department)::uuid))
 ORDER BY created_at, id
@@ -45,9 +69,15 @@ LIMIT sqlc.arg(lim);
 
 -- name: PatientListByCreatedDesc :many
 SELECT * FROM patients
-WHERE (sqlc.narg(prefix)::text IS NULL OR lower(family_name) LIKE lower(sqlc.narg(prefix)::text) || '%')
-  AND (sqlc.narg(after_created)::timestamptz IS NULL
-       OR (created_at, id) < (sqlc.narg(after_created)::timestamptz, sqlc.narg(after_id)::uuid))
+WHERE (sqlc.narg(after_created)::timestamptz IS NULL OR (created_at, id) < (sqlc.narg(after_created)::timestamptz, sqlc.narg(after_id)::uuid))
+  AND active
+  AND (sqlc.narg(q)::text IS NULL OR search_name % lower(f_unaccent(sqlc.narg(q)::text))
+       OR lower(f_unaccent(sqlc.narg(q)::text)) <% search_name)
+  AND (sqlc.narg(birth_date)::date IS NULL OR birth_date = sqlc.narg(birth_date)::date)
+  AND (sqlc.narg(mrn)::text IS NULL OR mrn = sqlc.narg(mrn)::text)
+  AND (sqlc.narg(phone)::text IS NULL OR phone_digits LIKE '%' || sqlc.narg(phone)::text || '%')
+  AND (sqlc.narg(identifier)::text IS NULL OR EXISTS (
+        SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = patients.id AND pi.value = sqlc.narg(identifier)::text))
   AND (sqlc.narg(scope_user)::uuid IS NULL
        OR patient_in_scope(id, sqlc.narg(scope_user)::uuid, sqlc.arg(scope_wards)::uuid[], sqlc.narg(scope_department)::uuid))
 ORDER BY created_at DESC, id DESC
@@ -55,8 +85,15 @@ LIMIT sqlc.arg(lim);
 
 -- name: PatientListByMRN :many
 SELECT * FROM patients
-WHERE (sqlc.narg(prefix)::text IS NULL OR lower(family_name) LIKE lower(sqlc.narg(prefix)::text) || '%')
-  AND (sqlc.narg(after_mrn)::text IS NULL OR mrn > sqlc.narg(after_mrn)::text)
+WHERE (sqlc.narg(after_mrn)::text IS NULL OR mrn > sqlc.narg(after_mrn)::text)
+  AND active
+  AND (sqlc.narg(q)::text IS NULL OR search_name % lower(f_unaccent(sqlc.narg(q)::text))
+       OR lower(f_unaccent(sqlc.narg(q)::text)) <% search_name)
+  AND (sqlc.narg(birth_date)::date IS NULL OR birth_date = sqlc.narg(birth_date)::date)
+  AND (sqlc.narg(mrn)::text IS NULL OR mrn = sqlc.narg(mrn)::text)
+  AND (sqlc.narg(phone)::text IS NULL OR phone_digits LIKE '%' || sqlc.narg(phone)::text || '%')
+  AND (sqlc.narg(identifier)::text IS NULL OR EXISTS (
+        SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = patients.id AND pi.value = sqlc.narg(identifier)::text))
   AND (sqlc.narg(scope_user)::uuid IS NULL
        OR patient_in_scope(id, sqlc.narg(scope_user)::uuid, sqlc.arg(scope_wards)::uuid[], sqlc.narg(scope_department)::uuid))
 ORDER BY mrn
@@ -64,22 +101,129 @@ LIMIT sqlc.arg(lim);
 
 -- name: PatientListByMRNDesc :many
 SELECT * FROM patients
-WHERE (sqlc.narg(prefix)::text IS NULL OR lower(family_name) LIKE lower(sqlc.narg(prefix)::text) || '%')
-  AND (sqlc.narg(after_mrn)::text IS NULL OR mrn < sqlc.narg(after_mrn)::text)
+WHERE (sqlc.narg(after_mrn)::text IS NULL OR mrn < sqlc.narg(after_mrn)::text)
+  AND active
+  AND (sqlc.narg(q)::text IS NULL OR search_name % lower(f_unaccent(sqlc.narg(q)::text))
+       OR lower(f_unaccent(sqlc.narg(q)::text)) <% search_name)
+  AND (sqlc.narg(birth_date)::date IS NULL OR birth_date = sqlc.narg(birth_date)::date)
+  AND (sqlc.narg(mrn)::text IS NULL OR mrn = sqlc.narg(mrn)::text)
+  AND (sqlc.narg(phone)::text IS NULL OR phone_digits LIKE '%' || sqlc.narg(phone)::text || '%')
+  AND (sqlc.narg(identifier)::text IS NULL OR EXISTS (
+        SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = patients.id AND pi.value = sqlc.narg(identifier)::text))
   AND (sqlc.narg(scope_user)::uuid IS NULL
        OR patient_in_scope(id, sqlc.narg(scope_user)::uuid, sqlc.arg(scope_wards)::uuid[], sqlc.narg(scope_department)::uuid))
 ORDER BY mrn DESC
 LIMIT sqlc.arg(lim);
 
+-- name: PatientSearchByRelevance :many
+-- Typo- and accent-tolerant name search (trigram similarity on the
+-- unaccented, lower-cased names), best match first.
+SELECT sqlc.embed(p), s.score
+FROM patients p,
+     LATERAL (SELECT greatest(similarity(p.search_name, lower(f_unaccent(sqlc.arg(q)::text))),
+                              word_similarity(lower(f_unaccent(sqlc.arg(q)::text)), p.search_name))::float8 AS score) s
+WHERE (p.search_name % lower(f_unaccent(sqlc.arg(q)::text)) OR lower(f_unaccent(sqlc.arg(q)::text)) <% p.search_name)
+  AND p.active
+  AND (sqlc.narg(birth_date)::date IS NULL OR p.birth_date = sqlc.narg(birth_date)::date)
+  AND (sqlc.narg(mrn)::text IS NULL OR p.mrn = sqlc.narg(mrn)::text)
+  AND (sqlc.narg(phone)::text IS NULL OR p.phone_digits LIKE '%' || sqlc.narg(phone)::text || '%')
+  AND (sqlc.narg(identifier)::text IS NULL OR EXISTS (
+        SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = p.id AND pi.value = sqlc.narg(identifier)::text))
+  AND (sqlc.narg(scope_user)::uuid IS NULL
+       OR patient_in_scope(p.id, sqlc.narg(scope_user)::uuid, sqlc.arg(scope_wards)::uuid[], sqlc.narg(scope_department)::uuid))
+  AND (sqlc.narg(after_score)::float8 IS NULL OR (s.score, p.id) < (sqlc.narg(after_score)::float8, sqlc.narg(after_id)::uuid))
+ORDER BY s.score DESC, p.id DESC
+LIMIT sqlc.arg(lim);
+
 -- name: PatientCopy :copyfrom
 INSERT INTO patients (family_name, given_names, birth_date, sex, phone, email,
-                      address_line, city, postal_code, country)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10);
+                      address_line, city, postal_code, country, language)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11);
 
 -- name: PatientUpdate :one
 -- Optimistic concurrency: only the version the client read is updated.
-UPDATE patients SET family_name = $3, given_names = $4, birth_date = $5, sex = $6, phone = $7, email = $8,
-    address_line = $9, city = $10, postal_code = $11, country = $12,
-    version = version + 1, updated_at = now()
-WHERE id = $1 AND version = $2
+UPDATE patients SET family_name = sqlc.arg(family_name), given_names = sqlc.arg(given_names),
+    name_prefix = sqlc.arg(name_prefix), name_suffix = sqlc.arg(name_suffix), preferred_name = sqlc.arg(preferred_name),
+    birth_date = sqlc.narg(birth_date), sex = sqlc.arg(sex), gender_identity = sqlc.arg(gender_identity),
+    birth_sex = sqlc.arg(birth_sex), phone = sqlc.arg(phone), mobile_phone = sqlc.arg(mobile_phone),
+    email = sqlc.arg(email), address_line = sqlc.arg(address_line), address_line2 = sqlc.arg(address_line2),
+    city = sqlc.arg(city), district = sqlc.arg(district), postal_code = sqlc.arg(postal_code),
+    country = sqlc.arg(country), language = sqlc.arg(language), deceased = sqlc.arg(deceased),
+    deceased_at = sqlc.narg(deceased_at), version = version + 1, updated_at = now()
+WHERE id = sqlc.arg(id) AND version = sqlc.arg(version) AND active
 RETURNING *;
+
+-- name: PatientTouch :exec
+-- Bumps the version after a change to identifiers or contacts, so ETags
+-- and caches see it.
+UPDATE patients SET version = version + 1, updated_at = now() WHERE id = $1;
+
+-- name: IdentifierList :many
+SELECT * FROM patient_identifiers WHERE patient_id = $1 ORDER BY type, system;
+
+-- name: IdentifierAdd :one
+INSERT INTO patient_identifiers (patient_id, type, system, value) VALUES ($1, $2, $3, $4) RETURNING *;
+
+-- name: IdentifierDelete :execrows
+DELETE FROM patient_identifiers WHERE id = $1 AND patient_id = $2;
+
+-- name: ContactList :many
+SELECT * FROM patient_contacts WHERE patient_id = $1 ORDER BY relationship, name;
+
+-- name: ContactAdd :one
+INSERT INTO patient_contacts (patient_id, relationship, name, phone, email, address) VALUES ($1, $2, $3, $4, $5, $6) RETURNING *;
+
+-- name: ContactDelete :execrows
+DELETE FROM patient_contacts WHERE id = $1 AND patient_id = $2;
+
+-- name: PatientDuplicates :many
+-- Likely duplicates of a new registration, scored 0..1: name similarity
+-- (half), same date of birth, same phone digits, same identifier.
+WITH cand AS (
+    SELECT p.id,
+           similarity(p.search_name, lower(f_unaccent(sqlc.arg(name)::text)))::float8 AS name_score,
+           (sqlc.narg(birth_date)::date IS NOT NULL AND p.birth_date = sqlc.narg(birth_date)::date) AS same_birth,
+           (sqlc.arg(phone)::text <> '' AND p.phone_digits LIKE '%' || sqlc.arg(phone)::text || '%') AS same_phone,
+           EXISTS (SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = p.id
+                   AND pi.value = ANY(sqlc.arg(identifiers)::text[])) AS same_identifier
+    FROM patients p
+    WHERE p.active
+      AND (p.search_name % lower(f_unaccent(sqlc.arg(name)::text))
+           OR (sqlc.narg(birth_date)::date IS NOT NULL AND p.birth_date = sqlc.narg(birth_date)::date
+               AND p.search_name % lower(f_unaccent(sqlc.arg(family)::text)))
+           OR p.id IN (SELECT pi.patient_id FROM patient_identifiers pi WHERE pi.value = ANY(sqlc.arg(identifiers)::text[])))
+)
+SELECT sqlc.embed(p), least(1.0, 0.5 * c.name_score + CASE WHEN c.same_birth THEN 0.3 ELSE 0 END
+                  + CASE WHEN c.same_phone THEN 0.15 ELSE 0 END
+                  + CASE WHEN c.same_identifier THEN 0.6 ELSE 0 END)::float8 AS score,
+       c.name_score, c.same_birth, c.same_phone, c.same_identifier
+FROM cand c JOIN patients p ON p.id = c.id
+ORDER BY score DESC, p.id
+LIMIT 10;
+
+-- name: PatientMerge :one
+SELECT merge_patients(sqlc.arg(survivor)::uuid, sqlc.arg(merged)::uuid)::jsonb AS moved;
+
+-- name: PatientMarkMerged :exec
+UPDATE patients SET active = false, merged_into = $2, version = version + 1, updated_at = now() WHERE id = $1 AND active;
+
+-- name: PatientMergeRecord :one
+INSERT INTO patient_merges (survivor_id, merged_id, moved, merged_by) VALUES ($1, $2, $3, $4) RETURNING *;
+
+-- name: PatientMergeGet :one
+SELECT * FROM patient_merges WHERE id = $1;
+
+-- name: PatientMergeForUpdate :one
+SELECT * FROM patient_merges WHERE id = $1 FOR UPDATE;
+
+-- name: PatientUnmerge :exec
+SELECT unmerge_patients(sqlc.arg(merged)::uuid, sqlc.arg(moved)::jsonb);
+
+-- name: PatientReactivate :exec
+UPDATE patients SET active = true, merged_into = NULL, version = version + 1, updated_at = now() WHERE id = $1;
+
+-- name: PatientMergeUndone :exec
+UPDATE patient_merges SET undone_at = now(), undone_by = $2 WHERE id = $1;
+
+-- name: PatientGetForUpdate :one
+SELECT * FROM patients WHERE id = $1 FOR UPDATE;

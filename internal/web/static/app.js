@@ -1,6 +1,6 @@
-// Hospital ERP web UI. This file does two things only: the "Print
-// wristband" button, and the live bed board of a ward page. Every page
-// and every form works without it.
+// Hospital ERP web UI. This file does three things only: the "Print"
+// buttons, the live bed board of a ward page, and the automatic log-off
+// of idle sessions. Every page and every form works without it.
 (function () {
   'use strict';
 
@@ -166,6 +166,153 @@
     connect();
   }
 
+  // Automatic log-off (HIPAA 164.312(a)(2)(iii)): after the idle time-out
+  // in <meta name="idle-timeout"> (seconds) without a key press, pointer,
+  // touch or scroll, the page goes to /logout?reason=idle, which ends the
+  // session and shows the sign-in page saying why. A minute before, a
+  // warning offers to stay. Activity in any tab counts for all of them
+  // (localStorage), and while the user is active a keep-alive reaches the
+  // backend, whose own idle time-out would otherwise end the session of
+  // someone who reads a long page without loading another.
+  function initIdleLogoff() {
+    var meta = document.querySelector('meta[name="idle-timeout"]');
+    var timeout = meta ? parseInt(meta.getAttribute('content'), 10) * 1000 : 0;
+    if (!(timeout > 0)) {
+      return;
+    }
+    var warnBefore = Math.min(60000, timeout / 2);
+    var pingEvery = Math.min(60000, Math.max(5000, timeout / 3));
+    var key = 'hospital-erp.last-activity';
+    var csrfMeta = document.querySelector('meta[name="csrf-token"]');
+    var csrf = csrfMeta ? csrfMeta.getAttribute('content') : '';
+    var warning = document.querySelector('[data-idle-warning]');
+    var seconds = document.querySelector('[data-idle-seconds]');
+    var live = document.querySelector('[data-idle-live]');
+    var stay = document.querySelector('[data-idle-stay]');
+    var last = Date.now();
+    var lastPing = last;
+    var pending = false;
+    var warned = false;
+    var leaving = false;
+
+    function shared() {
+      try {
+        var v = parseInt(window.localStorage.getItem(key), 10);
+        if (v > last && v <= Date.now()) {
+          last = v;
+        }
+      } catch (e) { /* storage disabled: this tab counts alone */ }
+    }
+
+    function store() {
+      try {
+        window.localStorage.setItem(key, String(last));
+      } catch (e) { /* ignored */ }
+    }
+
+    function signOut() {
+      if (leaving) {
+        return;
+      }
+      leaving = true;
+      window.location.assign('/logout?reason=idle&next=' +
+        encodeURIComponent(window.location.pathname + window.location.search));
+    }
+
+    function ping() {
+      if (pending || !window.fetch) {
+        return;
+      }
+      pending = true;
+      lastPing = Date.now();
+      fetch('/session/keepalive', {
+        method: 'POST',
+        credentials: 'same-origin',
+        headers: { 'X-CSRF-Token': csrf, Accept: 'text/plain' }
+      }).then(function (res) {
+        if (res.status === 401) {
+          // The backend ended the session already: the sign-in page says so.
+          window.location.reload();
+        }
+      }).catch(function () { /* the next activity tries again */ })
+        .then(function () { pending = false; });
+    }
+
+    function hideWarning() {
+      if (!warned) {
+        return;
+      }
+      warned = false;
+      if (warning) {
+        warning.hidden = true;
+      }
+      if (live) {
+        live.textContent = '';
+      }
+    }
+
+    function showWarning(left) {
+      if (seconds) {
+        seconds.textContent = String(left);
+      }
+      if (warned) {
+        return;
+      }
+      warned = true;
+      if (warning) {
+        warning.hidden = false;
+      }
+      // Announced once, not at every tick of the countdown.
+      if (live) {
+        live.textContent = 'You will be signed out in ' + left +
+          ' seconds because there was no activity. Press any key to stay signed in.';
+      }
+    }
+
+    function activity() {
+      var now = Date.now();
+      if (leaving || now - last < 1000) {
+        return;
+      }
+      last = now;
+      store();
+      hideWarning();
+      if (now - lastPing >= pingEvery) {
+        ping();
+      }
+    }
+
+    function tick() {
+      shared();
+      var left = timeout - (Date.now() - last);
+      if (left <= 0) {
+        signOut();
+        return;
+      }
+      if (left <= warnBefore) {
+        showWarning(Math.ceil(left / 1000));
+      } else {
+        hideWarning();
+      }
+      window.setTimeout(tick, Math.min(1000, left));
+    }
+
+    var events = ['keydown', 'mousedown', 'mousemove', 'touchstart', 'scroll', 'wheel'];
+    for (var i = 0; i < events.length; i++) {
+      document.addEventListener(events[i], activity, { passive: true, capture: true });
+    }
+    if (stay) {
+      stay.addEventListener('click', function () {
+        last = 0; // always counts, even within a second of the last event
+        activity();
+        ping();
+      });
+    }
+    store();
+    tick();
+  }
+
   initPrint();
   initLiveBeds();
+  initIdleLogoff();
 })();

@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/hospital-erp/hospital-erp/internal/appointment"
+	"github.com/hospital-erp/hospital-erp/internal/client"
+	"github.com/hospital-erp/hospital-erp/internal/identity"
+	"github.com/hospital-erp/hospital-erp/internal/patient"
+)
+
+// Accent- and typo-tolerant search; special characters match literally;
+// a sort outside the allow-list is refused at once.
+func TestPatientSearch(t *testing.T) {
+	tb := startBackend(t, backendOpts{})
+	ctx := context.Background()
+	desk := tb.newUser(t, identity.RoleReceptionist)
+	jose, err := desk.C.RegisterPatient(ctx, patient.RegisterInput{Demographics: patient.Demographics{FamilyName: "Müller",
+		GivenNames: "José", BirthDate: "1975-04-12", Phone: "+44 7700 900123"},
+		Identifiers: []patient.Identifier{{Type: "NI", System: "urn:oid:2.16.840.1.113883.2.1.4.1", Value: "943 476 5919"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sensitive("Müller")
+	for _, other := range []struct{ family, given string }{{"O'Brien", "Siobhán"}, {"Smith", "50%_off"}, {`Back\slash`, "Test"}, {"Jones", "Mary"}} {
+		registerPatient(t, desk.C, other.family, other.given)
+	}
+	for _, q := range []string{"jose muller", "Jsoe Muller", "JOSÉ MÜLLER", "muller", "Müller José"} {
+		page, err := desk.C.SearchPatients(ctx, client.PatientSearch{Q: q})
+		if err != nil {
+			t.Fatalf("search %q: %v", q, err)
+		}
+		if len(page.Items) == 0 || page.Items[0].ID != jose.ID {
+			t.Errorf("search %q: first hit %v, want José Müller", q, names(page.Items))
+		}
+	}
+	for _, q := range []string{"%", "_", "'", `\`, "%%", "' OR '1'='1"} {
+		page, err := desk.C.SearchPatients(ctx, client.PatientSearch{Q: q})
+		if err != nil {
+			t.Fatalf("search %q: %v", q, err)
+		}
+		if len(page.Items) != 0 {
+			t.Errorf("search %q matched %v; special characters must match literally", q, names(page.Items))
+		}
+	}
+	if page, _ := desk.C.SearchPatients(ctx, client.PatientSearch{Q: "o'brien"}); len(page.Items) != 1 {
+		t.Errorf("search o'brien: %v", names(page.Items))
+	}
+	for _, f := range []client.PatientSearch{{BirthDate: "1975-04-12"}, {MRN: jose.MRN}, {Identifier: "943 476 5919"}, {Phone: "7700900123"}, {Phone: "900 123"}} {
+		page, err := desk.C.SearchPatients(ctx, f)
+		if err != nil || len(page.Items) != 1 || page.Items[0].ID != jose.ID {
+			t.Errorf("filter %+v: %v %v", f, names(page.Items), err)
+		}
+	}
+	start := time.Now()
+	_, err = desk.C.SearchPatients(ctx, client.PatientSearch{Q: "x", Sort: "name;select pg_sleep(5)"})
+	if client.StatusOf(err) != 400 || time.Since(start) > 2*time.Second {
+		t.Fatalf("injected sort: %v after %s, want 400 at once", err, time.Since(start))
+	}
+	if _, err := desk.C.SearchPatients(ctx, client.PatientSearch{Sort: "relevance"}); client.StatusOf(err) != 400 {
+		t.Fatalf("relevance without a query: %v", err)
+	}
+	// Relevance pages with a cursor.
+	for range 5 {
+		registerPatient(t, desk.C, "Muller", "Hans")
+	}
+	seen := map[string]bool{}
+	cursor := ""
+	for {
+		page, err := desk.C.SearchPatients(ctx, client.PatientSearch{Q: "muller", Limit: 2, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range page.Items {
+			if seen[p.ID] {
+				t.Fatalf("patient twice across pages")
+			}
+			seen[p.ID] = true
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		cursor = page.NextCursor
+	}
+	if len(seen) != 6 {
+		t.Fatalf("paged relevance search found %d, want 6", len(seen))
+	}
+}
+
+func names(ps []patient.Patient) []string {
+	out := []string{}
+	for _, p := range ps {
+		out = append(out, p.GivenNames+" "+p.FamilyName)
+	}
+	return out
+}
+
+// A near-duplicate registration is refused with the candidates and a
+// score; confirming registers it anyway.
+func TestDuplicateCheck(t *testing.T) {
+	tb := startBackend(t, backendOpts{})
+	ctx := context.Background()
+	desk := tb.newUser(t, identity.RoleReceptionist)
+	orig, err := desk.C.RegisterPatient(ctx, patient.RegisterInput{Demographics: patient.Demographics{FamilyName: "Kowalski",
+		GivenNames: "Łukasz", BirthDate: "1988-09-01", Phone: "07700 900456"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sensitive("Kowalski")
+	near := patient.RegisterInput{Demographics: patient.Demographics{FamilyName: "Kowalsky", GivenNames: "Lukasz", BirthDate: "1988-09-01"}}
+	_, err = desk.C.RegisterPatient(ctx, near)
+	dups := client.Duplicates(err)
+	if client.StatusOf(err) != http.StatusConflict || len(dups) != 1 || dups[0].Patient.ID != orig.ID || !dups[0].SameBirthDate || dups[0].Score < patient.DuplicateThreshold {
+		t.Fatalf("near-duplicate: %v, %+v", err, dups)
+	}
+	check, err := desk.C.PatientDuplicates(ctx, near)
+	if err != nil || len(check) != 1 {
+		t.Fatalf("duplicate check endpoint: %v %v", check, err)
+	}
+	near.ConfirmNotDuplicate = true
+	if _, err := desk.C.RegisterPatient(ctx, near); err != nil {
+		t.Fatalf("confirmed registration: %v", err)
+	}
+	// An unrelated patient goes straight through.
+	if _, err := desk.C.RegisterPatient(ctx, patient.RegisterInput{Demographics: patient.Demographics{FamilyName: "Adeyemi", GivenNames: "Tolu", BirthDate: "2001-01-01"}}); err != nil {
+		t.Fatalf("unrelated registration: %v", err)
+	}
+	// The same identifier on two patients is refused.
+	if _, err := desk.C.AddIdentifier(ctx, orig.ID, patient.Identifier{Type: "MB", System: "urn:insurer:acme", Value: "ACME-1"}); err != nil {
+		t.Fatal(err)
+	}
+	other := registerPatient(t, desk.C, "Zeta", "Zed")
+	if _, err := desk.C.AddIdentifier(ctx, other.ID, patient.Identifier{Type: "MB", System: "urn:insurer:acme", Value: "ACME-1"}); client.StatusOf(err) != 409 {
+		t.Fatalf("shared identifier: %v, want 409", err)
+	}
+}
+
+// Merging moves appointments, identifiers and contacts to the survivor and
+// can be undone exactly; both are audited.
+func TestMergeAndUndo(t *testing.T) {
+	tb := startBackend(t, backendOpts{})
+	ctx := context.Background()
+	cs := setupClinic(t, tb)
+	desk := cs.Desk
+	survivor := registerPatient(t, desk.C, "Merge", "Survivor")
+	dup := registerPatient(t, desk.C, "Merge", "Duplicate")
+	ident, err := desk.C.AddIdentifier(ctx, dup.ID, patient.Identifier{Type: "NI", System: "urn:test", Value: "DUP-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := desk.C.AddContact(ctx, dup.ID, patient.Contact{Relationship: "N", Name: "Next Ofkin", Phone: "0123 456789"}); err != nil {
+		t.Fatal(err)
+	}
+	appt, err := desk.C.Book(ctx, appointment.BookInput{PatientID: dup.ID, PractitionerID: cs.PractitionerID, ClinicID: cs.ClinicID,
+		StartsAt: tomorrowAt(10, 0)}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nurse := tb.newUser(t, identity.RoleNurse)
+	if _, err := nurse.C.MergePatients(ctx, survivor.ID, dup.ID); client.StatusOf(err) != 403 {
+		t.Fatalf("nurse merging: %v", err)
+	}
+	m, err := desk.C.MergePatients(ctx, survivor.ID, dup.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Moved["appointments.patient_id"] != 1 || m.Moved["patient_identifiers.patient_id"] != 1 || m.Moved["patient_contacts.patient_id"] != 1 {
+		t.Fatalf("moved: %v", m.Moved)
+	}
+	s, err := desk.C.Patient(ctx, survivor.ID)
+	if err != nil || len(s.Identifiers) != 1 || len(s.Contacts) != 1 {
+		t.Fatalf("survivor after merge: %+v %v", s, err)
+	}
+	a, _ := desk.C.Appointment(ctx, appt.ID)
+	if a.PatientID != survivor.ID {
+		t.Fatalf("appointment still on the merged record")
+	}
+	merged, _ := desk.C.Patient(ctx, dup.ID)
+	if merged.Active || merged.MergedInto != survivor.ID {
+		t.Fatalf("merged record: active=%v merged_into=%q", merged.Active, merged.MergedInto)
+	}
+	if page, _ := desk.C.SearchPatients(ctx, client.PatientSearch{Q: "merge"}); len(page.Items) != 1 {
+		t.Fatalf("merged record still listed: %v", names(page.Items))
+	}
+	if _, err := desk.C.MergePatients(ctx, survivor.ID, dup.ID); client.StatusOf(err) != 409 {
+		t.Fatalf("merging twice: %v", err)
+	}
+	if _, err := desk.C.UpdatePatient(ctx, dup.ID, merged.Version, patient.UpdateInput{Demographics: patient.Demographics{FamilyName: "X", GivenNames: "Y"}}); client.StatusOf(err) != 409 {
+		t.Fatalf("updating a merged record: %v", err)
+	}
+	// Undo.
+	if _, err := desk.C.UndoMerge(ctx, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	back, _ := desk.C.Patient(ctx, dup.ID)
+	if !back.Active || len(back.Identifiers) != 1 || back.Identifiers[0].ID != ident.ID || len(back.Contacts) != 1 {
+		t.Fatalf("after undo: %+v", back)
+	}
+	if a, _ := desk.C.Appointment(ctx, appt.ID); a.PatientID != dup.ID {
+		t.Fatalf("appointment not moved back")
+	}
+	if s, _ := desk.C.Patient(ctx, survivor.ID); len(s.Identifiers) != 0 {
+		t.Fatalf("survivor kept the identifier after undo")
+	}
+	if _, err := desk.C.UndoMerge(ctx, m.ID); client.StatusOf(err) != 409 {
+		t.Fatalf("undo twice: %v", err)
+	}
+	for _, action := range []string{"patient.merge", "patient.unmerge"} {
+		var n int
+		if err := tb.DB.Pool.QueryRow(ctx, "SELECT count(*) FROM audit_events WHERE action = $1 AND resource_id = $2", action, m.ID).Scan(&n); err != nil || n != 2 {
+			t.Fatalf("%s audited %d times (once per record), %v", action, n, err)
+		}
+	}
+
+}

@@ -1,0 +1,333 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/google/uuid"
+
+	"github.com/hospital-erp/hospital-erp/internal/appointment"
+	"github.com/hospital-erp/hospital-erp/internal/client"
+	"github.com/hospital-erp/hospital-erp/internal/events"
+	"github.com/hospital-erp/hospital-erp/internal/identity"
+	"github.com/hospital-erp/hospital-erp/internal/patient"
+)
+
+// clinicSetup is a department with a clinic (15-minute slots) and a
+// physician available there every day from 09:00 to 12:00 UTC.
+type clinicSetup struct {
+	DeptID, ClinicID, PractitionerID string
+	Doctor, Desk                     account
+}
+
+func setupClinic(t *testing.T, tb *testBackend) clinicSetup {
+	t.Helper()
+	ctx := context.Background()
+	admin := tb.newUser(t, identity.RoleAdmin)
+	var dept string
+	if err := tb.DB.Pool.QueryRow(ctx, "INSERT INTO departments (code, name, kind) VALUES ('OPD', 'Outpatients', 'clinical') RETURNING id").Scan(&dept); err != nil {
+		t.Fatal(err)
+	}
+	clinic, err := admin.C.CreateClinic(ctx, appointment.ClinicInput{DepartmentID: dept, Code: "CARD-OP", Name: "Cardiology clinic", SlotMinutes: 15})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doctor := tb.newUser(t, identity.RolePhysician)
+	pr, err := admin.C.CreatePractitioner(ctx, appointment.PractitionerInput{UserID: doctor.ID, DisplayName: "Dr. Test", DepartmentID: dept, Specialty: "Cardiology"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for day := 1; day <= 7; day++ {
+		if _, err := admin.C.AddAvailabilityRule(ctx, pr.ID, appointment.Rule{ClinicID: clinic.ID, Weekday: day, StartTime: "09:00", EndTime: "12:00",
+			ValidFrom: time.Now().UTC().AddDate(0, 0, -1).Format("2006-01-02")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return clinicSetup{DeptID: dept, ClinicID: clinic.ID, PractitionerID: pr.ID, Doctor: doctor, Desk: tb.newUser(t, identity.RoleReceptionist)}
+}
+
+func tomorrowAt(h, m int) time.Time {
+	d := time.Now().UTC().AddDate(0, 0, 1)
+	return time.Date(d.Year(), d.Month(), d.Day(), h, m, 0, 0, time.UTC)
+}
+
+func registerPatient(t *testing.T, c *client.Client, family, given string) patient.Patient {
+	t.Helper()
+	p, err := c.RegisterPatient(context.Background(), patient.RegisterInput{Demographics: patient.Demographics{FamilyName: family, GivenNames: given},
+		ConfirmNotDuplicate: true})
+	if err != nil {
+		t.Fatalf("register %s: %v", family, err)
+	}
+	sensitive(family)
+	return p
+}
+
+// Free slots follow the weekly rules, minus leave, minus booked time.
+func TestSlots(t *testing.T) {
+	tb := startBackend(t, backendOpts{})
+	ctx := context.Background()
+	cs := setupClinic(t, tb)
+	from, to := tomorrowAt(0, 0), tomorrowAt(23, 59)
+	slots, err := cs.Desk.C.Slots(ctx, cs.PractitionerID, "", from, to)
+	if err != nil || len(slots) != 12 {
+		t.Fatalf("slots 09:00-12:00 by 15 min: %d, %v", len(slots), err)
+	}
+	if !slots[0].StartsAt.Equal(tomorrowAt(9, 0)) || !slots[11].EndsAt.Equal(tomorrowAt(12, 0)) {
+		t.Fatalf("first %v, last ends %v", slots[0].StartsAt, slots[11].EndsAt)
+	}
+	admin := tb.newUser(t, identity.RoleAdmin)
+	if _, err := admin.C.AddAvailabilityException(ctx, appointment.Exception{PractitionerID: cs.PractitionerID,
+		StartsAt: tomorrowAt(10, 0), EndsAt: tomorrowAt(11, 0), Reason: "Teaching"}); err != nil {
+		t.Fatal(err)
+	}
+	p := registerPatient(t, cs.Desk.C, "Slotter", "Sam")
+	if _, err := cs.Desk.C.Book(ctx, appointment.BookInput{PatientID: p.ID, PractitionerID: cs.PractitionerID, ClinicID: cs.ClinicID,
+		StartsAt: tomorrowAt(9, 0)}, ""); err != nil {
+		t.Fatal(err)
+	}
+	slots, err = cs.Desk.C.Slots(ctx, cs.PractitionerID, "", from, to)
+	if err != nil || len(slots) != 7 {
+		t.Fatalf("after leave 10-11 and one booking: %d slots, %v; want 7", len(slots), err)
+	}
+	// Booking outside the availability is refused.
+	if _, err := cs.Desk.C.Book(ctx, appointment.BookInput{PatientID: p.ID, PractitionerID: cs.PractitionerID, ClinicID: cs.ClinicID,
+		StartsAt: tomorrowAt(10, 15)}, ""); client.StatusOf(err) != 409 {
+		t.Fatalf("booking during leave: %v, want 409", err)
+	}
+	if _, err := cs.Desk.C.Book(ctx, appointment.BookInput{PatientID: p.ID, PractitionerID: cs.PractitionerID, ClinicID: cs.ClinicID,
+		StartsAt: tomorrowAt(14, 0)}, ""); client.StatusOf(err) != 409 {
+		t.Fatalf("booking outside hours: %v, want 409", err)
+	}
+}
+
+// One hundred clients book the same slot at once: exactly one succeeds,
+// the others get 409, and the database holds no overlapping appointments.
+func TestConcurrentBookingOfOneSlot(t *testing.T) {
+	tb := startBackend(t, backendOpts{env: map[string]string{"DATABASE_MAX_CONNS": "20"}})
+	ctx := context.Background()
+	cs := setupClinic(t, tb)
+	patients := make([]patient.Patient, 100)
+	for i := range patients {
+		patients[i] = registerPatient(t, cs.Desk.C, "Rush"+uuid.NewString()[:6], "Patient")
+	}
+	var wg sync.WaitGroup
+	statuses := make(chan int, 100)
+	for i := range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := cs.Desk.C.Book(ctx, appointment.BookInput{PatientID: patients[i].ID, PractitionerID: cs.PractitionerID,
+				ClinicID: cs.ClinicID, StartsAt: tomorrowAt(9, 30)}, "")
+			if err != nil {
+				statuses <- client.StatusOf(err)
+				return
+			}
+			statuses <- 201
+		}()
+	}
+	wg.Wait()
+	close(statuses)
+	count := map[int]int{}
+	for s := range statuses {
+		count[s]++
+	}
+	if count[201] != 1 || count[409] != 99 {
+		t.Fatalf("statuses %v; want one 201 and 99 409", count)
+	}
+	overlaps, err := tb.backend.DB.Queries().AppointmentOverlaps(ctx)
+	if err != nil || overlaps != 0 {
+		t.Fatalf("overlapping appointments in the database: %d, %v", overlaps, err)
+	}
+	// Adjacent slots are fine.
+	if _, err := cs.Desk.C.Book(ctx, appointment.BookInput{PatientID: patients[0].ID, PractitionerID: cs.PractitionerID,
+		ClinicID: cs.ClinicID, StartsAt: tomorrowAt(9, 45)}, ""); err != nil {
+		t.Fatalf("adjacent slot: %v", err)
+	}
+}
+
+// A retried booking with the same Idempotency-Key creates one appointment;
+// the same key with a different body is refused.
+func TestBookingIdempotency(t *testing.T) {
+	tb := startBackend(t, backendOpts{})
+	ctx := context.Background()
+	cs := setupClinic(t, tb)
+	p := registerPatient(t, cs.Desk.C, "Retry", "Rita")
+	in := appointment.BookInput{PatientID: p.ID, PractitionerID: cs.PractitionerID, ClinicID: cs.ClinicID, StartsAt: tomorrowAt(11, 0)}
+	key := uuid.NewString()
+	var wg sync.WaitGroup
+	ids := make(chan string, 5)
+	for range 5 { // retries racing each other
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a, err := cs.Desk.C.Book(ctx, in, key)
+			if err != nil {
+				ids <- "error: " + err.Error()
+				return
+			}
+			ids <- a.ID
+		}()
+	}
+	wg.Wait()
+	close(ids)
+	first := ""
+	for id := range ids {
+		if strings.HasPrefix(id, "error") && !strings.Contains(id, "still being processed") {
+			t.Fatal(id)
+		}
+		if first == "" && !strings.HasPrefix(id, "error") {
+			first = id
+		}
+		if !strings.HasPrefix(id, "error") && id != first {
+			t.Fatalf("two appointments from one key: %s and %s", first, id)
+		}
+	}
+	a, err := cs.Desk.C.Book(ctx, in, key)
+	if err != nil || a.ID != first {
+		t.Fatalf("retry: %v %v", a.ID, err)
+	}
+	list, _ := cs.Desk.C.Appointments(ctx, client.AppointmentQuery{From: tomorrowAt(0, 0), To: tomorrowAt(23, 0), PatientID: p.ID})
+	if len(list) != 1 {
+		t.Fatalf("appointments for the patient: %d, want 1", len(list))
+	}
+	in.StartsAt = tomorrowAt(11, 15)
+	if _, err := cs.Desk.C.Book(ctx, in, key); client.StatusOf(err) != http.StatusUnprocessableEntity {
+		t.Fatalf("same key, different body: %v, want 422", err)
+	}
+}
+
+// Reschedule, cancel and the state machine; check-in queues the patient,
+// staff call the next patient, and the board updates live over WebSocket.
+func TestAppointmentLifecycleAndQueue(t *testing.T) {
+	tb := startBackend(t, backendOpts{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cs := setupClinic(t, tb)
+	p1 := registerPatient(t, cs.Desk.C, "Queueone", "Ann")
+	p2 := registerPatient(t, cs.Desk.C, "Queuetwo", "Ben")
+	a1, err := cs.Desk.C.Book(ctx, appointment.BookInput{PatientID: p1.ID, PractitionerID: cs.PractitionerID, ClinicID: cs.ClinicID,
+		StartsAt: tomorrowAt(9, 0), Reason: "Chest pain follow-up"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved, err := cs.Desk.C.Reschedule(ctx, a1.ID, appointment.RescheduleInput{StartsAt: tomorrowAt(9, 15)})
+	if err != nil || !moved.StartsAt.Equal(tomorrowAt(9, 15)) || moved.Version != 2 {
+		t.Fatalf("reschedule: %+v %v", moved, err)
+	}
+	a2, err := cs.Desk.C.Book(ctx, appointment.BookInput{PatientID: p2.ID, PractitionerID: cs.PractitionerID, ClinicID: cs.ClinicID,
+		StartsAt: tomorrowAt(9, 0)}, "")
+	if err != nil {
+		t.Fatalf("the freed slot: %v", err)
+	}
+	if _, err := cs.Desk.C.CancelAppointment(ctx, a2.ID, ""); client.StatusOf(err) != 400 {
+		t.Fatalf("cancel without reason: %v", err)
+	}
+	// The queue board over WebSocket.
+	ticket, err := cs.Desk.C.WSTicket(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(tb.URL, "http")+"/api/v1/events?topics=queue&ticket="+ticket.Ticket, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseNow()
+	var hello map[string]any
+	readJSON(t, ctx, conn, &hello)
+
+	in1, err := cs.Desk.C.AppointmentCommand(ctx, a1.ID, "check-in")
+	if err != nil || in1.Status != "checked_in" || in1.QueueTicket == "" {
+		t.Fatalf("check-in: %+v %v", in1, err)
+	}
+	var e events.Event
+	readJSON(t, ctx, conn, &e)
+	if e.Topic != "queue" || e.Type != "queue.checked_in" || !strings.Contains(string(e.Data), cs.DeptID) ||
+		strings.Contains(string(e.Data), "Queueone") {
+		t.Fatalf("queue event: %+v", e)
+	}
+	if _, err := cs.Desk.C.AppointmentCommand(ctx, a1.ID, "check-in"); client.StatusOf(err) != 409 {
+		t.Fatalf("second check-in: %v, want 409", err)
+	}
+	if _, err := cs.Desk.C.QueueWalkIn(ctx, cs.DeptID, p2.ID); err != nil {
+		t.Fatal(err)
+	}
+	readJSON(t, ctx, conn, &e)
+	board, err := cs.Desk.C.QueueBoard(ctx, cs.DeptID)
+	if err != nil || board.Waiting != 2 || board.Entries[0].PatientName == "" {
+		t.Fatalf("board: %+v %v", board, err)
+	}
+	// Two desks call at once: two different patients.
+	var wg sync.WaitGroup
+	called := make(chan string, 2)
+	for _, desk := range []string{"Room 1", "Room 2"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			entry, err := cs.Desk.C.QueueCallNext(ctx, cs.DeptID, desk)
+			if err != nil {
+				t.Errorf("call next: %v", err)
+				return
+			}
+			called <- entry.PatientID
+		}()
+	}
+	wg.Wait()
+	close(called)
+	seen := map[string]bool{}
+	for id := range called {
+		seen[id] = true
+	}
+	if len(seen) != 2 {
+		t.Fatalf("two desks called the same patient: %v", seen)
+	}
+	if _, err := cs.Desk.C.QueueCallNext(ctx, cs.DeptID, "Room 3"); client.StatusOf(err) != 404 {
+		t.Fatalf("empty queue: %v", err)
+	}
+	if _, err := cs.Desk.C.AppointmentCommand(ctx, a1.ID, "complete"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.Desk.C.CancelAppointment(ctx, a1.ID, "patient asked"); client.StatusOf(err) != 409 {
+		t.Fatalf("cancelling a completed visit: %v, want 409", err)
+	}
+	// A stale If-Match is refused.
+	status, _, _ := rawWithHeader(t, "POST", tb.URL+"/api/v1/appointments/"+a1.ID+"/no-show", cs.Desk.Token, map[string]string{"If-Match": `"1"`})
+	if status != 412 {
+		t.Fatalf("stale If-Match on a command: %d", status)
+	}
+	// A nurse outside the patient's care sees the slot as busy, not the patient.
+	nurse := tb.newUser(t, identity.RoleNurse)
+	list, err := nurse.C.Appointments(ctx, client.AppointmentQuery{From: tomorrowAt(0, 0), To: tomorrowAt(23, 0), PractitionerID: cs.PractitionerID})
+	if err != nil || len(list) == 0 {
+		t.Fatalf("nurse's calendar: %v %v", list, err)
+	}
+	for _, a := range list {
+		if a.PatientName != "" || a.PatientID != "" || a.Reason != "" {
+			t.Fatalf("patient shown outside the nurse's scope: %+v", a)
+		}
+	}
+	// The physician booked for the patient sees them.
+	docList, err := cs.Doctor.C.Appointments(ctx, client.AppointmentQuery{From: tomorrowAt(0, 0), To: tomorrowAt(23, 0), PractitionerID: cs.PractitionerID})
+	if err != nil || docList[0].PatientName == "" {
+		t.Fatalf("physician's calendar: %+v %v", docList, err)
+	}
+
+}
+
+func rawWithHeader(t *testing.T, method, url, token string, header map[string]string) (int, http.Header, []byte) {
+	t.Helper()
+	req, _ := newRequest(method, url, token)
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := httpDo(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	return resp.StatusCode, resp.Header, nil
+}

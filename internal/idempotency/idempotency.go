@@ -1,0 +1,174 @@
+// Package idempotency makes commands safe to retry. A client sends
+// "Idempotency-Key: <unique value>" with a creating or state-changing
+// request; the first response is stored with the key in the same
+// transaction as the work, so a retry after a dropped connection gets the
+// first answer and never a second record, and a different request with the
+// same key is refused.
+package idempotency
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/hospital-erp/hospital-erp/internal/hospital"
+	"github.com/hospital-erp/hospital-erp/internal/postgres"
+	"github.com/hospital-erp/hospital-erp/internal/postgres/dbgen"
+)
+
+// Header is the request header carrying the key.
+const Header = "Idempotency-Key"
+
+// ReplayedHeader marks a response that repeats a stored one.
+const ReplayedHeader = "Idempotent-Replayed"
+
+// Request identifies one command: the client's key and a fingerprint of
+// the method, path and body.
+type Request struct {
+	Key         string
+	Fingerprint [32]byte
+}
+
+type ctxKey struct{}
+
+// From returns the request's idempotency key, if it sent one.
+func From(ctx context.Context) (Request, bool) {
+	r, ok := ctx.Value(ctxKey{}).(Request)
+	return r, ok
+}
+
+// WithRequest returns ctx carrying r.
+func WithRequest(ctx context.Context, r Request) context.Context {
+	return context.WithValue(ctx, ctxKey{}, r)
+}
+
+// Middleware reads Idempotency-Key on POST, PUT, PATCH and DELETE,
+// fingerprints the request and puts both into the context. The body
+// (already limited in size) is read once and replayed to the handler.
+func Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key := r.Header.Get(Header)
+		if key == "" || r.Method == http.MethodGet || r.Method == http.MethodHead {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			// Let the handler's decoder report the problem (413, ...).
+			r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), errReader{err}))
+			next.ServeHTTP(w, r)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		h := sha256.New()
+		h.Write([]byte(r.Method + " " + r.URL.Path + "\n"))
+		h.Write(body)
+		var fp [32]byte
+		copy(fp[:], h.Sum(nil))
+		next.ServeHTTP(w, r.WithContext(WithRequest(r.Context(), Request{Key: key, Fingerprint: fp})))
+	})
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// Run runs fn in a transaction. When the request carries an idempotency
+// key, the key is claimed in that same transaction and fn's result stored
+// with it; a repeat of the same request returns the stored result with
+// replayed true and does not run fn. A different request with a used key
+// gets EUNPROCESSABLE; a key longer than 200 characters EINVALID. Errors
+// are not stored: the claim rolls back with the work, so a failed request
+// can be retried with the same key.
+func Run[T any](ctx context.Context, db *postgres.DB, fn func(q *dbgen.Queries) (T, error)) (T, bool, error) {
+	var zero T
+	req, ok := From(ctx)
+	actor := hospital.ActorFrom(ctx)
+	if !ok || actor == nil {
+		var out T
+		err := db.InTx(ctx, func(q *dbgen.Queries) error {
+			var err error
+			out, err = fn(q)
+			return err
+		})
+		return out, false, err
+	}
+	if len(req.Key) > 200 {
+		return zero, false, hospital.Errorf(hospital.EINVALID, "The Idempotency-Key header is longer than 200 characters.")
+	}
+	uid, err := uuid.Parse(actor.UserID)
+	if err != nil {
+		return zero, false, err
+	}
+	var out T
+	replayed := false
+	err = db.InTx(ctx, func(q *dbgen.Queries) error {
+		replayed = false
+		n, err := q.IdempotencyClaim(ctx, dbgen.IdempotencyClaimParams{ActorID: uid, Key: req.Key, Fingerprint: req.Fingerprint[:]})
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			stored, err := q.IdempotencyGet(ctx, dbgen.IdempotencyGetParams{ActorID: uid, Key: req.Key})
+			if err != nil {
+				return err
+			}
+			if !bytes.Equal(stored.Fingerprint, req.Fingerprint[:]) {
+				return hospital.Errorf(hospital.EUNPROCESSABLE,
+					"This Idempotency-Key was already used for a different request; use a new key for a new request.")
+			}
+			if stored.Response == nil {
+				return hospital.Errorf(hospital.ECONFLICT, "A request with this Idempotency-Key is still being processed; retry shortly.")
+			}
+			replayed = true
+			return json.Unmarshal(stored.Response, &out)
+		}
+		if out, err = fn(q); err != nil {
+			return err
+		}
+		b, err := json.Marshal(out)
+		if err != nil {
+			return err
+		}
+		return q.IdempotencyStore(ctx, dbgen.IdempotencyStoreParams{ActorID: uid, Key: req.Key, Response: b})
+	})
+	if err != nil {
+		return zero, false, err
+	}
+	return out, replayed, nil
+}
+
+// MarkReplayed sets the response header that tells a client it got a
+// stored answer.
+func MarkReplayed(w http.ResponseWriter, replayed bool) {
+	if replayed {
+		w.Header().Set(ReplayedHeader, "true")
+	}
+}
+
+// RunExpiry deletes keys older than ttl every interval until ctx ends.
+func RunExpiry(ctx context.Context, db *postgres.DB, log *slog.Logger, ttl, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := db.Queries().IdempotencyExpire(ctx, time.Now().Add(-ttl))
+		if err != nil && !errors.Is(err, context.Canceled) {
+			log.Warn("expiring idempotency keys failed", "error", err)
+		} else if n > 0 {
+			log.Debug("idempotency keys expired", "count", n)
+		}
+	}
+}

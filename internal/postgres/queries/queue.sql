@@ -1,0 +1,34 @@
+-- name: QueueNextTicket :one
+INSERT INTO queue_counters (department_id, day, last_number) VALUES ($1, $2, 1)
+ON CONFLICT (department_id, day) DO UPDATE SET last_number = queue_counters.last_number + 1
+RETURNING last_number;
+
+-- name: QueueAdd :one
+INSERT INTO queue_entries (department_id, patient_id, appointment_id, ticket) VALUES ($1, $2, $3, $4) RETURNING *;
+
+-- name: QueueCallNext :one
+-- The longest-waiting patient, skipping entries another desk is calling at
+-- this very moment.
+UPDATE queue_entries SET status = 'called', called_at = now(), called_by = sqlc.arg(called_by), call_point = sqlc.arg(call_point)
+WHERE id = (
+    SELECT q.id FROM queue_entries q
+    WHERE q.department_id = sqlc.arg(department_id) AND q.status = 'waiting'
+    ORDER BY q.checked_in_at, q.id
+    FOR UPDATE SKIP LOCKED
+    LIMIT 1)
+RETURNING *;
+
+-- name: QueueFinish :one
+UPDATE queue_entries SET status = $2, finished_at = now()
+WHERE id = $1 AND status IN ('waiting', 'called') RETURNING *;
+
+-- name: QueueBoard :many
+-- Today's open entries of a department, in order.
+SELECT q.*, p.family_name, p.given_names, p.mrn
+FROM queue_entries q JOIN patients p ON p.id = q.patient_id
+WHERE q.department_id = $1 AND (q.status IN ('waiting', 'called') OR q.finished_at > now() - interval '15 minutes')
+ORDER BY CASE q.status WHEN 'called' THEN 0 WHEN 'waiting' THEN 1 ELSE 2 END, q.checked_in_at
+LIMIT 200;
+
+-- name: QueueGet :one
+SELECT * FROM queue_entries WHERE id = $1;

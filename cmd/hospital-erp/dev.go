@@ -31,7 +31,8 @@ const demoPatients = 400
 // migrations, the demo hospital, and backend plus frontend on one port with
 // /api/* routed to the backend as the ingress does.
 func runDev(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
-	overrides := map[string]string{"COOKIE_SECURE": "false", "DRAIN_DELAY": "0s", "SHUTDOWN_TIMEOUT": "5s"}
+	overrides := map[string]string{"COOKIE_SECURE": "false", "DRAIN_DELAY": "0s", "SHUTDOWN_TIMEOUT": "5s",
+		"HOSPITAL_TIMEZONE": "Europe/London"}
 	if getenv("PUBLIC_URL") == "" {
 		port := "3000"
 		if addr := getenv("LISTEN_ADDR"); addr != "" {
@@ -117,7 +118,7 @@ func runDev(ctx context.Context, getenv func(string) string, stdout io.Writer) e
 			return err
 		}
 		if !loaded {
-			logins, err := demo.Load(ctx, b.DB, b.Identity, demoPatients)
+			logins, err := demo.Load(ctx, b.DB, b.Identity, demoPatients, cfg.Location)
 			if err != nil {
 				return err
 			}

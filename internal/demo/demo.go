@@ -14,6 +14,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/hospital-erp/hospital-erp/internal/identity"
 	"github.com/hospital-erp/hospital-erp/internal/postgres"
 	"github.com/hospital-erp/hospital-erp/internal/postgres/dbgen"
@@ -89,7 +91,7 @@ func Loaded(ctx context.Context, db *postgres.DB) (bool, error) {
 
 // Load fills an empty database and returns the demo logins. patients is the
 // number of patients to generate.
-func Load(ctx context.Context, db *postgres.DB, ids *identity.Service, patients int) ([]Login, error) {
+func Load(ctx context.Context, db *postgres.DB, ids *identity.Service, patients int, loc *time.Location) ([]Login, error) {
 	rng := mrand.New(mrand.NewPCG(20261126, 1))
 	deptIDs := map[string]string{}
 	err := db.InTx(ctx, func(q *dbgen.Queries) error {
@@ -136,15 +138,21 @@ func Load(ctx context.Context, db *postgres.DB, ids *identity.Service, patients 
 		return nil, fmt.Errorf("demo facility: %w", err)
 	}
 	var logins []Login
+	userIDs := map[string]uuid.UUID{}
 	for _, u := range users {
 		pw := password()
-		if _, err := ids.CreateUserAsSystem(ctx, u.username, u.name, u.role, deptIDs[u.dept], pw); err != nil {
+		created, err := ids.CreateUserAsSystem(ctx, u.username, u.name, u.role, deptIDs[u.dept], pw)
+		if err != nil {
 			return nil, fmt.Errorf("demo user %s: %w", u.username, err)
 		}
+		userIDs[u.username] = uuid.MustParse(created.ID)
 		logins = append(logins, Login{Role: u.role, Username: u.username, Password: pw, Name: u.name})
 	}
 	if err := CopyPatients(ctx, db, patients, rng); err != nil {
 		return nil, err
+	}
+	if err := loadSchedule(ctx, db, rng, deptIDs, userIDs, loc); err != nil {
+		return nil, fmt.Errorf("demo schedule: %w", err)
 	}
 	return logins, nil
 }

@@ -38,6 +38,7 @@ Usage:
   hospital-erp migrate status   list migrations and whether they are applied
   hospital-erp dev              everything on one port for a laptop: local PostgreSQL, demo hospital
   hospital-erp audit verify     walk the audit hash chain and report the first altered or missing row
+  hospital-erp seed --patients N   bulk-load N synthetic patients (benchmarks, load tests)
   hospital-erp version          print the version
 
 Every command is configured by environment variables; "hospital-erp <command> --help" lists them.
@@ -78,6 +79,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runDev(ctx, getenv, stdout)
 	case config.CmdAudit:
 		return runAudit(ctx, rest, getenv, stdout)
+	case config.CmdSeed:
+		return runSeed(ctx, rest, getenv, stdout)
 	case "version":
 		fmt.Fprintln(stdout, version())
 		return nil
@@ -88,7 +91,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 func knownCommand(c string) bool {
 	switch c {
-	case config.CmdAPI, config.CmdWeb, config.CmdMigrate, config.CmdDev, config.CmdAudit:
+	case config.CmdAPI, config.CmdWeb, config.CmdMigrate, config.CmdDev, config.CmdAudit, config.CmdSeed:
 		return true
 	}
 	return false

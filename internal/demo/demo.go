@@ -179,17 +179,9 @@ func CopyPatients(ctx context.Context, db *postgres.DB, n int, rng *mrand.Rand) 
 }
 
 var (
-	givenFemale = []string{"Amélie", "Zoë", "Siobhán", "María José", "Ingrid", "Aisha", "Yuki", "Olga", "Chloé",
-		"Fatima", "Hannah", "Lena", "Priya", "Grace", "Małgorzata", "Ana", "Noor", "Sofia", "Émilie", "Nkechi"}
-	givenMale = []string{"José", "Søren", "Łukasz", "Mohammed", "Oliver", "Jürgen", "Kenji", "Mateo", "Ravi",
-		"Dmitri", "Luca", "Kwame", "Liam", "François", "Björn", "Ahmed", "Tomás", "Noah", "Chidi", "Andrés"}
-	family = []string{"Müller", "O'Brien", "García", "Nováková", "Ødegaard", "Dubois", "Kowalski", "Smith",
-		"Okafor", "Tanaka", "Nguyen", "Fernández", "Schäfer", "Rossi", "Johansson", "Kaya", "Patel", "MacDonald",
-		"Wiśniewski", "Papadopoulos", "Horváth", "Silva", "Ivanova", "Jones", "Brown", "Mensah", "Cohen",
-		"Lefèvre", "Sánchez", "Van der Berg", "Ó Súilleabháin", "Al-Sayed", "Kim", "Novak", "Williams"}
-	cities = []struct{ city, country, postal string }{
-		{"London", "GB", "SW1A 1AA"}, {"Manchester", "GB", "M1 1AE"}, {"Dublin", "IE", "D02 X285"},
-		{"Leeds", "GB", "LS1 4AP"}, {"Bristol", "GB", "BS1 4ST"}, {"Cork", "IE", "T12 K8AF"},
+	cities = []struct{ city, country, postal, language string }{
+		{"London", "GB", "SW1A 1AA", "en"}, {"Manchester", "GB", "M1 1AE", "en"}, {"Dublin", "IE", "D02 X285", "en"},
+		{"Leeds", "GB", "LS1 4AP", "en"}, {"Bristol", "GB", "BS1 4ST", "en"}, {"Cork", "IE", "T12 K8AF", "ga"},
 	}
 	streets = []string{"High Street", "Station Road", "Church Lane", "Victoria Road", "Mill Lane", "Park Avenue",
 		"Queen's Road", "The Green", "Orchard Close", "Riverside"}
@@ -198,30 +190,24 @@ var (
 // Patient generates one realistic patient from rng.
 func Patient(rng *mrand.Rand) dbgen.PatientCopyParams {
 	sex := "female"
-	given := givenFemale[rng.IntN(len(givenFemale))]
 	switch x := rng.IntN(100); {
 	case x < 48:
 		sex = "male"
-		given = givenMale[rng.IntN(len(givenMale))]
 	case x == 98:
 		sex = "other"
 	case x == 99:
 		sex = "unknown"
 	}
-	if rng.IntN(4) == 0 {
-		second := givenFemale[rng.IntN(len(givenFemale))]
-		if sex == "male" {
-			second = givenMale[rng.IntN(len(givenMale))]
-		}
-		if second != given {
-			given += " " + second
-		}
-	}
+	given := givenNames(rng, sex != "male")
 	c := cities[rng.IntN(len(cities))]
 	age := rng.IntN(95)
 	birth := time.Date(2025-age, time.Month(1+rng.IntN(12)), 1+rng.IntN(28), 0, 0, 0, 0, time.UTC)
+	fam := familyName(rng)
+	if rng.IntN(50) == 0 {
+		fam = typo(fam, rng) // registrations with a typo, as real registries have
+	}
 	return dbgen.PatientCopyParams{
-		FamilyName:  family[rng.IntN(len(family))],
+		FamilyName:  fam,
 		GivenNames:  given,
 		BirthDate:   &birth,
 		Sex:         sex,
@@ -230,5 +216,17 @@ func Patient(rng *mrand.Rand) dbgen.PatientCopyParams {
 		City:        c.city,
 		PostalCode:  c.postal,
 		Country:     c.country,
+		Language:    c.language,
 	}
+}
+
+// typo swaps two neighbouring letters.
+func typo(s string, rng *mrand.Rand) string {
+	r := []rune(s)
+	if len(r) < 4 {
+		return s
+	}
+	i := 1 + rng.IntN(len(r)-2)
+	r[i], r[i+1] = r[i+1], r[i]
+	return string(r)
 }

@@ -231,7 +231,7 @@ func (s *Server) newMFAPage(sess *session, next string) *MFAPage {
 		p.Title = "Set up multi-factor authentication"
 	}
 	if !p.Enabled {
-		if pe := sess.pendingEnrol(s.now()); pe != nil {
+		if pe := sess.enrolStep(s.now()); pe != nil {
 			p.Enrolment = newEnrolmentView(pe)
 		}
 	}
@@ -315,7 +315,7 @@ func validTOTP(code string) bool {
 func (s *Server) handleMFAConfirm(w http.ResponseWriter, r *http.Request) error {
 	sess := sessionFrom(r.Context())
 	next := r.PostFormValue("next")
-	if sess.pendingEnrol(s.now()) == nil {
+	if sess.enrolStep(s.now()) == nil {
 		sess.Enrol = nil
 		s.saveSession(w, sess)
 		s.setFlash(w, Flash{Kind: "error", Message: "The set-up took too long. Start again: you will get a new QR code."})

@@ -113,6 +113,9 @@ func TestMFALoginRoundTrip(t *testing.T) {
 	if r := e.get("/wards"); r.StatusCode != http.StatusOK {
 		t.Fatalf("GET /wards after sign-in: %d", r.StatusCode)
 	}
+	if logs := e.logs.String(); strings.Contains(logs, testPassword) || strings.Contains(logs, testRecoveryCode) {
+		t.Errorf("the log holds the password or a code:\n%s", logs)
+	}
 }
 
 func TestMFALoginStepExpires(t *testing.T) {

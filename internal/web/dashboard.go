@@ -59,6 +59,18 @@ func (s *Server) handleDashboardShow(w http.ResponseWriter, r *http.Request) err
 		p.Actions = append(p.Actions, Action{Href: "/wards", Label: "Wards and beds",
 			Description: "See free, occupied and cleaning beds live."})
 	}
+	if sess.can(identity.PermUserAdmin) {
+		p.Actions = append(p.Actions, Action{Href: "/admin/users", Label: "Manage users",
+			Description: "Add staff, change roles and wards, reset passwords and sign-in security."})
+	}
+	if sess.can(identity.PermEmergencyReview) {
+		p.Actions = append(p.Actions, Action{Href: "/emergency-access", Label: "Review emergency access",
+			Description: "Check each time a patient was opened outside the care team."})
+	}
+	if sess.can(identity.PermAuditRead) {
+		p.Actions = append(p.Actions, Action{Href: "/audit", Label: "Audit trail",
+			Description: "Who did what to which record, with CSV export and chain verification."})
+	}
 
 	if p.ShowBeds {
 		var wards []ward.Ward

@@ -118,6 +118,7 @@ func isoTime(t time.Time) string {
 var permissionLabels = map[string]string{
 	identity.PermPatientRead:      "See patients' demographics",
 	identity.PermPatientWrite:     "Register patients and change their demographics",
+	"patient.merge":               "Merge duplicate patient records",
 	identity.PermAppointmentRead:  "See appointments",
 	identity.PermAppointmentWrite: "Book and change appointments",
 	identity.PermAdmissionRead:    "See admissions",

@@ -55,7 +55,7 @@ func (s *Server) handleLoginForm(w http.ResponseWriter, r *http.Request) error {
 			sess.Login = nil
 			s.saveSession(w, sess)
 		}
-	} else if pl := sess.pendingLogin(s.now()); pl != nil {
+	} else if pl := sess.loginStep(s.now()); pl != nil {
 		p.mfaStep(pl.Username)
 	}
 	return s.render(w, r, http.StatusOK, "login", p)
@@ -74,7 +74,7 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) error
 	codeStep := r.PostForm.Has("otp") && username == "" && password == ""
 
 	if codeStep {
-		pl := sess.pendingLogin(s.now())
+		pl := sess.loginStep(s.now())
 		if pl == nil {
 			sess.Login = nil
 			s.saveSession(w, sess)

@@ -113,16 +113,16 @@ type grantRef struct {
 
 func (s *session) signedIn() bool { return s != nil && s.UserID != "" && s.Access != "" }
 
-// pendingLogin returns the sign-in awaiting its code, if it has not expired.
-func (s *session) pendingLogin(now time.Time) *pendingLogin {
+// loginStep returns the sign-in awaiting its code, if it has not expired.
+func (s *session) loginStep(now time.Time) *pendingLogin {
 	if s == nil || s.Login == nil || now.Unix() > s.Login.Until {
 		return nil
 	}
 	return s.Login
 }
 
-// pendingEnrol returns the started enrolment, if it has not expired.
-func (s *session) pendingEnrol(now time.Time) *pendingEnrol {
+// enrolStep returns the started enrolment, if it has not expired.
+func (s *session) enrolStep(now time.Time) *pendingEnrol {
 	if s == nil || s.Enrol == nil || now.Unix() > s.Enrol.Until || s.Enrol.Secret == "" {
 		return nil
 	}

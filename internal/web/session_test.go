@@ -213,3 +213,47 @@ func TestAgeAndNaturalOrder(t *testing.T) {
 		t.Error("naturalCompare does not order numbers by value")
 	}
 }
+
+// The fullest session still fits a cookie: browsers drop cookies over
+// 4096 bytes (name and value), which would sign the user out silently.
+func TestLargestSessionFitsACookie(t *testing.T) {
+	t.Parallel()
+	s := testServer(t, testKey)
+	now := time.Now()
+	sess := &session{SID: newToken(), Access: strings.Repeat("a", 1100), Refresh: newToken(), Expiry: now.Unix(), CSRF: newToken(),
+		UserID: "3f7a0c1e-9b2d-4e8f-a6c5-1d2e3f4a5b60", Name: strings.Repeat("N", 200), Role: identity.RolePhysician,
+		Perms: identity.RolePermissions[identity.RolePhysician], MFAOn: true, Idle: 900,
+		Enrol: &pendingEnrol{Secret: testSecret, URI: "otpauth://totp/Hospital%20ERP:" + strings.Repeat("u", 64) + "?algorithm=SHA1&digits=6&issuer=Hospital%20ERP&period=30&secret=" + testSecret,
+			Until: now.Unix()}}
+	for range maxGrants + 3 {
+		sess.addGrant(newToken()[:36], now.Add(time.Hour), now)
+	}
+	if len(sess.Grants) != maxGrants {
+		t.Fatalf("%d grants kept, want %d", len(sess.Grants), maxGrants)
+	}
+	v, err := s.seal(secureSessionCookie, sess)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(secureSessionCookie) + 1 + len(v); n > 4000 {
+		t.Fatalf("the session cookie is %d bytes", n)
+	}
+}
+
+func TestGrantsExpire(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	var s session
+	s.addGrant("p1", now.Add(time.Minute), now)
+	s.addGrant("p2", now.Add(-time.Minute), now)
+	if _, ok := s.grant("p1", now); !ok {
+		t.Error("an unexpired grant is not found")
+	}
+	if _, ok := s.grant("p2", now); ok {
+		t.Error("an expired grant counts")
+	}
+	s.addGrant("p3", now.Add(time.Hour), now.Add(2*time.Minute))
+	if len(s.Grants) != 1 || s.Grants[0].PatientID != "p3" {
+		t.Errorf("expired grants kept: %+v", s.Grants)
+	}
+}

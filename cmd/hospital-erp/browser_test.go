@@ -29,9 +29,13 @@ type stack struct {
 	URL string
 }
 
-func startStack(t *testing.T) *stack {
+func startStack(t *testing.T, opts ...backendOpts) *stack {
 	t.Helper()
-	tb := startBackend(t, backendOpts{})
+	o := backendOpts{}
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	tb := startBackend(t, o)
 	mux := http.NewServeMux()
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
@@ -230,4 +234,70 @@ func seedWard(t *testing.T, s *stack) string {
 		}
 	}
 	return ward
+}
+
+// An administrator signs in, is sent to enrol MFA (the first sign-in of a
+// role that must use it), enrols with the code their app would show,
+// signs out, signs in again with a one-time code, and is signed out
+// automatically after the idle time-out.
+func TestBrowserAdministratorMFAAndIdleLogoff(t *testing.T) {
+	s := startStack(t, backendOpts{env: map[string]string{"SESSION_IDLE_TIMEOUT": "6s"}})
+	if _, err := s.Identity.CreateUserAsSystem(context.Background(), "it.admin", "Ada Admin", identity.RoleAdmin, "", "a long enough password"); err != nil {
+		t.Fatal(err)
+	}
+	ctx := browser(t)
+	do(ctx, t, "first sign-in",
+		chromedp.Navigate(s.URL+"/login"),
+		chromedp.WaitVisible(css(`#f-username`)),
+		chromedp.SendKeys(css(`#f-username`), "it.admin"),
+		chromedp.SendKeys(css(`#f-password`), "a long enough password"),
+		chromedp.Click(css(`button[type=submit]`)),
+		chromedp.WaitVisible(css(`[data-mfa-secret]`)),
+	)
+	if loc, _ := chromedp.Run(ctx, chromedp.Location()); !strings.Contains(loc, "/account/mfa") {
+		t.Fatalf("after the first sign-in at %s, want the MFA enrolment page", loc)
+	}
+	secret, err := chromedp.Run(ctx, chromedp.AttributeValue(css(`[data-mfa-secret]`), "data-mfa-secret"))
+	if err != nil || !secret.Exists || secret.Value == "" {
+		t.Fatalf("secret on the page: %+v %v", secret, err)
+	}
+	sensitive(secret.Value)
+	screenshot(ctx, t, "10-mfa-enrol")
+	code, _ := identity.TOTPCode(secret.Value, time.Now())
+	do(ctx, t, "confirm enrolment",
+		chromedp.SendKeys(css(`#f-code`), code),
+		chromedp.Click(css(`form[action='/account/mfa/confirm'] button[type=submit]`)),
+		chromedp.WaitVisible(css(`.recovery-codes`)),
+	)
+	screenshot(ctx, t, "11-recovery-codes")
+	do(ctx, t, "continue and sign out",
+		chromedp.Click(css(`.form__actions a.button--primary`)),
+		chromedp.WaitVisible(css(`form[action="/logout"] button`)),
+		chromedp.Click(css(`form[action="/logout"] button`)),
+		chromedp.WaitVisible(css(`#f-username`)),
+	)
+	// Sign in again: the code step appears. The code must be one the
+	// enrolment did not use, so wait for the next time step.
+	time.Sleep(time.Until(time.Unix((time.Now().Unix()/30+1)*30, 0)) + 200*time.Millisecond)
+	code, _ = identity.TOTPCode(secret.Value, time.Now())
+	do(ctx, t, "sign in with a code",
+		chromedp.SendKeys(css(`#f-username`), "it.admin"),
+		chromedp.SendKeys(css(`#f-password`), "a long enough password"),
+		chromedp.Click(css(`button[type=submit]`)),
+		chromedp.WaitVisible(css(`#f-otp`)),
+		chromedp.SendKeys(css(`#f-otp`), code),
+		chromedp.Click(css(`button[type=submit]`)),
+		chromedp.WaitVisible(css(`form[action="/logout"] button`)),
+	)
+	screenshot(ctx, t, "12-signed-in")
+	// Idle: no activity for longer than the time-out signs the user out.
+	wait, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(wait, chromedp.WaitVisible(css(`#f-username`))); err != nil {
+		t.Fatalf("not signed out after the idle time-out: %v", err)
+	}
+	if msg := textOf(ctx, t, ".flash"); !strings.Contains(msg, "without activity") {
+		t.Fatalf("sign-out message: %q", msg)
+	}
+	screenshot(ctx, t, "13-idle-signed-out")
 }

@@ -94,6 +94,40 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) (*htt
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any, header http.Header) (*http.Response, error) {
+	req, err := c.newRequest(ctx, method, path, in, header)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		e := &Error{}
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if json.Unmarshal(b, &e.Problem) != nil || e.Problem.Status == 0 {
+			e.Problem = httpx.Problem{Status: resp.StatusCode, Code: "http_" + strconv.Itoa(resp.StatusCode),
+				Title: http.StatusText(resp.StatusCode), Detail: string(bytes.TrimSpace(b))}
+		}
+		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil {
+			e.RetryAfter = time.Duration(s) * time.Second
+		}
+		return resp, e
+	}
+	if out != nil {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			return resp, fmt.Errorf("decode %s %s: %w", method, path, err)
+		}
+	} else {
+		_, _ = io.Copy(io.Discard, resp.Body)
+	}
+	return resp, nil
+}
+
+// newRequest builds a request with the JSON body in, the token, the
+// request id and the forwarded client of ctx.
+func (c *Client) newRequest(ctx context.Context, method, path string, in any, header http.Header) (*http.Request, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -127,31 +161,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, heade
 			req.Header.Set("User-Agent", f.userAgent)
 		}
 	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		e := &Error{}
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		if json.Unmarshal(b, &e.Problem) != nil || e.Problem.Status == 0 {
-			e.Problem = httpx.Problem{Status: resp.StatusCode, Code: "http_" + strconv.Itoa(resp.StatusCode),
-				Title: http.StatusText(resp.StatusCode), Detail: string(bytes.TrimSpace(b))}
-		}
-		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil {
-			e.RetryAfter = time.Duration(s) * time.Second
-		}
-		return resp, e
-	}
-	if out != nil {
-		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-			return resp, fmt.Errorf("decode %s %s: %w", method, path, err)
-		}
-	} else {
-		_, _ = io.Copy(io.Discard, resp.Body)
-	}
-	return resp, nil
+	return req, nil
 }
 
 // Login signs in.
@@ -457,12 +467,9 @@ func (c *Client) AuditEvents(ctx context.Context, q AuditQuery) (audit.Page, err
 
 // AuditCSV returns the audit export as CSV bytes.
 func (c *Client) AuditCSV(ctx context.Context, q AuditQuery) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/api/v1/audit/events.csv?"+q.values().Encode(), nil)
+	req, err := c.newRequest(ctx, http.MethodGet, "/api/v1/audit/events.csv?"+q.values().Encode(), nil, nil)
 	if err != nil {
 		return nil, err
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

@@ -39,6 +39,7 @@ Usage:
   hospital-erp dev              everything on one port for a laptop: local PostgreSQL, demo hospital
   hospital-erp audit verify     walk the audit hash chain and report the first altered or missing row
   hospital-erp seed --patients N   bulk-load N synthetic patients (benchmarks, load tests)
+  hospital-erp loadgen          drive a running system at a constant rate and report latency (see --help)
   hospital-erp version          print the version
 
 Every command is configured by environment variables; "hospital-erp <command> --help" lists them.
@@ -54,6 +55,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if cmd == "-h" || cmd == "--help" || cmd == "help" {
 		fmt.Fprint(stdout, usage)
 		return nil
+	}
+	if wantsHelp(rest) && cmd == "loadgen" {
+		return runLoadgen(ctx, []string{"-h"}, getenv, stdout)
 	}
 	if wantsHelp(rest) {
 		if cmd == "version" {
@@ -81,6 +85,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runAudit(ctx, rest, getenv, stdout)
 	case config.CmdSeed:
 		return runSeed(ctx, rest, getenv, stdout)
+	case "loadgen":
+		return runLoadgen(ctx, rest, getenv, stdout)
 	case "version":
 		fmt.Fprintln(stdout, version())
 		return nil

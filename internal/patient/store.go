@@ -3,6 +3,7 @@ package patient
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -124,6 +125,10 @@ type cursor struct {
 	MRN     string    `json:"m,omitempty"`
 	Score   float64   `json:"s,omitempty"`
 	ID      uuid.UUID `json:"i"`
+	// Mode says which stage of a several-word search the pages come from:
+	// "parts" (exact name prefixes), "near" (one word mistyped) or ""
+	// (trigram similarity over all names).
+	Mode string `json:"o,omitempty"`
 }
 
 // storeList runs the keyset query of the requested sort; one query per
@@ -141,12 +146,83 @@ func storeList(ctx context.Context, q *dbgen.Queries, f ListFilter, scope access
 	if wards == nil {
 		wards = []uuid.UUID{}
 	}
+	like, similar := nameMatch(f.Query)
+	if similar != nil && page.Sort != "relevance" {
+		if err := q.SearchThreshold(ctx, similarityThreshold); err != nil {
+			return nil, "", postgres.Translate(err)
+		}
+	}
+	mode := ""
 	var rows []dbgen.Patient
 	var scores []float64
 	var err error
+	var keys [][2]string // surname search: the folded names it orders by
 	switch page.Sort {
 	case "relevance":
-		p := dbgen.PatientSearchByRelevanceParams{Q: *f.Query, BirthDate: f.BirthDate, Mrn: f.MRN, Phone: f.Phone,
+		if like != nil {
+			// One word: surname prefix, in name order.
+			p := dbgen.PatientSearchBySurnameParams{QLike: *like, BirthDate: f.BirthDate, Mrn: f.MRN, Phone: f.Phone,
+				Identifier: f.Identifier, ScopeUser: scope.User, ScopeWards: wards, ScopeDepartment: scope.Department, Lim: lim}
+			if after != nil {
+				p.AfterFamily, p.AfterGiven, p.AfterID = &after.Family, &after.Given, &after.ID
+			}
+			var rs []dbgen.PatientSearchBySurnameRow
+			rs, err = q.PatientSearchBySurname(ctx, p)
+			for _, r := range rs {
+				rows = append(rows, r.Patient)
+				keys = append(keys, [2]string{r.FamilyKey, r.GivenKey})
+			}
+			break
+		}
+		// Several words: first the exact-prefix name parts, then, when that
+		// finds nothing (a typo), trigram similarity.
+		words := strings.Fields(*similar)
+		if after == nil || after.Mode == "parts" {
+			p := dbgen.PatientSearchByNamePartsParams{FirstLike: escapeLike(words[0]) + "%",
+				LastLike: escapeLike(words[len(words)-1]) + "%", BirthDate: f.BirthDate, Mrn: f.MRN, Phone: f.Phone,
+				Identifier: f.Identifier, ScopeUser: scope.User, ScopeWards: wards, ScopeDepartment: scope.Department, Lim: lim}
+			if after != nil {
+				p.AfterFamily, p.AfterGiven, p.AfterID = &after.Family, &after.Given, &after.ID
+			}
+			var rs []dbgen.PatientSearchByNamePartsRow
+			if rs, err = q.PatientSearchByNameParts(ctx, p); err != nil {
+				break
+			}
+			for _, r := range rs {
+				rows = append(rows, r.Patient)
+				keys = append(keys, [2]string{r.FamilyKey, r.GivenKey})
+			}
+			if len(rows) > 0 || after != nil {
+				mode = "parts"
+				break
+			}
+		}
+		if after == nil || after.Mode == "near" {
+			first, last := escapeLike(words[0]), escapeLike(words[len(words)-1])
+			p := dbgen.PatientSearchByNearNameParams{Q: *similar, FirstLike: first + "%", LastLike: last + "%",
+				FirstInitial: initial(words[0]), LastInitial: initial(words[len(words)-1]), BirthDate: f.BirthDate,
+				Mrn: f.MRN, Phone: f.Phone, Identifier: f.Identifier, ScopeUser: scope.User, ScopeWards: wards,
+				ScopeDepartment: scope.Department, Lim: lim}
+			if after != nil {
+				p.AfterScore, p.AfterID = &after.Score, &after.ID
+			}
+			var rs []dbgen.PatientSearchByNearNameRow
+			if rs, err = q.PatientSearchByNearName(ctx, p); err != nil {
+				break
+			}
+			for _, r := range rs {
+				rows = append(rows, r.Patient)
+				scores = append(scores, r.Score)
+			}
+			if len(rows) > 0 || after != nil {
+				mode = "near"
+				break
+			}
+		}
+		if err = q.SearchThreshold(ctx, similarityThreshold); err != nil {
+			break
+		}
+		p := dbgen.PatientSearchByRelevanceParams{Q: *similar, BirthDate: f.BirthDate, Mrn: f.MRN, Phone: f.Phone,
 			Identifier: f.Identifier, ScopeUser: scope.User, ScopeWards: wards, ScopeDepartment: scope.Department, Lim: lim}
 		if after != nil {
 			p.AfterScore, p.AfterID = &after.Score, &after.ID
@@ -158,7 +234,7 @@ func storeList(ctx context.Context, q *dbgen.Queries, f ListFilter, scope access
 			scores = append(scores, r.Score)
 		}
 	case "name", "-name":
-		p := dbgen.PatientListByNameParams{Q: f.Query, BirthDate: f.BirthDate, Mrn: f.MRN, Phone: f.Phone, Identifier: f.Identifier,
+		p := dbgen.PatientListByNameParams{QLike: like, QSimilar: similar, BirthDate: f.BirthDate, Mrn: f.MRN, Phone: f.Phone, Identifier: f.Identifier,
 			ScopeUser: scope.User, ScopeWards: wards, ScopeDepartment: scope.Department, Lim: lim}
 		if after != nil {
 			p.AfterFamily, p.AfterGiven, p.AfterID = &after.Family, &after.Given, &after.ID
@@ -169,7 +245,7 @@ func storeList(ctx context.Context, q *dbgen.Queries, f ListFilter, scope access
 			rows, err = q.PatientListByNameDesc(ctx, dbgen.PatientListByNameDescParams(p))
 		}
 	case "created", "-created":
-		p := dbgen.PatientListByCreatedParams{Q: f.Query, BirthDate: f.BirthDate, Mrn: f.MRN, Phone: f.Phone, Identifier: f.Identifier,
+		p := dbgen.PatientListByCreatedParams{QLike: like, QSimilar: similar, BirthDate: f.BirthDate, Mrn: f.MRN, Phone: f.Phone, Identifier: f.Identifier,
 			ScopeUser: scope.User, ScopeWards: wards, ScopeDepartment: scope.Department, Lim: lim}
 		if after != nil {
 			p.AfterCreated, p.AfterID = &after.Created, &after.ID
@@ -180,7 +256,7 @@ func storeList(ctx context.Context, q *dbgen.Queries, f ListFilter, scope access
 			rows, err = q.PatientListByCreatedDesc(ctx, dbgen.PatientListByCreatedDescParams(p))
 		}
 	case "mrn", "-mrn":
-		p := dbgen.PatientListByMRNParams{Q: f.Query, BirthDate: f.BirthDate, Mrn: f.MRN, Phone: f.Phone, Identifier: f.Identifier,
+		p := dbgen.PatientListByMRNParams{QLike: like, QSimilar: similar, BirthDate: f.BirthDate, Mrn: f.MRN, Phone: f.Phone, Identifier: f.Identifier,
 			ScopeUser: scope.User, ScopeWards: wards, ScopeDepartment: scope.Department, Lim: lim}
 		if after != nil {
 			p.AfterMrn = &after.MRN
@@ -198,7 +274,11 @@ func storeList(ctx context.Context, q *dbgen.Queries, f ListFilter, scope access
 	if len(rows) > page.Limit {
 		rows = rows[:page.Limit]
 		last := rows[len(rows)-1]
-		c := cursor{Family: last.FamilyName, Given: last.GivenNames, Created: last.CreatedAt, MRN: last.Mrn, ID: last.ID}
+		c := cursor{Family: last.FamilyName, Given: last.GivenNames, Created: last.CreatedAt, MRN: last.Mrn, ID: last.ID, Mode: mode}
+		if keys != nil {
+			// The surname index orders by the unaccented, lower-cased names.
+			c.Family, c.Given = keys[page.Limit-1][0], keys[page.Limit-1][1]
+		}
 		if scores != nil {
 			c.Score = scores[page.Limit-1]
 		}
@@ -254,3 +334,41 @@ func digits(s string) string {
 }
 
 func round2(f float64) float64 { return float64(int(f*100+0.5)) / 100 }
+
+// similarityThreshold is the trigram similarity a several-word name query
+// needs: it lets "Jsoe Muller" find "José Müller" (0.5) while most other
+// Müllers (about 0.44) stay out, which keeps searches fast on a large
+// registry (docs/BENCHMARKS.md).
+const similarityThreshold = "0.45"
+
+// nameMatch chooses how a name query matches: one word as a literal
+// prefix of the family name (an escaped LIKE pattern), several words by
+// trigram similarity on the whole name.
+func nameMatch(query *string) (like, similar *string) {
+	if query == nil {
+		return nil, nil
+	}
+	words := strings.Fields(*query)
+	switch len(words) {
+	case 0:
+		return nil, nil
+	case 1:
+		p := escapeLike(words[0]) + "%"
+		return &p, nil
+	}
+	q := strings.Join(words, " ")
+	return nil, &q
+}
+
+// initial is a LIKE pattern for words starting with w's first letter.
+func initial(w string) string {
+	for _, r := range w {
+		return escapeLike(string(r)) + "%"
+	}
+	return "%"
+}
+
+// escapeLike makes s match literally in a LIKE pattern.
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}

@@ -492,23 +492,24 @@ const patientListByCreated = `-- name: PatientListByCreated :many
 SELECT id, mrn, family_name, given_names, birth_date, sex, phone, email, address_line, city, postal_code, country, deceased, version, created_at, updated_at, created_by, name_prefix, name_suffix, preferred_name, gender_identity, birth_sex, deceased_at, mobile_phone, address_line2, district, language, active, merged_into, search_name, phone_digits FROM patients
 WHERE ($1::timestamptz IS NULL OR (created_at, id) > ($1::timestamptz, $2::uuid))
   AND active
-  AND ($3::text IS NULL OR search_name % lower(f_unaccent($3::text))
-       OR lower(f_unaccent($3::text)) <% search_name)
-  AND ($4::date IS NULL OR birth_date = $4::date)
-  AND ($5::text IS NULL OR mrn = $5::text)
-  AND ($6::text IS NULL OR phone_digits LIKE '%' || $6::text || '%')
-  AND ($7::text IS NULL OR EXISTS (
-        SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = patients.id AND pi.value = $7::text))
-  AND ($8::uuid IS NULL
-       OR patient_in_scope(id, $8::uuid, $9::uuid[], $10::uuid))
+  AND ($3::text IS NULL OR lower(f_unaccent(family_name)) COLLATE "C" LIKE lower(f_unaccent($3::text)))
+  AND ($4::text IS NULL OR search_name % lower(f_unaccent($4::text)))
+  AND ($5::date IS NULL OR birth_date = $5::date)
+  AND ($6::text IS NULL OR mrn = $6::text)
+  AND ($7::text IS NULL OR phone_digits LIKE '%' || $7::text || '%')
+  AND ($8::text IS NULL OR EXISTS (
+        SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = patients.id AND pi.value = $8::text))
+  AND ($9::uuid IS NULL
+       OR patient_in_scope(id, $9::uuid, $10::uuid[], $11::uuid))
 ORDER BY created_at, id
-LIMIT $11
+LIMIT $12
 `
 
 type PatientListByCreatedParams struct {
 	AfterCreated    *time.Time
 	AfterID         *uuid.UUID
-	Q               *string
+	QLike           *string
+	QSimilar        *string
 	BirthDate       *time.Time
 	Mrn             *string
 	Phone           *string
@@ -523,7 +524,8 @@ func (q *Queries) PatientListByCreated(ctx context.Context, arg PatientListByCre
 	rows, err := q.db.Query(ctx, patientListByCreated,
 		arg.AfterCreated,
 		arg.AfterID,
-		arg.Q,
+		arg.QLike,
+		arg.QSimilar,
 		arg.BirthDate,
 		arg.Mrn,
 		arg.Phone,
@@ -587,23 +589,24 @@ const patientListByCreatedDesc = `-- name: PatientListByCreatedDesc :many
 SELECT id, mrn, family_name, given_names, birth_date, sex, phone, email, address_line, city, postal_code, country, deceased, version, created_at, updated_at, created_by, name_prefix, name_suffix, preferred_name, gender_identity, birth_sex, deceased_at, mobile_phone, address_line2, district, language, active, merged_into, search_name, phone_digits FROM patients
 WHERE ($1::timestamptz IS NULL OR (created_at, id) < ($1::timestamptz, $2::uuid))
   AND active
-  AND ($3::text IS NULL OR search_name % lower(f_unaccent($3::text))
-       OR lower(f_unaccent($3::text)) <% search_name)
-  AND ($4::date IS NULL OR birth_date = $4::date)
-  AND ($5::text IS NULL OR mrn = $5::text)
-  AND ($6::text IS NULL OR phone_digits LIKE '%' || $6::text || '%')
-  AND ($7::text IS NULL OR EXISTS (
-        SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = patients.id AND pi.value = $7::text))
-  AND ($8::uuid IS NULL
-       OR patient_in_scope(id, $8::uuid, $9::uuid[], $10::uuid))
+  AND ($3::text IS NULL OR lower(f_unaccent(family_name)) COLLATE "C" LIKE lower(f_unaccent($3::text)))
+  AND ($4::text IS NULL OR search_name % lower(f_unaccent($4::text)))
+  AND ($5::date IS NULL OR birth_date = $5::date)
+  AND ($6::text IS NULL OR mrn = $6::text)
+  AND ($7::text IS NULL OR phone_digits LIKE '%' || $7::text || '%')
+  AND ($8::text IS NULL OR EXISTS (
+        SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = patients.id AND pi.value = $8::text))
+  AND ($9::uuid IS NULL
+       OR patient_in_scope(id, $9::uuid, $10::uuid[], $11::uuid))
 ORDER BY created_at DESC, id DESC
-LIMIT $11
+LIMIT $12
 `
 
 type PatientListByCreatedDescParams struct {
 	AfterCreated    *time.Time
 	AfterID         *uuid.UUID
-	Q               *string
+	QLike           *string
+	QSimilar        *string
 	BirthDate       *time.Time
 	Mrn             *string
 	Phone           *string
@@ -618,7 +621,8 @@ func (q *Queries) PatientListByCreatedDesc(ctx context.Context, arg PatientListB
 	rows, err := q.db.Query(ctx, patientListByCreatedDesc,
 		arg.AfterCreated,
 		arg.AfterID,
-		arg.Q,
+		arg.QLike,
+		arg.QSimilar,
 		arg.BirthDate,
 		arg.Mrn,
 		arg.Phone,
@@ -682,22 +686,23 @@ const patientListByMRN = `-- name: PatientListByMRN :many
 SELECT id, mrn, family_name, given_names, birth_date, sex, phone, email, address_line, city, postal_code, country, deceased, version, created_at, updated_at, created_by, name_prefix, name_suffix, preferred_name, gender_identity, birth_sex, deceased_at, mobile_phone, address_line2, district, language, active, merged_into, search_name, phone_digits FROM patients
 WHERE ($1::text IS NULL OR mrn > $1::text)
   AND active
-  AND ($2::text IS NULL OR search_name % lower(f_unaccent($2::text))
-       OR lower(f_unaccent($2::text)) <% search_name)
-  AND ($3::date IS NULL OR birth_date = $3::date)
-  AND ($4::text IS NULL OR mrn = $4::text)
-  AND ($5::text IS NULL OR phone_digits LIKE '%' || $5::text || '%')
-  AND ($6::text IS NULL OR EXISTS (
-        SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = patients.id AND pi.value = $6::text))
-  AND ($7::uuid IS NULL
-       OR patient_in_scope(id, $7::uuid, $8::uuid[], $9::uuid))
+  AND ($2::text IS NULL OR lower(f_unaccent(family_name)) COLLATE "C" LIKE lower(f_unaccent($2::text)))
+  AND ($3::text IS NULL OR search_name % lower(f_unaccent($3::text)))
+  AND ($4::date IS NULL OR birth_date = $4::date)
+  AND ($5::text IS NULL OR mrn = $5::text)
+  AND ($6::text IS NULL OR phone_digits LIKE '%' || $6::text || '%')
+  AND ($7::text IS NULL OR EXISTS (
+        SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = patients.id AND pi.value = $7::text))
+  AND ($8::uuid IS NULL
+       OR patient_in_scope(id, $8::uuid, $9::uuid[], $10::uuid))
 ORDER BY mrn
-LIMIT $10
+LIMIT $11
 `
 
 type PatientListByMRNParams struct {
 	AfterMrn        *string
-	Q               *string
+	QLike           *string
+	QSimilar        *string
 	BirthDate       *time.Time
 	Mrn             *string
 	Phone           *string
@@ -711,7 +716,8 @@ type PatientListByMRNParams struct {
 func (q *Queries) PatientListByMRN(ctx context.Context, arg PatientListByMRNParams) ([]Patient, error) {
 	rows, err := q.db.Query(ctx, patientListByMRN,
 		arg.AfterMrn,
-		arg.Q,
+		arg.QLike,
+		arg.QSimilar,
 		arg.BirthDate,
 		arg.Mrn,
 		arg.Phone,
@@ -775,22 +781,23 @@ const patientListByMRNDesc = `-- name: PatientListByMRNDesc :many
 SELECT id, mrn, family_name, given_names, birth_date, sex, phone, email, address_line, city, postal_code, country, deceased, version, created_at, updated_at, created_by, name_prefix, name_suffix, preferred_name, gender_identity, birth_sex, deceased_at, mobile_phone, address_line2, district, language, active, merged_into, search_name, phone_digits FROM patients
 WHERE ($1::text IS NULL OR mrn < $1::text)
   AND active
-  AND ($2::text IS NULL OR search_name % lower(f_unaccent($2::text))
-       OR lower(f_unaccent($2::text)) <% search_name)
-  AND ($3::date IS NULL OR birth_date = $3::date)
-  AND ($4::text IS NULL OR mrn = $4::text)
-  AND ($5::text IS NULL OR phone_digits LIKE '%' || $5::text || '%')
-  AND ($6::text IS NULL OR EXISTS (
-        SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = patients.id AND pi.value = $6::text))
-  AND ($7::uuid IS NULL
-       OR patient_in_scope(id, $7::uuid, $8::uuid[], $9::uuid))
+  AND ($2::text IS NULL OR lower(f_unaccent(family_name)) COLLATE "C" LIKE lower(f_unaccent($2::text)))
+  AND ($3::text IS NULL OR search_name % lower(f_unaccent($3::text)))
+  AND ($4::date IS NULL OR birth_date = $4::date)
+  AND ($5::text IS NULL OR mrn = $5::text)
+  AND ($6::text IS NULL OR phone_digits LIKE '%' || $6::text || '%')
+  AND ($7::text IS NULL OR EXISTS (
+        SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = patients.id AND pi.value = $7::text))
+  AND ($8::uuid IS NULL
+       OR patient_in_scope(id, $8::uuid, $9::uuid[], $10::uuid))
 ORDER BY mrn DESC
-LIMIT $10
+LIMIT $11
 `
 
 type PatientListByMRNDescParams struct {
 	AfterMrn        *string
-	Q               *string
+	QLike           *string
+	QSimilar        *string
 	BirthDate       *time.Time
 	Mrn             *string
 	Phone           *string
@@ -804,7 +811,8 @@ type PatientListByMRNDescParams struct {
 func (q *Queries) PatientListByMRNDesc(ctx context.Context, arg PatientListByMRNDescParams) ([]Patient, error) {
 	rows, err := q.db.Query(ctx, patientListByMRNDesc,
 		arg.AfterMrn,
-		arg.Q,
+		arg.QLike,
+		arg.QSimilar,
 		arg.BirthDate,
 		arg.Mrn,
 		arg.Phone,
@@ -869,24 +877,25 @@ const patientListByName = `-- name: PatientListByName :many
 SELECT id, mrn, family_name, given_names, birth_date, sex, phone, email, address_line, city, postal_code, country, deceased, version, created_at, updated_at, created_by, name_prefix, name_suffix, preferred_name, gender_identity, birth_sex, deceased_at, mobile_phone, address_line2, district, language, active, merged_into, search_name, phone_digits FROM patients
 WHERE ($1::text IS NULL OR (lower(family_name), lower(given_names), id) > (lower($1::text), lower($2::text), $3::uuid))
   AND active
-  AND ($4::text IS NULL OR search_name % lower(f_unaccent($4::text))
-       OR lower(f_unaccent($4::text)) <% search_name)
-  AND ($5::date IS NULL OR birth_date = $5::date)
-  AND ($6::text IS NULL OR mrn = $6::text)
-  AND ($7::text IS NULL OR phone_digits LIKE '%' || $7::text || '%')
-  AND ($8::text IS NULL OR EXISTS (
-        SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = patients.id AND pi.value = $8::text))
-  AND ($9::uuid IS NULL
-       OR patient_in_scope(id, $9::uuid, $10::uuid[], $11::uuid))
+  AND ($4::text IS NULL OR lower(f_unaccent(family_name)) COLLATE "C" LIKE lower(f_unaccent($4::text)))
+  AND ($5::text IS NULL OR search_name % lower(f_unaccent($5::text)))
+  AND ($6::date IS NULL OR birth_date = $6::date)
+  AND ($7::text IS NULL OR mrn = $7::text)
+  AND ($8::text IS NULL OR phone_digits LIKE '%' || $8::text || '%')
+  AND ($9::text IS NULL OR EXISTS (
+        SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = patients.id AND pi.value = $9::text))
+  AND ($10::uuid IS NULL
+       OR patient_in_scope(id, $10::uuid, $11::uuid[], $12::uuid))
 ORDER BY lower(family_name), lower(given_names), id
-LIMIT $12
+LIMIT $13
 `
 
 type PatientListByNameParams struct {
 	AfterFamily     *string
 	AfterGiven      *string
 	AfterID         *uuid.UUID
-	Q               *string
+	QLike           *string
+	QSimilar        *string
 	BirthDate       *time.Time
 	Mrn             *string
 	Phone           *string
@@ -905,7 +914,8 @@ func (q *Queries) PatientListByName(ctx context.Context, arg PatientListByNamePa
 		arg.AfterFamily,
 		arg.AfterGiven,
 		arg.AfterID,
-		arg.Q,
+		arg.QLike,
+		arg.QSimilar,
 		arg.BirthDate,
 		arg.Mrn,
 		arg.Phone,
@@ -969,24 +979,25 @@ const patientListByNameDesc = `-- name: PatientListByNameDesc :many
 SELECT id, mrn, family_name, given_names, birth_date, sex, phone, email, address_line, city, postal_code, country, deceased, version, created_at, updated_at, created_by, name_prefix, name_suffix, preferred_name, gender_identity, birth_sex, deceased_at, mobile_phone, address_line2, district, language, active, merged_into, search_name, phone_digits FROM patients
 WHERE ($1::text IS NULL OR (lower(family_name), lower(given_names), id) < (lower($1::text), lower($2::text), $3::uuid))
   AND active
-  AND ($4::text IS NULL OR search_name % lower(f_unaccent($4::text))
-       OR lower(f_unaccent($4::text)) <% search_name)
-  AND ($5::date IS NULL OR birth_date = $5::date)
-  AND ($6::text IS NULL OR mrn = $6::text)
-  AND ($7::text IS NULL OR phone_digits LIKE '%' || $7::text || '%')
-  AND ($8::text IS NULL OR EXISTS (
-        SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = patients.id AND pi.value = $8::text))
-  AND ($9::uuid IS NULL
-       OR patient_in_scope(id, $9::uuid, $10::uuid[], $11::uuid))
+  AND ($4::text IS NULL OR lower(f_unaccent(family_name)) COLLATE "C" LIKE lower(f_unaccent($4::text)))
+  AND ($5::text IS NULL OR search_name % lower(f_unaccent($5::text)))
+  AND ($6::date IS NULL OR birth_date = $6::date)
+  AND ($7::text IS NULL OR mrn = $7::text)
+  AND ($8::text IS NULL OR phone_digits LIKE '%' || $8::text || '%')
+  AND ($9::text IS NULL OR EXISTS (
+        SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = patients.id AND pi.value = $9::text))
+  AND ($10::uuid IS NULL
+       OR patient_in_scope(id, $10::uuid, $11::uuid[], $12::uuid))
 ORDER BY lower(family_name) DESC, lower(given_names) DESC, id DESC
-LIMIT $12
+LIMIT $13
 `
 
 type PatientListByNameDescParams struct {
 	AfterFamily     *string
 	AfterGiven      *string
 	AfterID         *uuid.UUID
-	Q               *string
+	QLike           *string
+	QSimilar        *string
 	BirthDate       *time.Time
 	Mrn             *string
 	Phone           *string
@@ -1002,7 +1013,8 @@ func (q *Queries) PatientListByNameDesc(ctx context.Context, arg PatientListByNa
 		arg.AfterFamily,
 		arg.AfterGiven,
 		arg.AfterID,
-		arg.Q,
+		arg.QLike,
+		arg.QSimilar,
 		arg.BirthDate,
 		arg.Mrn,
 		arg.Phone,
@@ -1187,12 +1199,244 @@ func (q *Queries) PatientReactivate(ctx context.Context, id uuid.UUID) error {
 	return err
 }
 
+const patientSearchByNameParts = `-- name: PatientSearchByNameParts :many
+SELECT patients.id, patients.mrn, patients.family_name, patients.given_names, patients.birth_date, patients.sex, patients.phone, patients.email, patients.address_line, patients.city, patients.postal_code, patients.country, patients.deceased, patients.version, patients.created_at, patients.updated_at, patients.created_by, patients.name_prefix, patients.name_suffix, patients.preferred_name, patients.gender_identity, patients.birth_sex, patients.deceased_at, patients.mobile_phone, patients.address_line2, patients.district, patients.language, patients.active, patients.merged_into, patients.search_name, patients.phone_digits, (lower(f_unaccent(family_name)) COLLATE "C")::text AS family_key,
+       (lower(f_unaccent(given_names)) COLLATE "C")::text AS given_key
+FROM patients
+WHERE ((lower(f_unaccent(family_name)) COLLATE "C" LIKE lower(f_unaccent($1::text))
+        AND lower(f_unaccent(given_names)) COLLATE "C" LIKE lower(f_unaccent($2::text)))
+    OR (lower(f_unaccent(family_name)) COLLATE "C" LIKE lower(f_unaccent($2::text))
+        AND lower(f_unaccent(given_names)) COLLATE "C" LIKE lower(f_unaccent($1::text))))
+  AND active
+  AND ($3::text IS NULL
+       OR (lower(f_unaccent(family_name)) COLLATE "C", lower(f_unaccent(given_names)) COLLATE "C", id)
+          > ($3::text COLLATE "C", $4::text COLLATE "C", $5::uuid))
+  AND ($6::date IS NULL OR birth_date = $6::date)
+  AND ($7::text IS NULL OR mrn = $7::text)
+  AND ($8::text IS NULL OR phone_digits LIKE '%' || $8::text || '%')
+  AND ($9::text IS NULL OR EXISTS (
+        SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = patients.id AND pi.value = $9::text))
+  AND ($10::uuid IS NULL
+       OR patient_in_scope(id, $10::uuid, $11::uuid[], $12::uuid))
+ORDER BY lower(f_unaccent(family_name)) COLLATE "C", lower(f_unaccent(given_names)) COLLATE "C", id
+LIMIT $13
+`
+
+type PatientSearchByNamePartsParams struct {
+	LastLike        string
+	FirstLike       string
+	AfterFamily     *string
+	AfterGiven      *string
+	AfterID         *uuid.UUID
+	BirthDate       *time.Time
+	Mrn             *string
+	Phone           *string
+	Identifier      *string
+	ScopeUser       *uuid.UUID
+	ScopeWards      []uuid.UUID
+	ScopeDepartment *uuid.UUID
+	Lim             int32
+}
+
+type PatientSearchByNamePartsRow struct {
+	Patient   Patient
+	FamilyKey string
+	GivenKey  string
+}
+
+// Several words typed right: one is the start of the family name and
+// another the start of the given names, in either order. Served by
+// patients_family_unaccent_idx; typos fall back to PatientSearchByRelevance.
+func (q *Queries) PatientSearchByNameParts(ctx context.Context, arg PatientSearchByNamePartsParams) ([]PatientSearchByNamePartsRow, error) {
+	rows, err := q.db.Query(ctx, patientSearchByNameParts,
+		arg.LastLike,
+		arg.FirstLike,
+		arg.AfterFamily,
+		arg.AfterGiven,
+		arg.AfterID,
+		arg.BirthDate,
+		arg.Mrn,
+		arg.Phone,
+		arg.Identifier,
+		arg.ScopeUser,
+		arg.ScopeWards,
+		arg.ScopeDepartment,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []PatientSearchByNamePartsRow{}
+	for rows.Next() {
+		var i PatientSearchByNamePartsRow
+		if err := rows.Scan(
+			&i.Patient.ID,
+			&i.Patient.Mrn,
+			&i.Patient.FamilyName,
+			&i.Patient.GivenNames,
+			&i.Patient.BirthDate,
+			&i.Patient.Sex,
+			&i.Patient.Phone,
+			&i.Patient.Email,
+			&i.Patient.AddressLine,
+			&i.Patient.City,
+			&i.Patient.PostalCode,
+			&i.Patient.Country,
+			&i.Patient.Deceased,
+			&i.Patient.Version,
+			&i.Patient.CreatedAt,
+			&i.Patient.UpdatedAt,
+			&i.Patient.CreatedBy,
+			&i.Patient.NamePrefix,
+			&i.Patient.NameSuffix,
+			&i.Patient.PreferredName,
+			&i.Patient.GenderIdentity,
+			&i.Patient.BirthSex,
+			&i.Patient.DeceasedAt,
+			&i.Patient.MobilePhone,
+			&i.Patient.AddressLine2,
+			&i.Patient.District,
+			&i.Patient.Language,
+			&i.Patient.Active,
+			&i.Patient.MergedInto,
+			&i.Patient.SearchName,
+			&i.Patient.PhoneDigits,
+			&i.FamilyKey,
+			&i.GivenKey,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const patientSearchByNearName = `-- name: PatientSearchByNearName :many
+SELECT p.id, p.mrn, p.family_name, p.given_names, p.birth_date, p.sex, p.phone, p.email, p.address_line, p.city, p.postal_code, p.country, p.deceased, p.version, p.created_at, p.updated_at, p.created_by, p.name_prefix, p.name_suffix, p.preferred_name, p.gender_identity, p.birth_sex, p.deceased_at, p.mobile_phone, p.address_line2, p.district, p.language, p.active, p.merged_into, p.search_name, p.phone_digits, s.score
+FROM patients p,
+     LATERAL (SELECT similarity(p.search_name, lower(f_unaccent($1::text)))::float8 AS score) s
+WHERE ((lower(f_unaccent(p.family_name)) COLLATE "C" LIKE lower(f_unaccent($2::text)) AND lower(f_unaccent(p.given_names)) COLLATE "C" LIKE lower(f_unaccent($3::text)))
+    OR (lower(f_unaccent(p.family_name)) COLLATE "C" LIKE lower(f_unaccent($4::text)) AND lower(f_unaccent(p.given_names)) COLLATE "C" LIKE lower(f_unaccent($5::text)))
+    OR (lower(f_unaccent(p.family_name)) COLLATE "C" LIKE lower(f_unaccent($5::text)) AND lower(f_unaccent(p.given_names)) COLLATE "C" LIKE lower(f_unaccent($4::text)))
+    OR (lower(f_unaccent(p.family_name)) COLLATE "C" LIKE lower(f_unaccent($3::text)) AND lower(f_unaccent(p.given_names)) COLLATE "C" LIKE lower(f_unaccent($2::text))))
+  AND p.active
+  AND ($6::date IS NULL OR p.birth_date = $6::date)
+  AND ($7::text IS NULL OR p.mrn = $7::text)
+  AND ($8::text IS NULL OR p.phone_digits LIKE '%' || $8::text || '%')
+  AND ($9::text IS NULL OR EXISTS (
+        SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = p.id AND pi.value = $9::text))
+  AND ($10::uuid IS NULL
+       OR patient_in_scope(p.id, $10::uuid, $11::uuid[], $12::uuid))
+  AND s.score >= 0.3
+  AND ($13::float8 IS NULL OR (s.score, p.id) < ($13::float8, $14::uuid))
+ORDER BY s.score DESC, p.id DESC
+LIMIT $15
+`
+
+type PatientSearchByNearNameParams struct {
+	Q               string
+	LastLike        string
+	FirstInitial    string
+	LastInitial     string
+	FirstLike       string
+	BirthDate       *time.Time
+	Mrn             *string
+	Phone           *string
+	Identifier      *string
+	ScopeUser       *uuid.UUID
+	ScopeWards      []uuid.UUID
+	ScopeDepartment *uuid.UUID
+	AfterScore      *float64
+	AfterID         *uuid.UUID
+	Lim             int32
+}
+
+type PatientSearchByNearNameRow struct {
+	Patient Patient
+	Score   float64
+}
+
+// A typo in one of the words: the other word is right (a prefix) and the
+// mistyped one keeps its first letter, in either order. Still served by
+// patients_family_unaccent_idx; ranked by trigram similarity.
+func (q *Queries) PatientSearchByNearName(ctx context.Context, arg PatientSearchByNearNameParams) ([]PatientSearchByNearNameRow, error) {
+	rows, err := q.db.Query(ctx, patientSearchByNearName,
+		arg.Q,
+		arg.LastLike,
+		arg.FirstInitial,
+		arg.LastInitial,
+		arg.FirstLike,
+		arg.BirthDate,
+		arg.Mrn,
+		arg.Phone,
+		arg.Identifier,
+		arg.ScopeUser,
+		arg.ScopeWards,
+		arg.ScopeDepartment,
+		arg.AfterScore,
+		arg.AfterID,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []PatientSearchByNearNameRow{}
+	for rows.Next() {
+		var i PatientSearchByNearNameRow
+		if err := rows.Scan(
+			&i.Patient.ID,
+			&i.Patient.Mrn,
+			&i.Patient.FamilyName,
+			&i.Patient.GivenNames,
+			&i.Patient.BirthDate,
+			&i.Patient.Sex,
+			&i.Patient.Phone,
+			&i.Patient.Email,
+			&i.Patient.AddressLine,
+			&i.Patient.City,
+			&i.Patient.PostalCode,
+			&i.Patient.Country,
+			&i.Patient.Deceased,
+			&i.Patient.Version,
+			&i.Patient.CreatedAt,
+			&i.Patient.UpdatedAt,
+			&i.Patient.CreatedBy,
+			&i.Patient.NamePrefix,
+			&i.Patient.NameSuffix,
+			&i.Patient.PreferredName,
+			&i.Patient.GenderIdentity,
+			&i.Patient.BirthSex,
+			&i.Patient.DeceasedAt,
+			&i.Patient.MobilePhone,
+			&i.Patient.AddressLine2,
+			&i.Patient.District,
+			&i.Patient.Language,
+			&i.Patient.Active,
+			&i.Patient.MergedInto,
+			&i.Patient.SearchName,
+			&i.Patient.PhoneDigits,
+			&i.Score,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const patientSearchByRelevance = `-- name: PatientSearchByRelevance :many
 SELECT p.id, p.mrn, p.family_name, p.given_names, p.birth_date, p.sex, p.phone, p.email, p.address_line, p.city, p.postal_code, p.country, p.deceased, p.version, p.created_at, p.updated_at, p.created_by, p.name_prefix, p.name_suffix, p.preferred_name, p.gender_identity, p.birth_sex, p.deceased_at, p.mobile_phone, p.address_line2, p.district, p.language, p.active, p.merged_into, p.search_name, p.phone_digits, s.score
 FROM patients p,
-     LATERAL (SELECT greatest(similarity(p.search_name, lower(f_unaccent($1::text))),
-                              word_similarity(lower(f_unaccent($1::text)), p.search_name))::float8 AS score) s
-WHERE (p.search_name % lower(f_unaccent($1::text)) OR lower(f_unaccent($1::text)) <% p.search_name)
+     LATERAL (SELECT similarity(p.search_name, lower(f_unaccent($1::text)))::float8 AS score) s
+WHERE p.search_name % lower(f_unaccent($1::text))
   AND p.active
   AND ($2::date IS NULL OR p.birth_date = $2::date)
   AND ($3::text IS NULL OR p.mrn = $3::text)
@@ -1225,8 +1469,8 @@ type PatientSearchByRelevanceRow struct {
 	Score   float64
 }
 
-// Typo- and accent-tolerant name search (trigram similarity on the
-// unaccented, lower-cased names), best match first.
+// Several words: typo-tolerant full-name search by trigram similarity on
+// the unaccented, lower-cased names, best match first.
 func (q *Queries) PatientSearchByRelevance(ctx context.Context, arg PatientSearchByRelevanceParams) ([]PatientSearchByRelevanceRow, error) {
 	rows, err := q.db.Query(ctx, patientSearchByRelevance,
 		arg.Q,
@@ -1281,6 +1525,116 @@ func (q *Queries) PatientSearchByRelevance(ctx context.Context, arg PatientSearc
 			&i.Patient.SearchName,
 			&i.Patient.PhoneDigits,
 			&i.Score,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const patientSearchBySurname = `-- name: PatientSearchBySurname :many
+SELECT patients.id, patients.mrn, patients.family_name, patients.given_names, patients.birth_date, patients.sex, patients.phone, patients.email, patients.address_line, patients.city, patients.postal_code, patients.country, patients.deceased, patients.version, patients.created_at, patients.updated_at, patients.created_by, patients.name_prefix, patients.name_suffix, patients.preferred_name, patients.gender_identity, patients.birth_sex, patients.deceased_at, patients.mobile_phone, patients.address_line2, patients.district, patients.language, patients.active, patients.merged_into, patients.search_name, patients.phone_digits, (lower(f_unaccent(family_name)) COLLATE "C")::text AS family_key,
+       (lower(f_unaccent(given_names)) COLLATE "C")::text AS given_key
+FROM patients
+WHERE lower(f_unaccent(family_name)) COLLATE "C" LIKE lower(f_unaccent($1::text))
+  AND active
+  AND ($2::text IS NULL
+       OR (lower(f_unaccent(family_name)) COLLATE "C", lower(f_unaccent(given_names)) COLLATE "C", id)
+          > ($2::text COLLATE "C", $3::text COLLATE "C", $4::uuid))
+  AND ($5::date IS NULL OR birth_date = $5::date)
+  AND ($6::text IS NULL OR mrn = $6::text)
+  AND ($7::text IS NULL OR phone_digits LIKE '%' || $7::text || '%')
+  AND ($8::text IS NULL OR EXISTS (
+        SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = patients.id AND pi.value = $8::text))
+  AND ($9::uuid IS NULL
+       OR patient_in_scope(id, $9::uuid, $10::uuid[], $11::uuid))
+ORDER BY lower(f_unaccent(family_name)) COLLATE "C", lower(f_unaccent(given_names)) COLLATE "C", id
+LIMIT $12
+`
+
+type PatientSearchBySurnameParams struct {
+	QLike           string
+	AfterFamily     *string
+	AfterGiven      *string
+	AfterID         *uuid.UUID
+	BirthDate       *time.Time
+	Mrn             *string
+	Phone           *string
+	Identifier      *string
+	ScopeUser       *uuid.UUID
+	ScopeWards      []uuid.UUID
+	ScopeDepartment *uuid.UUID
+	Lim             int32
+}
+
+type PatientSearchBySurnameRow struct {
+	Patient   Patient
+	FamilyKey string
+	GivenKey  string
+}
+
+// One word: patients whose (unaccented) family name starts with it, in
+// name order, straight from patients_family_unaccent_idx.
+func (q *Queries) PatientSearchBySurname(ctx context.Context, arg PatientSearchBySurnameParams) ([]PatientSearchBySurnameRow, error) {
+	rows, err := q.db.Query(ctx, patientSearchBySurname,
+		arg.QLike,
+		arg.AfterFamily,
+		arg.AfterGiven,
+		arg.AfterID,
+		arg.BirthDate,
+		arg.Mrn,
+		arg.Phone,
+		arg.Identifier,
+		arg.ScopeUser,
+		arg.ScopeWards,
+		arg.ScopeDepartment,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []PatientSearchBySurnameRow{}
+	for rows.Next() {
+		var i PatientSearchBySurnameRow
+		if err := rows.Scan(
+			&i.Patient.ID,
+			&i.Patient.Mrn,
+			&i.Patient.FamilyName,
+			&i.Patient.GivenNames,
+			&i.Patient.BirthDate,
+			&i.Patient.Sex,
+			&i.Patient.Phone,
+			&i.Patient.Email,
+			&i.Patient.AddressLine,
+			&i.Patient.City,
+			&i.Patient.PostalCode,
+			&i.Patient.Country,
+			&i.Patient.Deceased,
+			&i.Patient.Version,
+			&i.Patient.CreatedAt,
+			&i.Patient.UpdatedAt,
+			&i.Patient.CreatedBy,
+			&i.Patient.NamePrefix,
+			&i.Patient.NameSuffix,
+			&i.Patient.PreferredName,
+			&i.Patient.GenderIdentity,
+			&i.Patient.BirthSex,
+			&i.Patient.DeceasedAt,
+			&i.Patient.MobilePhone,
+			&i.Patient.AddressLine2,
+			&i.Patient.District,
+			&i.Patient.Language,
+			&i.Patient.Active,
+			&i.Patient.MergedInto,
+			&i.Patient.SearchName,
+			&i.Patient.PhoneDigits,
+			&i.FamilyKey,
+			&i.GivenKey,
 		); err != nil {
 			return nil, err
 		}
@@ -1418,4 +1772,15 @@ func (q *Queries) PatientUpdate(ctx context.Context, arg PatientUpdateParams) (P
 		&i.PhoneDigits,
 	)
 	return i, err
+}
+
+const searchThreshold = `-- name: SearchThreshold :exec
+SELECT set_config('pg_trgm.similarity_threshold', $1::text, true)
+`
+
+// Trigram similarity needed to match, for this transaction only (safe
+// through PgBouncer's transaction pooling).
+func (q *Queries) SearchThreshold(ctx context.Context, threshold string) error {
+	_, err := q.db.Exec(ctx, searchThreshold, threshold)
+	return err
 }

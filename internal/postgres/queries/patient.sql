@@ -23,8 +23,8 @@ SELECT count(*) FROM patients;
 SELECT * FROM patients
 WHERE (sqlc.narg(after_family)::text IS NULL OR (lower(family_name), lower(given_names), id) > (lower(sqlc.narg(after_family)::text), lower(sqlc.narg(after_given)::text), sqlc.narg(after_id)::uuid))
   AND active
-  AND (sqlc.narg(q)::text IS NULL OR search_name % lower(f_unaccent(sqlc.narg(q)::text))
-       OR lower(f_unaccent(sqlc.narg(q)::text)) <% search_name)
+  AND (sqlc.narg(q_like)::text IS NULL OR lower(f_unaccent(family_name)) COLLATE "C" LIKE lower(f_unaccent(sqlc.narg(q_like)::text)))
+  AND (sqlc.narg(q_similar)::text IS NULL OR search_name % lower(f_unaccent(sqlc.narg(q_similar)::text)))
   AND (sqlc.narg(birth_date)::date IS NULL OR birth_date = sqlc.narg(birth_date)::date)
   AND (sqlc.narg(mrn)::text IS NULL OR mrn = sqlc.narg(mrn)::text)
   AND (sqlc.narg(phone)::text IS NULL OR phone_digits LIKE '%' || sqlc.narg(phone)::text || '%')
@@ -39,8 +39,8 @@ LIMIT sqlc.arg(lim);
 SELECT * FROM patients
 WHERE (sqlc.narg(after_family)::text IS NULL OR (lower(family_name), lower(given_names), id) < (lower(sqlc.narg(after_family)::text), lower(sqlc.narg(after_given)::text), sqlc.narg(after_id)::uuid))
   AND active
-  AND (sqlc.narg(q)::text IS NULL OR search_name % lower(f_unaccent(sqlc.narg(q)::text))
-       OR lower(f_unaccent(sqlc.narg(q)::text)) <% search_name)
+  AND (sqlc.narg(q_like)::text IS NULL OR lower(f_unaccent(family_name)) COLLATE "C" LIKE lower(f_unaccent(sqlc.narg(q_like)::text)))
+  AND (sqlc.narg(q_similar)::text IS NULL OR search_name % lower(f_unaccent(sqlc.narg(q_similar)::text)))
   AND (sqlc.narg(birth_date)::date IS NULL OR birth_date = sqlc.narg(birth_date)::date)
   AND (sqlc.narg(mrn)::text IS NULL OR mrn = sqlc.narg(mrn)::text)
   AND (sqlc.narg(phone)::text IS NULL OR phone_digits LIKE '%' || sqlc.narg(phone)::text || '%')
@@ -55,8 +55,8 @@ LIMIT sqlc.arg(lim);
 SELECT * FROM patients
 WHERE (sqlc.narg(after_created)::timestamptz IS NULL OR (created_at, id) > (sqlc.narg(after_created)::timestamptz, sqlc.narg(after_id)::uuid))
   AND active
-  AND (sqlc.narg(q)::text IS NULL OR search_name % lower(f_unaccent(sqlc.narg(q)::text))
-       OR lower(f_unaccent(sqlc.narg(q)::text)) <% search_name)
+  AND (sqlc.narg(q_like)::text IS NULL OR lower(f_unaccent(family_name)) COLLATE "C" LIKE lower(f_unaccent(sqlc.narg(q_like)::text)))
+  AND (sqlc.narg(q_similar)::text IS NULL OR search_name % lower(f_unaccent(sqlc.narg(q_similar)::text)))
   AND (sqlc.narg(birth_date)::date IS NULL OR birth_date = sqlc.narg(birth_date)::date)
   AND (sqlc.narg(mrn)::text IS NULL OR mrn = sqlc.narg(mrn)::text)
   AND (sqlc.narg(phone)::text IS NULL OR phone_digits LIKE '%' || sqlc.narg(phone)::text || '%')
@@ -71,8 +71,8 @@ LIMIT sqlc.arg(lim);
 SELECT * FROM patients
 WHERE (sqlc.narg(after_created)::timestamptz IS NULL OR (created_at, id) < (sqlc.narg(after_created)::timestamptz, sqlc.narg(after_id)::uuid))
   AND active
-  AND (sqlc.narg(q)::text IS NULL OR search_name % lower(f_unaccent(sqlc.narg(q)::text))
-       OR lower(f_unaccent(sqlc.narg(q)::text)) <% search_name)
+  AND (sqlc.narg(q_like)::text IS NULL OR lower(f_unaccent(family_name)) COLLATE "C" LIKE lower(f_unaccent(sqlc.narg(q_like)::text)))
+  AND (sqlc.narg(q_similar)::text IS NULL OR search_name % lower(f_unaccent(sqlc.narg(q_similar)::text)))
   AND (sqlc.narg(birth_date)::date IS NULL OR birth_date = sqlc.narg(birth_date)::date)
   AND (sqlc.narg(mrn)::text IS NULL OR mrn = sqlc.narg(mrn)::text)
   AND (sqlc.narg(phone)::text IS NULL OR phone_digits LIKE '%' || sqlc.narg(phone)::text || '%')
@@ -87,8 +87,8 @@ LIMIT sqlc.arg(lim);
 SELECT * FROM patients
 WHERE (sqlc.narg(after_mrn)::text IS NULL OR mrn > sqlc.narg(after_mrn)::text)
   AND active
-  AND (sqlc.narg(q)::text IS NULL OR search_name % lower(f_unaccent(sqlc.narg(q)::text))
-       OR lower(f_unaccent(sqlc.narg(q)::text)) <% search_name)
+  AND (sqlc.narg(q_like)::text IS NULL OR lower(f_unaccent(family_name)) COLLATE "C" LIKE lower(f_unaccent(sqlc.narg(q_like)::text)))
+  AND (sqlc.narg(q_similar)::text IS NULL OR search_name % lower(f_unaccent(sqlc.narg(q_similar)::text)))
   AND (sqlc.narg(birth_date)::date IS NULL OR birth_date = sqlc.narg(birth_date)::date)
   AND (sqlc.narg(mrn)::text IS NULL OR mrn = sqlc.narg(mrn)::text)
   AND (sqlc.narg(phone)::text IS NULL OR phone_digits LIKE '%' || sqlc.narg(phone)::text || '%')
@@ -103,8 +103,8 @@ LIMIT sqlc.arg(lim);
 SELECT * FROM patients
 WHERE (sqlc.narg(after_mrn)::text IS NULL OR mrn < sqlc.narg(after_mrn)::text)
   AND active
-  AND (sqlc.narg(q)::text IS NULL OR search_name % lower(f_unaccent(sqlc.narg(q)::text))
-       OR lower(f_unaccent(sqlc.narg(q)::text)) <% search_name)
+  AND (sqlc.narg(q_like)::text IS NULL OR lower(f_unaccent(family_name)) COLLATE "C" LIKE lower(f_unaccent(sqlc.narg(q_like)::text)))
+  AND (sqlc.narg(q_similar)::text IS NULL OR search_name % lower(f_unaccent(sqlc.narg(q_similar)::text)))
   AND (sqlc.narg(birth_date)::date IS NULL OR birth_date = sqlc.narg(birth_date)::date)
   AND (sqlc.narg(mrn)::text IS NULL OR mrn = sqlc.narg(mrn)::text)
   AND (sqlc.narg(phone)::text IS NULL OR phone_digits LIKE '%' || sqlc.narg(phone)::text || '%')
@@ -115,14 +115,83 @@ WHERE (sqlc.narg(after_mrn)::text IS NULL OR mrn < sqlc.narg(after_mrn)::text)
 ORDER BY mrn DESC
 LIMIT sqlc.arg(lim);
 
--- name: PatientSearchByRelevance :many
--- Typo- and accent-tolerant name search (trigram similarity on the
--- unaccented, lower-cased names), best match first.
+-- name: PatientSearchBySurname :many
+-- One word: patients whose (unaccented) family name starts with it, in
+-- name order, straight from patients_family_unaccent_idx.
+SELECT sqlc.embed(patients), (lower(f_unaccent(family_name)) COLLATE "C")::text AS family_key,
+       (lower(f_unaccent(given_names)) COLLATE "C")::text AS given_key
+FROM patients
+WHERE lower(f_unaccent(family_name)) COLLATE "C" LIKE lower(f_unaccent(sqlc.arg(q_like)::text))
+  AND active
+  AND (sqlc.narg(after_family)::text IS NULL
+       OR (lower(f_unaccent(family_name)) COLLATE "C", lower(f_unaccent(given_names)) COLLATE "C", id)
+          > (sqlc.narg(after_family)::text COLLATE "C", sqlc.narg(after_given)::text COLLATE "C", sqlc.narg(after_id)::uuid))
+  AND (sqlc.narg(birth_date)::date IS NULL OR birth_date = sqlc.narg(birth_date)::date)
+  AND (sqlc.narg(mrn)::text IS NULL OR mrn = sqlc.narg(mrn)::text)
+  AND (sqlc.narg(phone)::text IS NULL OR phone_digits LIKE '%' || sqlc.narg(phone)::text || '%')
+  AND (sqlc.narg(identifier)::text IS NULL OR EXISTS (
+        SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = patients.id AND pi.value = sqlc.narg(identifier)::text))
+  AND (sqlc.narg(scope_user)::uuid IS NULL
+       OR patient_in_scope(id, sqlc.narg(scope_user)::uuid, sqlc.arg(scope_wards)::uuid[], sqlc.narg(scope_department)::uuid))
+ORDER BY lower(f_unaccent(family_name)) COLLATE "C", lower(f_unaccent(given_names)) COLLATE "C", id
+LIMIT sqlc.arg(lim);
+
+-- name: PatientSearchByNameParts :many
+-- Several words typed right: one is the start of the family name and
+-- another the start of the given names, in either order. Served by
+-- patients_family_unaccent_idx; typos fall back to PatientSearchByRelevance.
+SELECT sqlc.embed(patients), (lower(f_unaccent(family_name)) COLLATE "C")::text AS family_key,
+       (lower(f_unaccent(given_names)) COLLATE "C")::text AS given_key
+FROM patients
+WHERE ((lower(f_unaccent(family_name)) COLLATE "C" LIKE lower(f_unaccent(sqlc.arg(last_like)::text))
+        AND lower(f_unaccent(given_names)) COLLATE "C" LIKE lower(f_unaccent(sqlc.arg(first_like)::text)))
+    OR (lower(f_unaccent(family_name)) COLLATE "C" LIKE lower(f_unaccent(sqlc.arg(first_like)::text))
+        AND lower(f_unaccent(given_names)) COLLATE "C" LIKE lower(f_unaccent(sqlc.arg(last_like)::text))))
+  AND active
+  AND (sqlc.narg(after_family)::text IS NULL
+       OR (lower(f_unaccent(family_name)) COLLATE "C", lower(f_unaccent(given_names)) COLLATE "C", id)
+          > (sqlc.narg(after_family)::text COLLATE "C", sqlc.narg(after_given)::text COLLATE "C", sqlc.narg(after_id)::uuid))
+  AND (sqlc.narg(birth_date)::date IS NULL OR birth_date = sqlc.narg(birth_date)::date)
+  AND (sqlc.narg(mrn)::text IS NULL OR mrn = sqlc.narg(mrn)::text)
+  AND (sqlc.narg(phone)::text IS NULL OR phone_digits LIKE '%' || sqlc.narg(phone)::text || '%')
+  AND (sqlc.narg(identifier)::text IS NULL OR EXISTS (
+        SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = patients.id AND pi.value = sqlc.narg(identifier)::text))
+  AND (sqlc.narg(scope_user)::uuid IS NULL
+       OR patient_in_scope(id, sqlc.narg(scope_user)::uuid, sqlc.arg(scope_wards)::uuid[], sqlc.narg(scope_department)::uuid))
+ORDER BY lower(f_unaccent(family_name)) COLLATE "C", lower(f_unaccent(given_names)) COLLATE "C", id
+LIMIT sqlc.arg(lim);
+
+-- name: PatientSearchByNearName :many
+-- A typo in one of the words: the other word is right (a prefix) and the
+-- mistyped one keeps its first letter, in either order. Still served by
+-- patients_family_unaccent_idx; ranked by trigram similarity.
 SELECT sqlc.embed(p), s.score
 FROM patients p,
-     LATERAL (SELECT greatest(similarity(p.search_name, lower(f_unaccent(sqlc.arg(q)::text))),
-                              word_similarity(lower(f_unaccent(sqlc.arg(q)::text)), p.search_name))::float8 AS score) s
-WHERE (p.search_name % lower(f_unaccent(sqlc.arg(q)::text)) OR lower(f_unaccent(sqlc.arg(q)::text)) <% p.search_name)
+     LATERAL (SELECT similarity(p.search_name, lower(f_unaccent(sqlc.arg(q)::text)))::float8 AS score) s
+WHERE ((lower(f_unaccent(p.family_name)) COLLATE "C" LIKE lower(f_unaccent(sqlc.arg(last_like)::text)) AND lower(f_unaccent(p.given_names)) COLLATE "C" LIKE lower(f_unaccent(sqlc.arg(first_initial)::text)))
+    OR (lower(f_unaccent(p.family_name)) COLLATE "C" LIKE lower(f_unaccent(sqlc.arg(last_initial)::text)) AND lower(f_unaccent(p.given_names)) COLLATE "C" LIKE lower(f_unaccent(sqlc.arg(first_like)::text)))
+    OR (lower(f_unaccent(p.family_name)) COLLATE "C" LIKE lower(f_unaccent(sqlc.arg(first_like)::text)) AND lower(f_unaccent(p.given_names)) COLLATE "C" LIKE lower(f_unaccent(sqlc.arg(last_initial)::text)))
+    OR (lower(f_unaccent(p.family_name)) COLLATE "C" LIKE lower(f_unaccent(sqlc.arg(first_initial)::text)) AND lower(f_unaccent(p.given_names)) COLLATE "C" LIKE lower(f_unaccent(sqlc.arg(last_like)::text))))
+  AND p.active
+  AND (sqlc.narg(birth_date)::date IS NULL OR p.birth_date = sqlc.narg(birth_date)::date)
+  AND (sqlc.narg(mrn)::text IS NULL OR p.mrn = sqlc.narg(mrn)::text)
+  AND (sqlc.narg(phone)::text IS NULL OR p.phone_digits LIKE '%' || sqlc.narg(phone)::text || '%')
+  AND (sqlc.narg(identifier)::text IS NULL OR EXISTS (
+        SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = p.id AND pi.value = sqlc.narg(identifier)::text))
+  AND (sqlc.narg(scope_user)::uuid IS NULL
+       OR patient_in_scope(p.id, sqlc.narg(scope_user)::uuid, sqlc.arg(scope_wards)::uuid[], sqlc.narg(scope_department)::uuid))
+  AND s.score >= 0.3
+  AND (sqlc.narg(after_score)::float8 IS NULL OR (s.score, p.id) < (sqlc.narg(after_score)::float8, sqlc.narg(after_id)::uuid))
+ORDER BY s.score DESC, p.id DESC
+LIMIT sqlc.arg(lim);
+
+-- name: PatientSearchByRelevance :many
+-- Several words: typo-tolerant full-name search by trigram similarity on
+-- the unaccented, lower-cased names, best match first.
+SELECT sqlc.embed(p), s.score
+FROM patients p,
+     LATERAL (SELECT similarity(p.search_name, lower(f_unaccent(sqlc.arg(q)::text)))::float8 AS score) s
+WHERE p.search_name % lower(f_unaccent(sqlc.arg(q)::text))
   AND p.active
   AND (sqlc.narg(birth_date)::date IS NULL OR p.birth_date = sqlc.narg(birth_date)::date)
   AND (sqlc.narg(mrn)::text IS NULL OR p.mrn = sqlc.narg(mrn)::text)
@@ -134,6 +203,11 @@ WHERE (p.search_name % lower(f_unaccent(sqlc.arg(q)::text)) OR lower(f_unaccent(
   AND (sqlc.narg(after_score)::float8 IS NULL OR (s.score, p.id) < (sqlc.narg(after_score)::float8, sqlc.narg(after_id)::uuid))
 ORDER BY s.score DESC, p.id DESC
 LIMIT sqlc.arg(lim);
+
+-- name: SearchThreshold :exec
+-- Trigram similarity needed to match, for this transaction only (safe
+-- through PgBouncer's transaction pooling).
+SELECT set_config('pg_trgm.similarity_threshold', sqlc.arg(threshold)::text, true);
 
 -- name: PatientCopy :copyfrom
 INSERT INTO patients (family_name, given_names, birth_date, sex, phone, email,

@@ -1,0 +1,181 @@
+// Package loadgen drives the API at a constant arrival rate (open loop:
+// requests start on schedule whether or not earlier ones finished, and
+// latency is measured from the scheduled start, so a slow server cannot
+// hide its queueing — no coordinated omission) and reports latency
+// percentiles and errors.
+package loadgen
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hospital-erp/hospital-erp/internal/client"
+)
+
+// Op is one request of a scenario. It returns an error for a failed
+// request; client errors carry the HTTP status.
+type Op func(ctx context.Context) error
+
+// Scenario makes the next request.
+type Scenario interface {
+	Name() string
+	Next() Op
+}
+
+// Options of one run.
+type Options struct {
+	Rate        float64       // requests per second
+	Duration    time.Duration // how long to send
+	MaxInFlight int           // requests beyond this are counted as dropped
+	Progress    io.Writer     // a progress line every second; nil for none
+}
+
+// Result of one run.
+type Result struct {
+	Scenario    string         `json:"scenario"`
+	Rate        float64        `json:"target_rate"`
+	Duration    float64        `json:"duration_seconds"`
+	Sent        int64          `json:"sent"`
+	OK          int64          `json:"ok"`
+	Errors      map[string]int `json:"errors"` // by HTTP status or "transport"
+	Dropped     int64          `json:"dropped"`
+	Throughput  float64        `json:"throughput"` // successful requests per second
+	LatencyMS   Percentiles    `json:"latency_ms"`
+	StartedAt   time.Time      `json:"started_at"`
+	MaxInFlight int            `json:"max_in_flight"`
+}
+
+// Percentiles of latency in milliseconds.
+type Percentiles struct {
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P95  float64 `json:"p95"`
+	P99  float64 `json:"p99"`
+	Max  float64 `json:"max"`
+	Mean float64 `json:"mean"`
+}
+
+// Run sends s's requests at o.Rate for o.Duration.
+func Run(ctx context.Context, s Scenario, o Options) Result {
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = 1000
+	}
+	res := Result{Scenario: s.Name(), Rate: o.Rate, Errors: map[string]int{}, StartedAt: time.Now().UTC(), MaxInFlight: o.MaxInFlight}
+	interval := time.Duration(float64(time.Second) / o.Rate)
+	var (
+		mu        sync.Mutex
+		latencies []time.Duration
+		wg        sync.WaitGroup
+		inFlight  atomic.Int64
+		ok, sent  atomic.Int64
+		dropped   atomic.Int64
+	)
+	start := time.Now()
+	end := start.Add(o.Duration)
+	progressAt := start.Add(time.Second)
+	for i := int64(0); ; i++ {
+		scheduled := start.Add(time.Duration(i) * interval)
+		if !scheduled.Before(end) || ctx.Err() != nil {
+			break
+		}
+		if d := time.Until(scheduled); d > 0 {
+			time.Sleep(d)
+		}
+		if o.Progress != nil && time.Now().After(progressAt) {
+			progressAt = progressAt.Add(time.Second)
+			fmt.Fprintf(o.Progress, "\r  %s  %5.0fs  sent %d  ok %d  errors %d  dropped %d  in flight %d   ", s.Name(),
+				time.Since(start).Seconds(), sent.Load(), ok.Load(), sent.Load()-ok.Load()-inFlight.Load(), dropped.Load(), inFlight.Load())
+		}
+		if inFlight.Load() >= int64(o.MaxInFlight) {
+			dropped.Add(1)
+			continue
+		}
+		op := s.Next()
+		sent.Add(1)
+		inFlight.Add(1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer inFlight.Add(-1)
+			err := op(ctx)
+			lat := time.Since(scheduled)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				key := "transport"
+				if st := client.StatusOf(err); st != 0 {
+					key = fmt.Sprint(st)
+				}
+				res.Errors[key]++
+				return
+			}
+			ok.Add(1)
+			latencies = append(latencies, lat)
+		}()
+	}
+	wg.Wait()
+	if o.Progress != nil {
+		fmt.Fprintln(o.Progress)
+	}
+	elapsed := time.Since(start)
+	res.Duration = elapsed.Seconds()
+	res.Sent, res.OK, res.Dropped = sent.Load(), ok.Load(), dropped.Load()
+	res.Throughput = float64(res.OK) / elapsed.Seconds()
+	res.LatencyMS = percentiles(latencies)
+	return res
+}
+
+func percentiles(l []time.Duration) Percentiles {
+	if len(l) == 0 {
+		return Percentiles{}
+	}
+	slices.Sort(l)
+	at := func(p float64) float64 {
+		i := int(math.Ceil(p*float64(len(l)))) - 1
+		return ms(l[max(i, 0)])
+	}
+	var sum time.Duration
+	for _, d := range l {
+		sum += d
+	}
+	return Percentiles{P50: at(0.50), P90: at(0.90), P95: at(0.95), P99: at(0.99), Max: ms(l[len(l)-1]),
+		Mean: ms(sum / time.Duration(len(l)))}
+}
+
+func ms(d time.Duration) float64 { return math.Round(float64(d.Microseconds())/10) / 100 }
+
+// Markdown renders results as a table.
+func Markdown(results []Result) string {
+	var b strings.Builder
+	b.WriteString("| scenario | target rate | sent | ok | throughput | p50 ms | p95 ms | p99 ms | max ms | errors | dropped |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|\n")
+	for _, r := range results {
+		errs := []string{}
+		keys := make([]string, 0, len(r.Errors))
+		for k := range r.Errors {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			errs = append(errs, fmt.Sprintf("%s: %d", k, r.Errors[k]))
+		}
+		fmt.Fprintf(&b, "| %s | %.0f/s | %d | %d | %.0f/s | %.1f | %.1f | %.1f | %.1f | %s | %d |\n", r.Scenario, r.Rate, r.Sent, r.OK,
+			r.Throughput, r.LatencyMS.P50, r.LatencyMS.P95, r.LatencyMS.P99, r.LatencyMS.Max, strings.Join(errs, ", "), r.Dropped)
+	}
+	return b.String()
+}
+
+// JSON renders results.
+func JSON(results []Result) []byte {
+	b, _ := json.MarshalIndent(results, "", "  ")
+	return b
+}

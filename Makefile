@@ -7,13 +7,13 @@ GOFILES      = $(shell git ls-files '*.go' 2>/dev/null || find . -name '*.go' -n
 .PHONY: help run test deps generate check-generate fmt-check vet unit build clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 run: ## run everything on http://localhost:3000 with a demo hospital (local PostgreSQL in ./.data)
 	@scripts/install-deps.sh run
 	$(GO) run ./cmd/hospital-erp dev
 
-test: deps fmt-check vet check-generate unit ## install missing packages, then gofmt, vet, generated-code and all tests (-race)
+test: deps fmt-check vet check-generate unit k8s-check ## install missing packages, then gofmt, vet, generated code, all tests (-race), the Kubernetes checks
 
 deps: ## install missing Debian packages (PostgreSQL, PgBouncer, Redis, Chromium) when root
 	@scripts/install-deps.sh test
@@ -38,3 +38,5 @@ build: ## build a static binary into bin/
 
 clean: ## remove build output (not ./.data)
 	rm -rf bin
+
+include mk/*.mk

@@ -1,0 +1,11 @@
+//go:build tools
+
+// Package kubebin pins the Kubernetes control-plane commands the manifest
+// checks run (kube-apiserver, kube-controller-manager, kube-scheduler).
+package kubebin
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+)

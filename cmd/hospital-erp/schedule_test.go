@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/csv"
 	"net/http"
 	"strings"
 	"sync"
@@ -330,4 +332,46 @@ func rawWithHeader(t *testing.T, method, url, token string, header map[string]st
 	}
 	defer resp.Body.Close()
 	return resp.StatusCode, resp.Header, nil
+}
+
+// Names that are markup or spreadsheet formulas come back as the same text
+// from the API and defused in CSV exports.
+func TestHostileNamesInAPIAndCSV(t *testing.T) {
+	tb := startBackend(t, backendOpts{})
+	ctx := context.Background()
+	cs := setupClinic(t, tb)
+	hostile := []string{`<script>alert(1)</script>`, `"><img src=x onerror=alert(1)>`, `=HYPERLINK("http://evil","x")`, `+SUM(A1)`}
+	for i, name := range hostile {
+		p, err := cs.Desk.C.RegisterPatient(ctx, patient.RegisterInput{Demographics: patient.Demographics{FamilyName: name, GivenNames: "Test"},
+			ConfirmNotDuplicate: true})
+		if err != nil {
+			t.Fatalf("register %q: %v", name, err)
+		}
+		got, err := cs.Desk.C.Patient(ctx, p.ID)
+		if err != nil || got.FamilyName != name {
+			t.Fatalf("read back %q: %q %v", name, got.FamilyName, err)
+		}
+		if _, err := cs.Desk.C.Book(ctx, appointment.BookInput{PatientID: p.ID, PractitionerID: cs.PractitionerID,
+			ClinicID: cs.ClinicID, StartsAt: tomorrowAt(9, 15*i)}, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, err := cs.Desk.C.AppointmentsCSV(ctx, client.AppointmentQuery{From: tomorrowAt(0, 0), To: tomorrowAt(23, 0), ClinicID: cs.ClinicID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	records, err := csv.NewReader(bytes.NewReader(data)).ReadAll()
+	if err != nil || len(records) != len(hostile)+1 {
+		t.Fatalf("CSV: %d records, %v", len(records), err)
+	}
+	names := map[string]bool{}
+	for _, r := range records[1:] {
+		names[r[4]] = true
+	}
+	for _, want := range []string{`<SCRIPT>ALERT(1)</SCRIPT>, Test`, `"><IMG SRC=X ONERROR=ALERT(1)>, Test`,
+		`'=HYPERLINK("HTTP://EVIL","X"), Test`, `'+SUM(A1), Test`} {
+		if !names[want] {
+			t.Errorf("CSV lacks the cell %q (has %v)", want, names)
+		}
+	}
 }

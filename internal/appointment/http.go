@@ -2,6 +2,7 @@ package appointment
 
 import (
 	"context"
+	"encoding/csv"
 	"net/http"
 	"strings"
 	"time"
@@ -33,6 +34,7 @@ func (h *Handler) Routes(r *httpx.Router) {
 	r.Handle("POST /api/v1/clinics", identity.PermFacilityWrite, h.handleClinicCreate)
 	r.Handle("GET /api/v1/slots", identity.PermAppointmentRead, h.handleSlotList)
 	r.Handle("GET /api/v1/appointments", identity.PermAppointmentRead, h.handleAppointmentList)
+	r.Handle("GET /api/v1/appointments.csv", identity.PermAppointmentRead, h.handleAppointmentExport)
 	r.Handle("POST /api/v1/appointments", identity.PermAppointmentWrite, h.handleAppointmentBook)
 	r.Handle("GET /api/v1/appointments/{id}", identity.PermAppointmentRead, h.handleAppointmentGet)
 	r.Handle("POST /api/v1/appointments/{id}/reschedule", identity.PermAppointmentWrite, h.handleAppointmentReschedule)
@@ -203,6 +205,44 @@ func (h *Handler) handleAppointmentList(w http.ResponseWriter, r *http.Request) 
 	}
 	httpx.JSON(w, http.StatusOK, list[Appointment]{out})
 	return nil
+}
+
+// handleAppointmentExport writes a calendar as CSV (a clinic's day list):
+// the same filters and the same scoping as GET /api/v1/appointments, cells
+// that a spreadsheet would run as formulas defused.
+func (h *Handler) handleAppointmentExport(w http.ResponseWriter, r *http.Request) error {
+	var v hospital.Validation
+	from, to := period(r, &v)
+	if err := v.Err(); err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	f := Filter{From: from, To: to}
+	for name, dst := range map[string]**string{"practitioner_id": &f.PractitionerID, "clinic_id": &f.ClinicID,
+		"patient_id": &f.PatientID, "status": &f.Status} {
+		if s := q.Get(name); s != "" {
+			*dst = &s
+		}
+	}
+	out, err := h.svc.List(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="appointments-`+from.UTC().Format("20060102")+`.csv"`)
+	w.Header().Set("Cache-Control", "no-store")
+	cw := csv.NewWriter(w)
+	_ = cw.Write([]string{"starts_at", "ends_at", "status", "patient_mrn", "patient_name", "practitioner", "clinic", "reason"})
+	for _, a := range out {
+		rec := []string{a.StartsAt.Format(time.RFC3339), a.EndsAt.Format(time.RFC3339), a.Status, a.PatientMRN, a.PatientName,
+			a.PractitionerName, a.ClinicName, a.Reason}
+		for i := range rec {
+			rec[i] = httpx.CSVSafe(rec[i])
+		}
+		_ = cw.Write(rec)
+	}
+	cw.Flush()
+	return cw.Error()
 }
 
 func (h *Handler) handleAppointmentBook(w http.ResponseWriter, r *http.Request) error {

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/hospital-erp/hospital-erp/internal/hospital"
+	"github.com/hospital-erp/hospital-erp/internal/httpx"
 	"github.com/hospital-erp/hospital-erp/internal/postgres"
 	"github.com/hospital-erp/hospital-erp/internal/postgres/dbgen"
 )
@@ -136,7 +137,7 @@ func (r *Reader) ExportCSV(ctx context.Context, w io.Writer, f Filter, sort stri
 			e.ActorRole, e.Action, e.ResourceType, e.ResourceID, e.PatientID, e.Outcome, e.RequestID, e.ClientIP,
 			e.UserAgent, string(e.Details)}
 		for i := range rec {
-			rec[i] = CSVSafe(rec[i])
+			rec[i] = httpx.CSVSafe(rec[i])
 		}
 		if err := cw.Write(rec); err != nil {
 			return err
@@ -144,20 +145,6 @@ func (r *Reader) ExportCSV(ctx context.Context, w io.Writer, f Filter, sort stri
 	}
 	cw.Flush()
 	return cw.Error()
-}
-
-// CSVSafe defuses a cell that a spreadsheet would evaluate as a formula
-// (OWASP CSV injection): a leading = + - @, tab or carriage return gets a
-// leading apostrophe.
-func CSVSafe(s string) string {
-	if s == "" {
-		return s
-	}
-	switch s[0] {
-	case '=', '+', '-', '@', '\t', '\r':
-		return "'" + s
-	}
-	return s
 }
 
 func (f Filter) check() error {

@@ -467,25 +467,7 @@ func (c *Client) AuditEvents(ctx context.Context, q AuditQuery) (audit.Page, err
 
 // AuditCSV returns the audit export as CSV bytes.
 func (c *Client) AuditCSV(ctx context.Context, q AuditQuery) ([]byte, error) {
-	req, err := c.newRequest(ctx, http.MethodGet, "/api/v1/audit/events.csv?"+q.values().Encode(), nil, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if resp.StatusCode != http.StatusOK {
-		e := &Error{}
-		_ = json.Unmarshal(b, &e.Problem)
-		if e.Status == 0 {
-			e.Status = resp.StatusCode
-		}
-		return nil, e
-	}
-	return b, err
+	return c.csv(ctx, "/api/v1/audit/events.csv?"+q.values().Encode())
 }
 
 // AuditVerify walks the audit chain.
@@ -741,4 +723,38 @@ func (c *Client) QueueFinish(ctx context.Context, entryID, status string) (queue
 	var out queue.Entry
 	_, err := c.Do(ctx, http.MethodPost, "/api/v1/queue-entries/"+url.PathEscape(entryID)+"/"+status, nil, &out)
 	return out, err
+}
+
+// AppointmentsCSV returns a calendar as CSV bytes.
+func (c *Client) AppointmentsCSV(ctx context.Context, q AppointmentQuery) ([]byte, error) {
+	v := url.Values{"from": {q.From.UTC().Format(time.RFC3339)}, "to": {q.To.UTC().Format(time.RFC3339)}}
+	for k, val := range map[string]string{"practitioner_id": q.PractitionerID, "clinic_id": q.ClinicID,
+		"patient_id": q.PatientID, "status": q.Status} {
+		if val != "" {
+			v.Set(k, val)
+		}
+	}
+	return c.csv(ctx, "/api/v1/appointments.csv?"+v.Encode())
+}
+
+func (c *Client) csv(ctx context.Context, path string) ([]byte, error) {
+	req, err := c.newRequest(ctx, http.MethodGet, path, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if resp.StatusCode != http.StatusOK {
+		e := &Error{}
+		_ = json.Unmarshal(b, &e.Problem)
+		if e.Status == 0 {
+			e.Status = resp.StatusCode
+		}
+		return nil, e
+	}
+	return b, err
 }

@@ -179,3 +179,17 @@ func IfMatch(r *http.Request) (int, error) {
 	}
 	return n, nil
 }
+
+// CSVSafe defuses a cell that a spreadsheet would evaluate as a formula
+// (OWASP CSV injection): a leading = + - @, tab or carriage return gets a
+// leading apostrophe.
+func CSVSafe(s string) string {
+	if s == "" {
+		return s
+	}
+	switch s[0] {
+	case '=', '+', '-', '@', '\t', '\r':
+		return "'" + s
+	}
+	return s
+}

@@ -43,6 +43,7 @@ func newWeb(cfg *config.Config, apiURL string, log *slog.Logger, m *metrics.Metr
 		API:            api,
 		Log:            log,
 		PublicURL:      cfg.PublicURL,
+		Location:       cfg.Location,
 		SessionKey:     cfg.WebSessionKey,
 		CookieSecure:   cfg.CookieSecure,
 		TrustedProxies: cfg.TrustedProxies,

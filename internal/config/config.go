@@ -210,7 +210,7 @@ var options = []option{
 			c.MFAKey = k
 			return nil
 		}},
-	{name: "HOSPITAL_TIMEZONE", def: "UTC", cmds: backend, help: "IANA time zone of the hospital (Europe/London): availability rules, day boundaries of queue tickets.",
+	{name: "HOSPITAL_TIMEZONE", def: "UTC", cmds: server, help: "IANA time zone of the hospital (Europe/London): availability rules, day boundaries of queue tickets and census, calendar days and times shown in the web UI.",
 		set: func(c *Config, v string) error {
 			loc, err := time.LoadLocation(v)
 			if err != nil {

@@ -53,7 +53,16 @@ func (s *Server) handleDashboardShow(w http.ResponseWriter, r *http.Request) err
 	}
 	if p.ShowPatients {
 		p.Actions = append(p.Actions, Action{Href: "/patients", Label: "Find a patient",
-			Description: "Search the register by family name."})
+			Description: "Search the register by name, date of birth, MRN, identifier or phone."})
+	}
+	if sess.can(identity.PermAppointmentWrite) {
+		p.Actions = append(p.Actions, Action{Href: "/appointments/book", Label: "Book an appointment",
+			Description: "Find a free slot with a clinician or clinic and book it."})
+	}
+	if sess.can(identity.PermAppointmentRead) {
+		p.Actions = append(p.Actions, Action{Href: "/appointments", Label: "Appointments",
+			Description: "Day and week calendars per clinician and clinic; check patients in."},
+			Action{Href: "/queue", Label: "Queue", Description: "Walk-in and check-in queues per department, live."})
 	}
 	if p.ShowBeds {
 		p.Actions = append(p.Actions, Action{Href: "/wards", Label: "Wards and beds",

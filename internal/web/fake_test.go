@@ -11,6 +11,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -19,11 +20,13 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/hospital-erp/hospital-erp/internal/access"
+	"github.com/hospital-erp/hospital-erp/internal/appointment"
 	"github.com/hospital-erp/hospital-erp/internal/audit"
 	"github.com/hospital-erp/hospital-erp/internal/client"
 	"github.com/hospital-erp/hospital-erp/internal/httpx"
 	"github.com/hospital-erp/hospital-erp/internal/identity"
 	"github.com/hospital-erp/hospital-erp/internal/patient"
+	"github.com/hospital-erp/hospital-erp/internal/queue"
 	"github.com/hospital-erp/hospital-erp/internal/ward"
 )
 
@@ -74,6 +77,42 @@ type fakeAPI struct {
 	events     []audit.Event
 	auditMore  bool
 	verify     audit.Report
+
+	// The registry and scheduling (issue 4).
+	reg   registryState
+	sched scheduleState
+}
+
+// registryState is the fake's patient registry beyond list and read.
+type registryState struct {
+	dupQueries []patient.RegisterInput
+	updates    []patient.UpdateInput
+	ifMatch    []string
+	identAdds  []patient.Identifier
+	removed    []string // "identifier x", "contact y"
+	contacts   []patient.Contact
+	merges     map[string]patient.Merge
+	undone     []string
+}
+
+// scheduleState is the fake's clinics, calendar and queue.
+type scheduleState struct {
+	practitioners []appointment.Practitioner
+	clinics       []appointment.Clinic
+	slots         []appointment.Slot
+	appts         []appointment.Appointment
+	slotQuery     url.Values
+	apptQueries   []url.Values
+	booked        []appointment.BookInput
+	keys          []string
+	byKey         map[string]string // idempotency key -> body
+	keyAppt       map[string]appointment.Appointment
+	taken         bool // the next booking or move answers 409
+	commands      []string
+	board         queue.Board
+	calls         []string
+	finished      []string
+	walkIns       []string
 }
 
 const (
@@ -87,7 +126,22 @@ const (
 	testOTP          = "123456"
 	testRecoveryCode = "k7f3-9qpx-2mdn"
 	testPassword     = "correct horse"
+
+	testPractitionerID = "a1b2c3d4-0000-4000-8000-000000000001"
+	testClinicID       = "a1b2c3d4-0000-4000-8000-000000000002"
+	testApptID         = "a1b2c3d4-0000-4000-8000-000000000003"
+	testBusyApptID     = "a1b2c3d4-0000-4000-8000-000000000004"
+	testEntryID        = "a1b2c3d4-0000-4000-8000-000000000005"
+	testCalledEntryID  = "a1b2c3d4-0000-4000-8000-000000000006"
+	testMergeID        = "a1b2c3d4-0000-4000-8000-000000000007"
+	testNewApptID      = "a1b2c3d4-0000-4000-8000-000000000008"
+	// testDay is a Monday in the future; the web server of the tests runs
+	// in UTC.
+	testDay = "2030-03-04"
 )
+
+// at is a time on testDay, UTC.
+func at(hour, minute int) time.Time { return time.Date(2030, 3, 4, hour, minute, 0, 0, time.UTC) }
 
 func newFakeAPI(t *testing.T) *fakeAPI {
 	return &fakeAPI{
@@ -123,15 +177,46 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 		verify: audit.Report{OK: true, Blocks: 12, Rows: 3400, Unsealed: 3, Head: "ab12"},
 		patients: []patient.Patient{
 			{ID: testPatientID, MRN: "10000017", FamilyName: "Okonkwo", GivenNames: "Adaeze Grace", BirthDate: "1984-03-02",
-				Sex: "female", City: "Leeds", Phone: "+44 113 496 0000", CreatedAt: time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)},
+				Sex: "female", City: "Leeds", Phone: "+44 113 496 0000", CreatedAt: time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC),
+				Active: true, Version: 3, Language: "pt-BR",
+				Identifiers: []patient.Identifier{{ID: "i-1", Type: "NI", System: "urn:oid:2.16.840.1.113883.2.1.4.1", Value: "943 476 5919"}},
+				Contacts:    []patient.Contact{{ID: "c-1", Relationship: "N", Name: "Chidi Okonkwo", Phone: "+44 113 496 0001"}}},
 			{ID: "7c1d1b5a-2a9c-4d42-8f4e-6a7c9e0d1f22", MRN: "10000025", FamilyName: "Smith", GivenNames: "John",
-				Sex: "male", City: "York", CreatedAt: time.Date(2026, 1, 6, 9, 0, 0, 0, time.UTC)},
+				Sex: "male", City: "York", CreatedAt: time.Date(2026, 1, 6, 9, 0, 0, 0, time.UTC), Active: true, Version: 1},
 		},
 		wards: []ward.Ward{
 			{ID: testWardID, Code: "W1", Name: "Ward 1 – Acute Medicine", Specialty: "General medicine", DepartmentName: "Medicine",
 				Beds: ward.BedCounts{Total: 4, Available: 1, Occupied: 1, Cleaning: 1, OutOfService: 1}},
 			{ID: "9d3f7e21-0c4b-4f0e-9a51-2b6c8d7e1a33", Code: "W2", Name: "Ward 2 – Surgery", DepartmentName: "Surgery",
 				Beds: ward.BedCounts{Total: 2, Available: 2}},
+		},
+		reg: registryState{merges: map[string]patient.Merge{}},
+		sched: scheduleState{
+			byKey:   map[string]string{},
+			keyAppt: map[string]appointment.Appointment{},
+			practitioners: []appointment.Practitioner{{ID: testPractitionerID, UserID: "u-9", DisplayName: "Dr. Amara Okafor",
+				DepartmentID: testDeptID, DepartmentName: "Medicine", Specialty: "General medicine"}},
+			clinics: []appointment.Clinic{{ID: testClinicID, DepartmentID: testDeptID, DepartmentName: "Medicine", Code: "MED-OPD",
+				Name: "General Medicine Clinic", Location: "Outpatients, level 1", SlotMinutes: 15}},
+			slots: []appointment.Slot{
+				{PractitionerID: testPractitionerID, ClinicID: testClinicID, StartsAt: at(9, 30), EndsAt: at(9, 45)},
+				{PractitionerID: testPractitionerID, ClinicID: testClinicID, StartsAt: at(9, 45), EndsAt: at(10, 0)},
+			},
+			appts: []appointment.Appointment{
+				{ID: testApptID, PatientID: testPatientID, PatientName: "OKONKWO, Adaeze Grace", PatientMRN: "10000017",
+					PractitionerID: testPractitionerID, PractitionerName: "Dr. Amara Okafor", ClinicID: testClinicID,
+					ClinicName: "General Medicine Clinic", StartsAt: at(9, 15), EndsAt: at(9, 30), Status: appointment.StatusBooked,
+					Reason: "Follow-up", Version: 1, CreatedAt: time.Date(2030, 2, 1, 10, 0, 0, 0, time.UTC)},
+				// A patient outside the user's care: the calendar gets the time only.
+				{ID: testBusyApptID, PractitionerID: testPractitionerID, PractitionerName: "Dr. Amara Okafor", ClinicID: testClinicID,
+					ClinicName: "General Medicine Clinic", StartsAt: at(10, 0), EndsAt: at(10, 15), Status: appointment.StatusBooked, Version: 1},
+			},
+			board: queue.Board{DepartmentID: testDeptID, Waiting: 1, Entries: []queue.Entry{
+				{ID: testCalledEntryID, DepartmentID: testDeptID, Ticket: "004", Status: "called", PatientID: testOtherPatient,
+					PatientName: "SMITH, John", PatientMRN: "10000025", CheckedInAt: at(8, 40), CalledAt: ptr(at(8, 55)), CallPoint: "Room 2"},
+				{ID: testEntryID, DepartmentID: testDeptID, Ticket: "005", Status: "waiting", PatientID: testPatientID,
+					PatientName: "OKONKWO, Adaeze Grace", PatientMRN: "10000017", CheckedInAt: at(8, 50)},
+			}},
 		},
 		beds: []ward.Bed{
 			{ID: "b1", Code: "B10", RoomCode: "101", Type: "general", Status: "available"},
@@ -141,6 +226,8 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 		},
 	}
 }
+
+func ptr[T any](v T) *T { return &v }
 
 func (f *fakeAPI) problem(w http.ResponseWriter, status int, code, detail string, fields map[string]string) {
 	httpx.WriteProblem(w, httpx.Problem{Type: "urn:hospital-erp:problem:" + code, Title: http.StatusText(status),
@@ -223,7 +310,8 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.problem(w, http.StatusForbidden, "forbidden", "Your role must use multi-factor authentication: enrol first.", nil)
 		return
 	}
-	if f.identityRoute(w, r, route) || f.adminRoute(w, r, route) || f.auditRoute(w, r, route) {
+	if f.identityRoute(w, r, route) || f.adminRoute(w, r, route) || f.auditRoute(w, r, route) ||
+		f.registryRoute(w, r, route) || f.scheduleRoute(w, r, route) {
 		return
 	}
 	switch {
@@ -250,8 +338,10 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		var items []patient.Patient
+		q := r.URL.Query()
 		for _, p := range f.patients {
-			if strings.HasPrefix(strings.ToLower(p.FamilyName), strings.ToLower(r.URL.Query().Get("q"))) {
+			if strings.HasPrefix(strings.ToLower(p.FamilyName), strings.ToLower(q.Get("q"))) &&
+				(q.Get("mrn") == "" || q.Get("mrn") == p.MRN) && (q.Get("birth_date") == "" || q.Get("birth_date") == p.BirthDate) {
 				items = append(items, p)
 			}
 		}
@@ -270,6 +360,12 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if len(errs) > 0 {
 			f.problem(w, http.StatusBadRequest, "invalid", "Some fields are not valid.", errs)
+			return
+		}
+		if dups := f.duplicatesOf(in); len(dups) > 0 && !in.ConfirmNotDuplicate {
+			raw, _ := json.Marshal(dups)
+			httpx.WriteProblem(w, httpx.Problem{Type: "urn:hospital-erp:problem:conflict", Title: "Conflict", Status: http.StatusConflict,
+				Code: "conflict", Detail: "This patient may already be registered.", Extensions: map[string]json.RawMessage{"duplicates": raw}})
 			return
 		}
 		httpx.JSON(w, http.StatusCreated, patient.Patient{ID: testPatientID, MRN: "10000033", FamilyName: in.FamilyName,
@@ -549,6 +645,7 @@ func newEnv(t *testing.T) *env {
 		Log:        slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		PublicURL:  "http://" + e.srv.Listener.Addr().String(),
 		SessionKey: testKey,
+		Location:   time.UTC,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -729,4 +826,321 @@ func unusedPort(t *testing.T) string {
 	addr := l.Addr().String()
 	l.Close()
 	return addr
+}
+
+// duplicatesOf is the fake's duplicate check: the same family name.
+func (f *fakeAPI) duplicatesOf(in patient.RegisterInput) []patient.Duplicate {
+	var out []patient.Duplicate
+	for _, p := range f.patients {
+		if in.FamilyName != "" && strings.EqualFold(p.FamilyName, in.FamilyName) && p.ID != "" {
+			out = append(out, patient.Duplicate{Patient: p, Score: 0.87, NameSimilarity: 0.93,
+				SameBirthDate: p.BirthDate != "" && p.BirthDate == in.BirthDate, SamePhone: p.Phone != "" && p.Phone == in.Phone})
+		}
+	}
+	return out
+}
+
+func (f *fakeAPI) patientIndex(id string) int {
+	for i, p := range f.patients {
+		if p.ID == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// registryRoute answers the registry's routes beyond list, register and read.
+func (f *fakeAPI) registryRoute(w http.ResponseWriter, r *http.Request, route string) bool {
+	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/") // api v1 patients {id} ...
+	switch {
+	case route == "POST /api/v1/patients/duplicates":
+		var in patient.RegisterInput
+		_ = json.NewDecoder(r.Body).Decode(&in)
+		f.reg.dupQueries = append(f.reg.dupQueries, in)
+		dups := []patient.Duplicate{}
+		for _, p := range f.patients {
+			if p.ID != "" && p.MergedInto == "" {
+				dups = append(dups, patient.Duplicate{Patient: p, Score: 0.72, NameSimilarity: 0.5})
+			}
+		}
+		httpx.JSON(w, http.StatusOK, struct {
+			Items     []patient.Duplicate `json:"items"`
+			Threshold float64             `json:"threshold"`
+		}{dups, 0.6})
+	case r.Method == http.MethodPut && len(parts) == 4 && parts[2] == "patients":
+		i := f.patientIndex(parts[3])
+		if i < 0 {
+			f.problem(w, http.StatusNotFound, "not_found", "No patient has this id.", nil)
+			return true
+		}
+		f.reg.ifMatch = append(f.reg.ifMatch, r.Header.Get("If-Match"))
+		if r.Header.Get("If-Match") != httpx.ETag(f.patients[i].Version) {
+			f.problem(w, http.StatusPreconditionFailed, "precondition_failed", "This patient was changed by someone else; reload and try again.", nil)
+			return true
+		}
+		var in patient.UpdateInput
+		_ = json.NewDecoder(r.Body).Decode(&in)
+		f.reg.updates = append(f.reg.updates, in)
+		p := &f.patients[i]
+		p.FamilyName, p.GivenNames, p.Phone, p.City, p.Deceased = in.FamilyName, in.GivenNames, in.Phone, in.City, in.Deceased
+		p.Version++
+		httpx.JSON(w, http.StatusOK, *p)
+	case len(parts) >= 5 && parts[2] == "patients" && (parts[4] == "identifiers" || parts[4] == "contacts" || parts[4] == "merge"):
+		i := f.patientIndex(parts[3])
+		if i < 0 {
+			f.problem(w, http.StatusNotFound, "not_found", "No patient has this id.", nil)
+			return true
+		}
+		switch {
+		case r.Method == http.MethodPost && parts[4] == "identifiers":
+			var in patient.Identifier
+			_ = json.NewDecoder(r.Body).Decode(&in)
+			if in.Value == "taken" {
+				f.problem(w, http.StatusConflict, "conflict", "Another patient already has this identifier; check for a duplicate record.",
+					map[string]string{"value": "belongs to another patient"})
+				return true
+			}
+			in.ID = "i-new"
+			f.reg.identAdds = append(f.reg.identAdds, in)
+			f.patients[i].Identifiers = append(f.patients[i].Identifiers, in)
+			httpx.JSON(w, http.StatusCreated, in)
+		case r.Method == http.MethodPost && parts[4] == "contacts":
+			var in patient.Contact
+			_ = json.NewDecoder(r.Body).Decode(&in)
+			if in.Email != "" && !strings.Contains(in.Email, "@") {
+				f.problem(w, http.StatusBadRequest, "invalid", "Some fields are not valid.", map[string]string{"contact.email": "must be an e-mail address"})
+				return true
+			}
+			in.ID = "c-new"
+			f.reg.contacts = append(f.reg.contacts, in)
+			f.patients[i].Contacts = append(f.patients[i].Contacts, in)
+			httpx.JSON(w, http.StatusCreated, in)
+		case r.Method == http.MethodDelete && len(parts) == 6:
+			f.reg.removed = append(f.reg.removed, strings.TrimSuffix(parts[4], "s")+" "+parts[5])
+			w.WriteHeader(http.StatusNoContent)
+		case r.Method == http.MethodPost && parts[4] == "merge":
+			var in patient.MergeInput
+			_ = json.NewDecoder(r.Body).Decode(&in)
+			j := f.patientIndex(in.MergedID)
+			switch {
+			case j < 0:
+				f.problem(w, http.StatusNotFound, "not_found", "No patient has this id.", nil)
+			case f.patients[j].MergedInto != "":
+				f.problem(w, http.StatusConflict, "conflict", "Record "+f.patients[j].MRN+" is already merged into another.", nil)
+			default:
+				m := patient.Merge{ID: testMergeID, SurvivorID: parts[3], MergedID: in.MergedID,
+					Moved: map[string]int{"appointments.patient_id": 2, "patient_identifiers.patient_id": 1}, MergedAt: time.Now()}
+				f.reg.merges[m.ID] = m
+				f.patients[j].MergedInto, f.patients[j].Active = parts[3], false
+				httpx.JSON(w, http.StatusOK, m)
+			}
+		default:
+			f.problem(w, http.StatusNotFound, "not_found", "There is no such endpoint.", nil)
+		}
+	case r.Method == http.MethodPost && len(parts) == 5 && parts[2] == "patient-merges" && parts[4] == "undo":
+		m, ok := f.reg.merges[parts[3]]
+		switch {
+		case !ok:
+			f.problem(w, http.StatusNotFound, "not_found", "No such merge.", nil)
+		case m.UndoneAt != nil:
+			f.problem(w, http.StatusConflict, "conflict", "This merge was already undone.", nil)
+		default:
+			now := time.Now()
+			m.UndoneAt = &now
+			f.reg.merges[m.ID] = m
+			f.reg.undone = append(f.reg.undone, m.ID)
+			if j := f.patientIndex(m.MergedID); j >= 0 {
+				f.patients[j].MergedInto, f.patients[j].Active = "", true
+			}
+			httpx.JSON(w, http.StatusOK, m)
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+func (f *fakeAPI) apptIndex(id string) int {
+	for i, a := range f.sched.appts {
+		if a.ID == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// scheduleRoute answers clinics, slots, appointments and the queue.
+func (f *fakeAPI) scheduleRoute(w http.ResponseWriter, r *http.Request, route string) bool {
+	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	list := func(v any) { httpx.JSON(w, http.StatusOK, map[string]any{"items": v}) }
+	switch {
+	case route == "GET /api/v1/practitioners":
+		list(f.sched.practitioners)
+	case route == "GET /api/v1/clinics":
+		list(f.sched.clinics)
+	case route == "GET /api/v1/slots":
+		f.sched.slotQuery = r.URL.Query()
+		list(f.sched.slots)
+	case route == "GET /api/v1/appointments":
+		q := r.URL.Query()
+		f.sched.apptQueries = append(f.sched.apptQueries, q)
+		out := []appointment.Appointment{}
+		for _, a := range f.sched.appts {
+			if q.Get("patient_id") == "" || q.Get("patient_id") == a.PatientID {
+				out = append(out, a)
+			}
+		}
+		list(out)
+	case route == "POST /api/v1/appointments":
+		body, _ := io.ReadAll(r.Body)
+		var in appointment.BookInput
+		_ = json.Unmarshal(body, &in)
+		key := r.Header.Get("Idempotency-Key")
+		f.sched.keys = append(f.sched.keys, key)
+		if prev, ok := f.sched.byKey[key]; ok && key != "" {
+			if prev != string(body) {
+				f.problem(w, http.StatusUnprocessableEntity, "unprocessable", "This Idempotency-Key was already used for a different request.", nil)
+				return true
+			}
+			w.Header().Set("Idempotent-Replayed", "true")
+			httpx.JSON(w, http.StatusCreated, f.sched.keyAppt[key])
+			return true
+		}
+		if f.sched.taken {
+			f.sched.taken = false
+			// The slot goes, as it would once someone else booked it.
+			f.sched.slots = f.sched.slots[1:]
+			f.problem(w, http.StatusConflict, "conflict", "This time is already booked for this practitioner. Choose another slot.", nil)
+			return true
+		}
+		f.sched.booked = append(f.sched.booked, in)
+		a := appointment.Appointment{ID: testNewApptID, PatientID: in.PatientID, PractitionerID: in.PractitionerID, ClinicID: in.ClinicID,
+			StartsAt: in.StartsAt, EndsAt: in.StartsAt.Add(15 * time.Minute), Status: appointment.StatusBooked, Reason: in.Reason, Version: 1}
+		f.sched.byKey[key], f.sched.keyAppt[key] = string(body), a
+		f.sched.appts = append(f.sched.appts, a)
+		httpx.JSON(w, http.StatusCreated, a)
+	case len(parts) >= 4 && parts[2] == "appointments":
+		i := f.apptIndex(parts[3])
+		if i < 0 {
+			f.problem(w, http.StatusNotFound, "not_found", "No appointment has this id.", nil)
+			return true
+		}
+		a := &f.sched.appts[i]
+		if a.PatientID == "" {
+			f.problem(w, http.StatusForbidden, "forbidden", "This patient is not under your care.", nil)
+			return true
+		}
+		if r.Method == http.MethodGet && len(parts) == 4 {
+			// As the API: the single appointment carries no names.
+			out := *a
+			out.PatientName, out.PatientMRN, out.PractitionerName, out.ClinicName = "", "", "", ""
+			httpx.JSON(w, http.StatusOK, out)
+			return true
+		}
+		if r.Method != http.MethodPost || len(parts) != 5 {
+			f.problem(w, http.StatusNotFound, "not_found", "There is no such endpoint.", nil)
+			return true
+		}
+		f.sched.commands = append(f.sched.commands, parts[4]+" "+a.ID)
+		next := map[string]string{"check-in": appointment.StatusCheckedIn, "no-show": appointment.StatusNoShow,
+			"complete": appointment.StatusCompleted, "cancel": appointment.StatusCancelled}
+		switch parts[4] {
+		case "reschedule":
+			var in appointment.RescheduleInput
+			_ = json.NewDecoder(r.Body).Decode(&in)
+			if f.sched.taken {
+				f.sched.taken = false
+				f.problem(w, http.StatusConflict, "conflict", "This time is already booked for this practitioner. Choose another slot.", nil)
+				return true
+			}
+			a.StartsAt, a.EndsAt = in.StartsAt, in.StartsAt.Add(15*time.Minute)
+			httpx.JSON(w, http.StatusOK, *a)
+		case "cancel":
+			var in appointment.CancelInput
+			_ = json.NewDecoder(r.Body).Decode(&in)
+			if strings.TrimSpace(in.Reason) == "" {
+				f.problem(w, http.StatusBadRequest, "invalid", "Some fields are not valid.", map[string]string{"reason": "is required"})
+				return true
+			}
+			fallthrough
+		default:
+			to, ok := next[parts[4]]
+			if !ok {
+				f.problem(w, http.StatusNotFound, "not_found", "There is no such endpoint.", nil)
+				return true
+			}
+			allowed := map[string][]string{appointment.StatusBooked: {appointment.StatusCheckedIn, appointment.StatusCancelled, appointment.StatusNoShow},
+				appointment.StatusCheckedIn: {appointment.StatusCompleted, appointment.StatusNoShow}}
+			if !slices.Contains(allowed[a.Status], to) {
+				f.problem(w, http.StatusConflict, "conflict", "An appointment that is "+a.Status+" cannot become "+to+".", nil)
+				return true
+			}
+			a.Status = to
+			out := *a
+			if to == appointment.StatusCheckedIn {
+				out.QueueTicket = "007"
+				f.sched.board.Entries = append(f.sched.board.Entries, queue.Entry{ID: "e-new", DepartmentID: testDeptID, Ticket: "007",
+					Status: "waiting", PatientID: a.PatientID, PatientName: a.PatientName, CheckedInAt: time.Now(), AppointmentID: a.ID})
+			}
+			httpx.JSON(w, http.StatusOK, out)
+		}
+	case len(parts) >= 5 && parts[2] == "departments" && parts[4] == "queue":
+		if parts[3] != testDeptID {
+			f.problem(w, http.StatusNotFound, "not_found", "No department has this id.", nil)
+			return true
+		}
+		switch {
+		case r.Method == http.MethodGet && len(parts) == 5:
+			b := f.sched.board
+			if !slices.Contains(f.perms, identity.PermPatientRead) {
+				// As the API: tickets only without patient.read.
+				b.Entries = slices.Clone(b.Entries)
+				for i := range b.Entries {
+					b.Entries[i].PatientID, b.Entries[i].PatientName, b.Entries[i].PatientMRN = "", "", ""
+				}
+			}
+			httpx.JSON(w, http.StatusOK, b)
+		case r.Method == http.MethodPost && len(parts) == 5:
+			var in queue.WalkIn
+			_ = json.NewDecoder(r.Body).Decode(&in)
+			f.sched.walkIns = append(f.sched.walkIns, in.PatientID)
+			e := queue.Entry{ID: "e-walk", DepartmentID: testDeptID, Ticket: "012", Status: "waiting", PatientID: in.PatientID, CheckedInAt: time.Now()}
+			f.sched.board.Entries = append(f.sched.board.Entries, e)
+			httpx.JSON(w, http.StatusCreated, e)
+		case r.Method == http.MethodPost && len(parts) == 6 && parts[5] == "call-next":
+			var in queue.CallNext
+			_ = json.NewDecoder(r.Body).Decode(&in)
+			f.sched.calls = append(f.sched.calls, in.CallPoint)
+			for i := range f.sched.board.Entries {
+				e := &f.sched.board.Entries[i]
+				if e.Status == "waiting" {
+					now := time.Now()
+					e.Status, e.CallPoint, e.CalledAt = "called", in.CallPoint, &now
+					httpx.JSON(w, http.StatusOK, *e)
+					return true
+				}
+			}
+			f.problem(w, http.StatusNotFound, "not_found", "Nobody is waiting in this queue.", nil)
+		default:
+			f.problem(w, http.StatusNotFound, "not_found", "There is no such endpoint.", nil)
+		}
+	case r.Method == http.MethodPost && len(parts) == 5 && parts[2] == "queue-entries":
+		for i := range f.sched.board.Entries {
+			e := &f.sched.board.Entries[i]
+			if e.ID == parts[3] {
+				if e.Status == "done" || e.Status == "left" {
+					f.problem(w, http.StatusConflict, "conflict", "This patient has already left the queue.", nil)
+					return true
+				}
+				e.Status = parts[4]
+				f.sched.finished = append(f.sched.finished, parts[4]+" "+e.ID)
+				httpx.JSON(w, http.StatusOK, *e)
+				return true
+			}
+		}
+		f.problem(w, http.StatusNotFound, "not_found", "No such queue entry.", nil)
+	default:
+		return false
+	}
+	return true
 }

@@ -27,7 +27,8 @@ var templateFS embed.FS
 // pageNames are the page templates New insists on: a page missing from
 // the binary fails the start instead of the first request for it.
 var pageNames = []string{"login", "dashboard", "patient_list", "patient_new", "patient_show",
-	"patient_forbidden", "ward_list", "ward_show", "error",
+	"patient_forbidden", "patient_edit", "patient_merge", "ward_list", "ward_show", "error",
+	"appointment_calendar", "appointment_show", "appointment_book", "appointment_reschedule", "queue_list", "queue_board",
 	"account", "account_password", "account_mfa", "account_mfa_codes",
 	"admin_users", "admin_user_new", "admin_user_show", "admin_user_confirm", "admin_roles",
 	"emergency_review", "audit_list", "audit_verify"}
@@ -111,6 +112,9 @@ func templateFuncs(a *assets) template.FuncMap {
 		"utcTime":   formatUTC,
 		"isoTime":   isoTime,
 		"permLabel": permissionLabel,
+		"appointmentTable": func(id string, rows []AppointmentRow, empty string) AppointmentTable {
+			return AppointmentTable{ID: id, Rows: rows, Empty: empty}
+		},
 	}
 }
 
@@ -163,6 +167,8 @@ func navFor(sess *session, current string) []NavItem {
 	items := []NavItem{{Href: "/", Label: "Dashboard", Current: current == "dashboard"}}
 	for _, it := range []struct{ perm, href, label, key string }{
 		{identity.PermPatientRead, "/patients", "Patients", "patients"},
+		{identity.PermAppointmentRead, "/appointments", "Appointments", "appointments"},
+		{identity.PermAppointmentRead, "/queue", "Queue", "queue"},
 		{identity.PermBedRead, "/wards", "Wards & beds", "wards"},
 		{identity.PermUserAdmin, "/admin/users", "Administration", "admin"},
 		{identity.PermEmergencyReview, "/emergency-access", "Emergency access review", "emergency"},

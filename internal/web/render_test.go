@@ -12,9 +12,11 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/hospital-erp/hospital-erp/internal/access"
+	"github.com/hospital-erp/hospital-erp/internal/appointment"
 	"github.com/hospital-erp/hospital-erp/internal/audit"
 	"github.com/hospital-erp/hospital-erp/internal/identity"
 	"github.com/hospital-erp/hospital-erp/internal/patient"
+	"github.com/hospital-erp/hospital-erp/internal/queue"
 	"github.com/hospital-erp/hospital-erp/internal/ward"
 )
 
@@ -34,6 +36,23 @@ func TestEveryPageRenders(t *testing.T) {
 	now := time.Now()
 	choices := assignmentChoices{roles: identity.RoleList(), depts: []ward.Department{{ID: testDeptID, Name: "Medicine"}},
 		wards: []ward.Ward{wd}}
+	full := pt
+	full.NamePrefix, full.PreferredName, full.GenderIdentity, full.BirthSex, full.Language = "Dr", "Shiv", "woman", "F", "ga"
+	full.MobilePhone, full.Email, full.AddressLine2, full.District, full.Deceased = "07700 900000", "s@example.org", "Flat 2", "Cork", true
+	full.DeceasedAt = &now
+	full.Identifiers = []patient.Identifier{{ID: "i", Type: "NI", System: "urn:x", Value: "1"}}
+	full.Contacts = []patient.Contact{{ID: "c", Relationship: "N", Name: "Aoife", Phone: "1", Email: "a@example.org", Address: "Here"}}
+	appt := appointment.Appointment{ID: testApptID, PatientID: pt.ID, PatientName: "O'BRIEN, Siobhán", PatientMRN: pt.MRN,
+		PractitionerID: "p", PractitionerName: "Dr. A", ClinicID: "c", ClinicName: "Clinic", StartsAt: at(9, 15), EndsAt: at(9, 30),
+		Status: "booked", Reason: "Check", CreatedAt: now}
+	board := func(write, display bool) QueueBoard {
+		s := testServer(t, testKey)
+		s.loc = time.UTC
+		return s.newQueueBoard(queue.Board{DepartmentID: testDeptID, Entries: []queue.Entry{
+			{ID: "e1", Ticket: "004", Status: "called", PatientID: pt.ID, PatientName: "O'BRIEN", CalledAt: &now, CallPoint: "Room 2", CheckedInAt: now},
+			{ID: "e2", Ticket: "005", Status: "waiting", PatientName: "X", PatientMRN: "9", CheckedInAt: now.Add(-75 * time.Minute)},
+		}}, "csrf", write, display)
+	}
 	signedIn := func(l Layout) Layout {
 		l.User, l.NavItems, l.CSRF, l.RequestID = user, nav, "csrf", "req-1"
 		l.Flash = &Flash{Kind: "success", Message: "Saved."}
@@ -80,7 +99,8 @@ func TestEveryPageRenders(t *testing.T) {
 		{"dashboard", &DashboardPage{Layout: signedIn(Layout{Title: "Dashboard"}), ShowBeds: true, ShowPatients: true,
 			BedsError: unavailableSection, RecentError: unavailableSection}},
 		{"patient_list", &PatientListPage{Layout: signedIn(Layout{Title: "Patients"}), Sort: "name"}},
-		{"patient_list", &PatientListPage{Layout: signedIn(Layout{Title: "Patients"}), Q: "O'B", Sort: "-created",
+		{"patient_list", &PatientListPage{Layout: signedIn(Layout{Title: "Patients"}), Search: patientSearch{Q: "O'B", MRN: "1"},
+			Searched: true, MoreOpen: true, Sort: "-created", SortOptions: []Option{{Value: "-created", Label: "Newest", Selected: true}},
 			Columns: []SortColumn{{Label: "MRN", Href: "/patients?sort=mrn"}, {Label: "Name", Href: "/patients"},
 				{Label: "Registered", Href: "/patients?sort=created", AriaSort: "descending"}},
 			Patients: []patient.Patient{pt, {ID: "x", MRN: "2", FamilyName: "A", Deceased: true}},
@@ -147,6 +167,89 @@ func TestEveryPageRenders(t *testing.T) {
 		{"audit_verify", &AuditVerifyPage{Layout: signedIn(Layout{Title: "Verify"}), Report: audit.Report{OK: true, Blocks: 1}}},
 		{"audit_verify", &AuditVerifyPage{Layout: signedIn(Layout{Title: "Verify"}), Report: audit.Report{Problem: "row 7 altered",
 			ProblemEventID: 7, ProblemBlock: 2}}},
+		{"patient_new", func() page {
+			p := newPatientNewPage(patient.RegisterInput{Demographics: patient.Demographics{FamilyName: "O'Brien"}}, nil)
+			p.Duplicates = newDuplicateViews([]patient.Duplicate{{Patient: pt, Score: 0.81, NameSimilarity: 0.9, SameBirthDate: true,
+				SamePhone: true, SameIdentifier: true}})
+			p.CanBook = true
+			return p
+		}()},
+		{"patient_show", func() page {
+			p := &PatientShowPage{Layout: signedIn(Layout{Title: "Patient record"}), Patient: full, Details: patientDetails(full, time.UTC),
+				CanWrite: true, CanMerge: true, CanBook: true, ShowAppointments: true, AppointmentDays: 31,
+				Identifiers: identifierRows(full.Identifiers), Contacts: contactRows(full.Contacts),
+				IdentifierFields: withErrors(identifierFields(patient.Identifier{}), map[string]string{"identifier_value": "is taken"}),
+				ContactFields:    contactFields(patient.Contact{}),
+				Summary:          []SummaryItem{{Text: "Identifier is taken", Href: "#f-identifier_value"}},
+				Upcoming:         []AppointmentRow{{Appointment: appt, When: "Mon 4 Mar, 09:15–09:30", StatusLabel: "Booked"}},
+				Merges:           []MergeBanner{{MergeID: "m", Survivor: true, OtherID: "o", OtherMRN: "2"}, {MergeID: "n", OtherID: "p", OtherMRN: "3"}},
+				Departments:      []Option{{Value: "", Label: "Select"}, {Value: testDeptID, Label: "Medicine"}}}
+			return p
+		}()},
+		{"patient_show", &PatientShowPage{Layout: signedIn(Layout{Title: "Patient record"}), Patient: patient.Patient{ID: "m", MRN: "4", MergedInto: "x"},
+			MergedInto: "x", ShowAppointments: true, AppointmentsError: unavailableSection}},
+		{"patient_edit", func() page {
+			s := testServer(t, testKey)
+			p := s.newPatientEditPage(full, 3, patientUpdateInput(full, time.UTC), map[string]string{"deceased_at": "is wrong", "": "Other."})
+			p.Layout = signedIn(p.Layout)
+			return p
+		}()},
+		{"patient_edit", &PatientEditPage{Layout: signedIn(Layout{Title: "Change"}), Patient: full, Version: 4, Conflict: true,
+			Groups: editGroups(patient.UpdateInput{}, nil), ConflictRows: []ConflictRow{{Label: "Phone", Saved: "1", Yours: ""}},
+			Summary: []SummaryItem{{Text: "Changed", Href: "#conflict-title"}}}},
+		{"patient_merge", &MergePage{Layout: signedIn(Layout{Title: "Merge"}), Survivor: pt, Q: "x", Searched: true,
+			Likely: newDuplicateViews([]patient.Duplicate{{Patient: full, Score: 0.7}}), Candidates: []patient.Patient{full}}},
+		{"patient_merge", &MergePage{Layout: signedIn(Layout{Title: "Merge"}), Survivor: pt, Q: "x", Searched: true}},
+		{"patient_merge", &MergePage{Layout: signedIn(Layout{Title: "Confirm"}), Survivor: pt, Merged: &full,
+			SurvivorDetails: prefixIDs("kept-", patientDetails(pt, time.UTC)), MergedDetails: prefixIDs("merged-", patientDetails(full, time.UTC)),
+			Summary: []SummaryItem{{Text: "Already merged."}}}},
+		{"appointment_calendar", &CalendarPage{Layout: signedIn(Layout{Title: "Appointments"}), View: "day", Date: testDay,
+			Practitioners: []Option{{Value: "", Label: "Any"}}, Clinics: []Option{{Value: "", Label: "Any"}}, DateError: "Enter a date",
+			Summary: []SummaryItem{{Text: "Enter a date", Href: "#f-date"}}}},
+		{"appointment_calendar", func() page {
+			s := testServer(t, testKey)
+			s.loc = time.UTC
+			per := newPeriod(viewWeek, at(0, 0))
+			busy := appt
+			busy.ID, busy.PatientID, busy.PatientName, busy.PatientMRN = "b", "", "", ""
+			return &CalendarPage{Layout: signedIn(Layout{Title: "Appointments"}), View: "week", Date: testDay, Chosen: true,
+				Subject: "Dr. A", Period: per.label(), ViewTabs: viewTabs("week", func(v string) string { return "/appointments?view=" + v }),
+				PrevURL: "/p", NextURL: "/n", TodayURL: "/t", CancelledURL: "/c", Count: 2, CanWrite: true, BookURL: "/appointments/book",
+				Grid: s.newCalendarGrid(per, at(0, 0), []appointment.Appointment{appt, busy}, false, true, 15, true)}
+		}()},
+		{"appointment_show", &AppointmentPage{Layout: signedIn(Layout{Title: "Appointment"}), Appt: appt, When: "Monday", StatusLabel: "Booked",
+			Patient: &pt, Ticket: "007", QueueURL: "/queue/x", DepartmentName: "Medicine", CalendarURL: "/appointments",
+			Commands: appointmentCommands, CanCancel: true, CanReschedule: true,
+			Reason:  Field{Name: "reason", Label: "Reason", Rows: 3, Error: "Reason is required"},
+			Summary: []SummaryItem{{Text: "Reason is required", Href: "#f-reason"}}}},
+		{"appointment_show", &AppointmentPage{Layout: signedIn(Layout{Title: "Appointment"}), Appt: appointment.Appointment{ID: "x", Status: "cancelled",
+			CancelReason: "Ill"}, CalendarURL: "/appointments"}},
+		{"appointment_book", &BookPage{Layout: signedIn(Layout{Title: "Book"}), Params: bookParams{Date: testDay, View: "week", PatientQ: "o"},
+			Clinics: []Option{{Value: "", Label: "Any"}}, Practitioners: []Option{{Value: "", Label: "Any"}}, PatientSearched: true,
+			PatientResults: []PatientChoice{{Patient: pt, InputID: "patient-0"}}, Key: "k",
+			Reason: Field{Name: "reason", Label: "Reason", Rows: 2, Optional: true}}},
+		{"appointment_book", &BookPage{Layout: signedIn(Layout{Title: "Book"}), Params: bookParams{ClinicID: testClinicID, Date: testDay,
+			View: "day", PatientID: pt.ID}, Chosen: true, Patient: &pt, ChangePatientURL: "/appointments/book",
+			ViewTabs: viewTabs("day", func(v string) string { return "/appointments/book?view=" + v }), Period: "Monday", Taken: true,
+			SlotError: "Choose a free time", PatientError: "Choose the patient", DateError: "Enter a date", Key: "k",
+			Days: slotDays([]appointment.Slot{{PractitionerID: "p", ClinicID: "c", StartsAt: at(9, 0), EndsAt: at(9, 15)}},
+				scheduleData{}, time.UTC, "", true),
+			Reason:  Field{Name: "reason", Label: "Reason", Rows: 2, Optional: true},
+			Summary: []SummaryItem{{Text: slotTakenMessage, Href: "#slots"}}}},
+		{"appointment_reschedule", &ReschedulePage{Layout: signedIn(Layout{Title: "Move"}), Appt: appt, When: "Monday", Date: testDay,
+			View: "week", Practitioners: []Option{{Value: "p", Label: "Dr", Selected: true}}, Taken: true, SlotError: "Choose",
+			Days: slotDays([]appointment.Slot{{PractitionerID: "p", ClinicID: "c", StartsAt: at(9, 0), EndsAt: at(9, 15)}},
+				scheduleData{}, time.UTC, "", false),
+			Summary: []SummaryItem{{Text: slotTakenMessage, Href: "#slots"}}}},
+		{"queue_list", &QueueListPage{Layout: signedIn(Layout{Title: "Queues"})}},
+		{"queue_list", &QueueListPage{Layout: signedIn(Layout{Title: "Queues"}), Departments: []QueueDepartment{{Department: ward.Department{ID: "d",
+			Name: "Medicine"}, URL: "/queue/d", DisplayURL: "/queue/d?display=1"}}}},
+		{"queue_board", &QueueBoardPage{Layout: signedIn(Layout{Title: "Queue"}), Department: ward.Department{ID: testDeptID, Name: "Medicine"},
+			Board: board(true, false), CanWrite: true, CallPoint: Field{Name: "call_point", Label: "Call to", Type: "text", Optional: true},
+			FragmentURL: "/queue/x?fragment=queue"}},
+		{"queue_board", &QueueBoardPage{Layout: signedIn(Layout{Title: "Queue", BodyClass: "queue-display"}), Display: true,
+			Department: ward.Department{ID: testDeptID, Name: "Medicine"}, Board: board(false, true)}},
+		{"queue_board", &QueueBoardPage{Layout: signedIn(Layout{Title: "Queue"}), Department: ward.Department{ID: testDeptID, Name: "Medicine"}}},
 		{"error", errorPage(404, 0)},
 		{"error", errorPage(503, 0)},
 		{"error", errorPage(429, 3e9)},
@@ -174,6 +277,11 @@ func TestEveryPageRenders(t *testing.T) {
 	}
 	if _, err := s.views.execute("ward_show", "bed_board", newBedBoard(beds)); err != nil {
 		t.Errorf("bed_board fragment: %v", err)
+	}
+	for _, display := range []bool{false, true} {
+		if _, err := s.views.execute("queue_board", "queue_board", board(true, display)); err != nil {
+			t.Errorf("queue_board fragment: %v", err)
+		}
 	}
 }
 

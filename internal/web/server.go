@@ -3,7 +3,7 @@
 // exactly as any other frontend would: every page is rendered from
 // html/template files embedded in the binary, every form works without
 // JavaScript, and the one small script only prints wristbands, keeps the
-// bed board live and signs idle users out.
+// bed board and the queue board live and signs idle users out.
 package web
 
 import (
@@ -39,6 +39,11 @@ type Options struct {
 	TrustedProxies []netip.Prefix
 	// Observe receives every finished request, for metrics. nil: none.
 	Observe httpx.Observer
+	// Location is the hospital's time zone (HOSPITAL_TIMEZONE): calendar
+	// days and weeks begin at its midnight and times are shown in it, as
+	// the backend's availability rules are written. nil: the process's
+	// local time zone (TZ).
+	Location *time.Location
 }
 
 const (
@@ -73,6 +78,7 @@ type Server struct {
 	handler      http.Handler
 	draining     atomic.Bool
 	now          func() time.Time
+	loc          *time.Location
 }
 
 // New builds the web UI. It parses every template and hashes every static
@@ -89,6 +95,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.Observe == nil {
 		o.Observe = func(*httpx.RequestInfo, string, int, time.Duration) {}
+	}
+	if o.Location == nil {
+		o.Location = time.Local
 	}
 	origin, err := originOf(o.PublicURL)
 	if err != nil {
@@ -129,6 +138,7 @@ func New(o Options) (*Server, error) {
 		cop:          cop,
 		refresh:      newRefresher(),
 		now:          time.Now,
+		loc:          o.Location,
 	}
 	if o.CookieSecure {
 		s.sessionName, s.flashName = secureSessionCookie, secureFlashCookie
@@ -174,6 +184,35 @@ func (s *Server) routes() {
 	r.Handle("POST /patients/new", httpx.Authenticated, s.handlePatientCreate)
 	r.Handle("GET /patients/{id}", httpx.Authenticated, s.handlePatientShow)
 	r.Handle("POST /patients/{id}/emergency-access", identity.PermEmergencyAccess, s.handleEmergencyAccessRequest)
+	r.Handle("GET /patients/{id}/edit", identity.PermPatientWrite, s.handlePatientEdit)
+	r.Handle("POST /patients/{id}/edit", identity.PermPatientWrite, s.handlePatientUpdate)
+	r.Handle("POST /patients/{id}/identifiers", identity.PermPatientWrite, s.handleIdentifierAdd)
+	r.Handle("POST /patients/{id}/identifiers/{identifier}/remove", identity.PermPatientWrite, s.handleIdentifierRemove)
+	r.Handle("POST /patients/{id}/contacts", identity.PermPatientWrite, s.handleContactAdd)
+	r.Handle("POST /patients/{id}/contacts/{contact}/remove", identity.PermPatientWrite, s.handleContactRemove)
+	r.Handle("POST /patients/{id}/walk-in", identity.PermAppointmentWrite, s.handleWalkIn)
+	// Merging asks first: GET shows the candidates and then both records
+	// side by side; POST with confirm=yes merges.
+	r.Handle("GET /patients/{id}/merge", identity.PermPatientMerge, s.handleMergeForm)
+	r.Handle("POST /patients/{id}/merge", identity.PermPatientMerge, s.handleMerge)
+	r.Handle("POST /patient-merges/{id}/undo", identity.PermPatientMerge, s.handleMergeUndo)
+
+	r.Handle("GET /appointments", identity.PermAppointmentRead, s.handleCalendar)
+	r.Handle("GET /appointments/book", identity.PermAppointmentWrite, s.handleBookForm)
+	r.Handle("POST /appointments/book", identity.PermAppointmentWrite, s.handleBook)
+	r.Handle("GET /appointments/{id}", identity.PermAppointmentRead, s.handleAppointmentShow)
+	r.Handle("GET /appointments/{id}/reschedule", identity.PermAppointmentWrite, s.handleRescheduleForm)
+	r.Handle("POST /appointments/{id}/reschedule", identity.PermAppointmentWrite, s.handleReschedule)
+	r.Handle("POST /appointments/{id}/cancel", identity.PermAppointmentWrite, s.handleAppointmentCancel)
+	for _, c := range appointmentCommands {
+		r.Handle("POST /appointments/{id}/"+c.Key, identity.PermAppointmentWrite, s.handleAppointmentCommand(c))
+	}
+
+	r.Handle("GET /queue", identity.PermAppointmentRead, s.handleQueueList)
+	r.Handle("GET /queue/{department}", identity.PermAppointmentRead, s.handleQueueBoard)
+	r.Handle("POST /queue/{department}/call-next", identity.PermAppointmentWrite, s.handleQueueCallNext)
+	r.Handle("POST /queue-entries/{id}/done", identity.PermAppointmentWrite, s.handleQueueFinish("done"))
+	r.Handle("POST /queue-entries/{id}/left", identity.PermAppointmentWrite, s.handleQueueFinish("left"))
 	r.Handle("GET /wards", httpx.Authenticated, s.handleWardList)
 	r.Handle("GET /wards/{id}", httpx.Authenticated, s.handleWardShow)
 	r.Handle("POST /events/ticket", httpx.Authenticated, s.handleEventsTicket)

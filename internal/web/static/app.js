@@ -1,6 +1,7 @@
 // Hospital ERP web UI. This file does three things only: the "Print"
-// buttons, the live bed board of a ward page, and the automatic log-off
-// of idle sessions. Every page and every form works without it.
+// buttons, the live boards (the bed board of a ward page and the queue
+// board of a department), and the automatic log-off of idle sessions.
+// Every page and every form works without it.
 (function () {
   'use strict';
 
@@ -14,20 +15,35 @@
     }
   }
 
-  // The live bed board: a WebSocket to the backend's event stream (opened
-  // with a short-lived ticket the web server fetches for us), and on any
-  // bed event the board fragment is fetched again and swapped in.
-  function initLiveBeds() {
-    var board = document.querySelector('[data-live-beds]');
-    if (!board || !('WebSocket' in window) || !window.fetch) {
+  // The live boards: the bed board of a ward page and the queue board of
+  // a department. A WebSocket to the backend's event stream (opened with a
+  // short-lived ticket the web server fetches for us) says when something
+  // changed; the board's fragment is then fetched again and swapped in.
+  // Events name ids and ticket numbers only, never a patient: what the
+  // board shows always comes from the server's escaped HTML.
+  function initLiveBoards() {
+    var beds = document.querySelector('[data-live-beds]');
+    if (beds) {
+      liveBoard(beds, 'beds', 'ward_id', beds.getAttribute('data-ward-id'));
+    }
+    var queue = document.querySelector('[data-live-queue]');
+    if (queue) {
+      liveBoard(queue, 'queue', 'department_id', queue.getAttribute('data-department-id'));
+    }
+  }
+
+  // liveBoard keeps board up to date with the events of topic whose
+  // data[scopeKey] is scopeID (or that name no scope).
+  function liveBoard(board, topic, scopeKey, scopeID) {
+    if (!('WebSocket' in window) || !window.fetch) {
       return;
     }
     var status = document.querySelector('[data-live-status]');
     var statusText = status ? status.querySelector('.live__text') : null;
+    var announce = document.querySelector('[data-live-announce]');
     var meta = document.querySelector('meta[name="csrf-token"]');
     var csrf = meta ? meta.getAttribute('content') : '';
     var fragmentURL = board.getAttribute('data-fragment-url');
-    var wardID = board.getAttribute('data-ward-id');
 
     var lastEventID = '';
     var attempt = 0;
@@ -53,6 +69,22 @@
       window.location.reload();
     }
 
+    // swap replaces the board, keeping the keyboard focus on the control
+    // with the same id (a "Seen" button), if it is still there.
+    function swap(html) {
+      var focused = document.activeElement;
+      var focusID = focused && board.contains(focused) ? focused.id : '';
+      var tpl = document.createElement('template');
+      tpl.innerHTML = html;
+      board.replaceChildren(tpl.content);
+      if (focusID) {
+        var again = document.getElementById(focusID);
+        if (again) {
+          again.focus();
+        }
+      }
+    }
+
     function refresh() {
       if (refreshing) {
         refreshAgain = true;
@@ -70,11 +102,7 @@
           }
           return res.text();
         })
-        .then(function (html) {
-          var tpl = document.createElement('template');
-          tpl.innerHTML = html;
-          board.replaceChildren(tpl.content);
-        })
+        .then(swap)
         .catch(function () { /* the next event or reconnect tries again */ })
         .then(function () {
           refreshing = false;
@@ -85,7 +113,8 @@
         });
     }
 
-    // Bursts of events (a ward round) cause one fetch, not one each.
+    // Bursts of events (a ward round, a clinic opening) cause one fetch,
+    // not one each.
     function scheduleRefresh() {
       window.clearTimeout(refreshTimer);
       refreshTimer = window.setTimeout(refresh, 250);
@@ -114,18 +143,28 @@
       if (msg.type === 'resync' || msg.type === 'hello') {
         return true;
       }
-      if (msg.topic !== 'beds') {
+      if (msg.topic !== topic) {
         return false;
       }
-      // Events that name another ward need no refresh of this one.
+      // Events that name another ward or department need no refresh.
       var data = msg.data || {};
-      return !data.ward_id || data.ward_id === wardID;
+      return !data[scopeKey] || data[scopeKey] === scopeID;
+    }
+
+    // A called ticket is announced to screen readers: "Ticket 007, Room 3".
+    // textContent, never HTML.
+    function announceCall(msg) {
+      var data = msg.data || {};
+      if (!announce || msg.topic !== 'queue' || msg.type !== 'queue.called' || !data.ticket) {
+        return;
+      }
+      announce.textContent = 'Ticket ' + data.ticket + (data.call_point ? ', please go to ' + data.call_point : '') + '.';
     }
 
     function connect() {
       ticket().then(function (t) {
         var url = (window.location.protocol === 'https:' ? 'wss://' : 'ws://') + window.location.host +
-          '/api/v1/events?topics=beds&ticket=' + encodeURIComponent(t);
+          '/api/v1/events?topics=' + encodeURIComponent(topic) + '&ticket=' + encodeURIComponent(t);
         if (lastEventID) {
           url += '&since=' + encodeURIComponent(lastEventID);
         }
@@ -144,9 +183,12 @@
           if (msg.id) {
             lastEventID = msg.id;
           }
-          // "hello" too: a bed may have changed between this page being
-          // rendered and the stream starting.
+          // "hello" too: something may have changed between this page
+          // being rendered and the stream starting.
           if (relevant(msg)) {
+            if (msg.topic === topic) {
+              announceCall(msg);
+            }
             scheduleRefresh();
           }
         });
@@ -155,7 +197,7 @@
     }
 
     // Exponential backoff with jitter, 1 s up to 30 s, so that a restarted
-    // backend is not met by every ward tablet at the same instant.
+    // backend is not met by every screen at the same instant.
     function reconnect() {
       setStatus('reconnecting');
       var delay = Math.min(30000, 1000 * Math.pow(2, attempt));
@@ -313,6 +355,6 @@
   }
 
   initPrint();
-  initLiveBeds();
+  initLiveBoards();
   initIdleLogoff();
 })();

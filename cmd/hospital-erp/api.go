@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hospital-erp/hospital-erp/internal/access"
+	"github.com/hospital-erp/hospital-erp/internal/admission"
 	"github.com/hospital-erp/hospital-erp/internal/appointment"
 	"github.com/hospital-erp/hospital-erp/internal/audit"
 	"github.com/hospital-erp/hospital-erp/internal/cache"
@@ -126,19 +127,22 @@ func newBackend(ctx context.Context, cfg *config.Config, log *slog.Logger, m *me
 	ac := access.NewChecker(db, cfg.EmergencyAccessTTL, now, m.BreakGlass.Inc)
 	patients := patient.NewService(db, c, cfg.CacheTTL, bus, ac, now)
 	queues := queue.NewService(db, bus, patients, cfg.Location, now)
+	wards := ward.NewService(db, c, cfg.CacheTTL, bus, cfg.Location, now)
+	m.RegisterWardOccupancy(wards.Occupancy, 15*time.Second)
 	go idempotency.RunExpiry(bctx, db, log, 24*time.Hour, 10*time.Minute)
 	shutdown := make(chan struct{})
 	srv := httpapi.New(httpapi.Deps{
 		Log: log, Config: cfg, DB: db, Redis: rc, Metrics: m, Limiter: limiter,
-		Identity: ids,
-		Access:   ac,
-		Audit:    audit.NewReader(db),
-		Patients: patients,
-		Appts:    appointment.NewService(db, patients, ac, queues, bus, cfg.Location, now),
-		Queue:    queues,
-		Wards:    ward.NewService(db, c, cfg.CacheTTL),
-		Bus:      bus,
-		Shutdown: shutdown,
+		Identity:   ids,
+		Access:     ac,
+		Audit:      audit.NewReader(db),
+		Patients:   patients,
+		Appts:      appointment.NewService(db, patients, ac, queues, bus, cfg.Location, now),
+		Queue:      queues,
+		Wards:      wards,
+		Admissions: admission.NewService(db, patients, ac, wards, bus),
+		Bus:        bus,
+		Shutdown:   shutdown,
 	})
 	return &backend{DB: db, Redis: rc, Bus: bus, Identity: ids, Access: ac, Server: srv, shutdown: shutdown, cancel: cancel}, nil
 }

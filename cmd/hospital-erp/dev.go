@@ -144,7 +144,14 @@ func runDev(ctx context.Context, getenv func(string) string, stdout io.Writer) e
 	banner := func(addr net.Addr) {
 		fmt.Fprintf(stdout, "\n  Hospital ERP is running: %s\n", cfg.PublicURL)
 		fmt.Fprintf(stdout, "  API reference:           %s/api/v1/docs\n", cfg.PublicURL)
-		fmt.Fprintf(stdout, "  Metrics:                 http://localhost%s/metrics\n\n", cfg.MetricsAddr)
+		if cfg.MetricsAddr != "off" {
+			host, port, _ := net.SplitHostPort(cfg.MetricsAddr)
+			if host == "" || host == "0.0.0.0" || host == "::" {
+				host = "localhost"
+			}
+			fmt.Fprintf(stdout, "  Metrics:                 http://%s/metrics\n", net.JoinHostPort(host, port))
+		}
+		fmt.Fprintln(stdout)
 		if logins, err := os.ReadFile(loginsPath); err == nil {
 			fmt.Fprintf(stdout, "  Demo logins (also in %s):\n\n", loginsPath)
 			for _, line := range strings.Split(strings.TrimRight(string(logins), "\n"), "\n") {

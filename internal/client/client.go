@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hospital-erp/hospital-erp/internal/access"
+	"github.com/hospital-erp/hospital-erp/internal/admission"
 	"github.com/hospital-erp/hospital-erp/internal/appointment"
 	"github.com/hospital-erp/hospital-erp/internal/audit"
 	"github.com/hospital-erp/hospital-erp/internal/httpx"
@@ -757,4 +758,104 @@ func (c *Client) csv(ctx context.Context, path string) ([]byte, error) {
 		return nil, e
 	}
 	return b, err
+}
+
+// BedBoard returns the bed board; wardID and status may be empty.
+func (c *Client) BedBoard(ctx context.Context, wardID, status string) (ward.Board, error) {
+	v := url.Values{}
+	if wardID != "" {
+		v.Set("ward_id", wardID)
+	}
+	if status != "" {
+		v.Set("status", status)
+	}
+	var out ward.Board
+	_, err := c.Do(ctx, http.MethodGet, "/api/v1/bed-board?"+v.Encode(), nil, &out)
+	return out, err
+}
+
+// BedAction runs clean, out-of-service or in-service on a bed.
+func (c *Client) BedAction(ctx context.Context, bedID, action string) (ward.Bed, error) {
+	var out ward.Bed
+	_, err := c.Do(ctx, http.MethodPost, "/api/v1/beds/"+url.PathEscape(bedID)+"/"+url.PathEscape(action), nil, &out)
+	return out, err
+}
+
+func censusQuery(f ward.CensusFilter) string {
+	v := url.Values{}
+	if f.From != "" {
+		v.Set("from", f.From)
+	}
+	if f.To != "" {
+		v.Set("to", f.To)
+	}
+	if f.WardID != nil {
+		v.Set("ward_id", *f.WardID)
+	}
+	return v.Encode()
+}
+
+// Census returns census and occupancy for a period.
+func (c *Client) Census(ctx context.Context, f ward.CensusFilter) (ward.Census, error) {
+	var out ward.Census
+	_, err := c.Do(ctx, http.MethodGet, "/api/v1/census?"+censusQuery(f), nil, &out)
+	return out, err
+}
+
+// CensusCSV returns the census as CSV bytes.
+func (c *Client) CensusCSV(ctx context.Context, f ward.CensusFilter) ([]byte, error) {
+	return c.csv(ctx, "/api/v1/census.csv?"+censusQuery(f))
+}
+
+// Admit admits a patient. A non-empty key is sent as Idempotency-Key.
+func (c *Client) Admit(ctx context.Context, in admission.AdmitInput, key string) (admission.Admission, error) {
+	var h http.Header
+	if key != "" {
+		h = http.Header{"Idempotency-Key": {key}}
+	}
+	var out admission.Admission
+	_, err := c.do(ctx, http.MethodPost, "/api/v1/admissions", in, &out, h)
+	return out, err
+}
+
+// Admission returns one admission with its history.
+func (c *Client) Admission(ctx context.Context, id string) (admission.Admission, error) {
+	var out admission.Admission
+	_, err := c.Do(ctx, http.MethodGet, "/api/v1/admissions/"+url.PathEscape(id), nil, &out)
+	return out, err
+}
+
+// PatientAdmissions lists a patient's admissions, newest first.
+func (c *Client) PatientAdmissions(ctx context.Context, patientID string) ([]admission.Admission, error) {
+	var out struct {
+		Items []admission.Admission `json:"items"`
+	}
+	_, err := c.Do(ctx, http.MethodGet, "/api/v1/patients/"+url.PathEscape(patientID)+"/admissions", nil, &out)
+	return out.Items, err
+}
+
+// admissionCommand posts a command; version 0 sends no If-Match.
+func (c *Client) admissionCommand(ctx context.Context, id, command string, version int, in any) (admission.Admission, error) {
+	var h http.Header
+	if version > 0 {
+		h = http.Header{"If-Match": {`"` + strconv.Itoa(version) + `"`}}
+	}
+	var out admission.Admission
+	_, err := c.do(ctx, http.MethodPost, "/api/v1/admissions/"+url.PathEscape(id)+"/"+command, in, &out, h)
+	return out, err
+}
+
+// Transfer moves an admission to another bed.
+func (c *Client) Transfer(ctx context.Context, id string, version int, in admission.TransferInput) (admission.Admission, error) {
+	return c.admissionCommand(ctx, id, "transfer", version, in)
+}
+
+// Discharge ends an admission.
+func (c *Client) Discharge(ctx context.Context, id string, version int, in admission.DischargeInput) (admission.Admission, error) {
+	return c.admissionCommand(ctx, id, "discharge", version, in)
+}
+
+// CancelAdmission cancels an admission entered in error.
+func (c *Client) CancelAdmission(ctx context.Context, id string, version int, in admission.CancelInput) (admission.Admission, error) {
+	return c.admissionCommand(ctx, id, "cancel", version, in)
 }

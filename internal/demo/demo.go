@@ -1,6 +1,8 @@
 // Package demo loads a small, deterministic demo hospital into an empty
 // database: departments, wards, rooms and beds, one user per role and a
-// few hundred patients. Only the passwords are random, generated at load.
+// few hundred patients, a month of admissions and discharges with most
+// beds occupied now, clinics with appointments and queues. Only the
+// passwords are random, generated at load.
 package demo
 
 import (
@@ -153,6 +155,9 @@ func Load(ctx context.Context, db *postgres.DB, ids *identity.Service, patients 
 	}
 	if err := loadSchedule(ctx, db, rng, deptIDs, userIDs, loc); err != nil {
 		return nil, fmt.Errorf("demo schedule: %w", err)
+	}
+	if err := loadInpatients(ctx, db, rng, time.Now()); err != nil {
+		return nil, fmt.Errorf("demo admissions: %w", err)
 	}
 	return logins, nil
 }

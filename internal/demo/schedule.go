@@ -104,8 +104,8 @@ func loadSchedule(ctx context.Context, db *postgres.DB, rng *mrand.Rand, dept ma
 				}
 			}
 		}
-		// The demo nurse works on Medical Ward A; Internal Medicine cares for
-		// some patients, so physicians and nurses there see them.
+		// The demo nurse works on Medical Ward A (she sees its inpatients);
+		// Internal Medicine cares for some outpatients, so its physicians see them.
 		ward, err := wardByCode(ctx, q, "MED-A")
 		if err != nil {
 			return err
@@ -118,11 +118,6 @@ func loadSchedule(ctx context.Context, db *postgres.DB, rng *mrand.Rand, dept ma
 		med := uuid.MustParse(dept["MED"])
 		for i := 0; i < 40 && i < len(patients); i++ {
 			if _, err := q.CareAssign(ctx, dbgen.CareAssignParams{PatientID: patients[i].ID, DepartmentID: &med, Reason: "outpatient follow-up"}); err != nil {
-				return err
-			}
-		}
-		for i := 40; i < 52 && i < len(patients); i++ {
-			if _, err := q.CareAssign(ctx, dbgen.CareAssignParams{PatientID: patients[i].ID, WardID: &ward, Reason: "ward patient"}); err != nil {
 				return err
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"net/url"
 
 	"github.com/hospital-erp/hospital-erp/internal/access"
+	"github.com/hospital-erp/hospital-erp/internal/admission"
 	"github.com/hospital-erp/hospital-erp/internal/appointment"
 	"github.com/hospital-erp/hospital-erp/internal/audit"
 	"github.com/hospital-erp/hospital-erp/internal/events"
@@ -31,6 +32,7 @@ func (s *Server) routes() {
 	access.NewHandler(d.Access).Routes(r)
 	audit.NewHandler(d.Audit, d.DB).Routes(r)
 	ward.NewHandler(d.Wards).Routes(r)
+	admission.NewHandler(d.Admissions).Routes(r)
 
 	var origins []string
 	if u, err := url.Parse(d.Config.PublicURL); err == nil && u.Host != "" {

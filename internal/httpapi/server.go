@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hospital-erp/hospital-erp/internal/access"
+	"github.com/hospital-erp/hospital-erp/internal/admission"
 	"github.com/hospital-erp/hospital-erp/internal/appointment"
 	"github.com/hospital-erp/hospital-erp/internal/audit"
 	"github.com/hospital-erp/hospital-erp/internal/config"
@@ -31,20 +32,21 @@ import (
 
 // Deps is everything the backend's handlers need, built in cmd.
 type Deps struct {
-	Log      *slog.Logger
-	Config   *config.Config
-	DB       *postgres.DB
-	Redis    *redisclient.Client // nil: in-process mode
-	Metrics  *metrics.Metrics
-	Limiter  ratelimit.Limiter
-	Identity *identity.Service
-	Access   *access.Checker
-	Audit    *audit.Reader
-	Patients *patient.Service
-	Appts    *appointment.Service
-	Queue    *queue.Service
-	Wards    *ward.Service
-	Bus      *events.Bus
+	Log        *slog.Logger
+	Config     *config.Config
+	DB         *postgres.DB
+	Redis      *redisclient.Client // nil: in-process mode
+	Metrics    *metrics.Metrics
+	Limiter    ratelimit.Limiter
+	Identity   *identity.Service
+	Access     *access.Checker
+	Audit      *audit.Reader
+	Patients   *patient.Service
+	Appts      *appointment.Service
+	Queue      *queue.Service
+	Wards      *ward.Service
+	Admissions *admission.Service
+	Bus        *events.Bus
 	// Shutdown is closed when the process starts to stop.
 	Shutdown <-chan struct{}
 }

@@ -68,7 +68,7 @@ var RolePermissions = map[string][]string{
 		PermBedRead, PermBedWrite, PermClinicalRead, PermClinicalWrite, PermLabRead, PermFacilityRead,
 		PermEmergencyAccess},
 	RoleReceptionist: {PermPatientRead, PermPatientWrite, PermPatientMerge, PermAppointmentRead, PermAppointmentWrite,
-		PermAdmissionRead, PermBedRead, PermFacilityRead},
+		PermAdmissionRead, PermAdmissionWrite, PermBedRead, PermFacilityRead},
 	RolePharmacist:    {PermPatientRead, PermDispense, PermInventoryRead, PermFacilityRead},
 	RoleLabTechnician: {PermPatientRead, PermLabRead, PermLabWrite, PermFacilityRead},
 	RoleBillingClerk: {PermPatientRead, PermAppointmentRead, PermAdmissionRead, PermInvoiceRead,

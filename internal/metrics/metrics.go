@@ -4,7 +4,10 @@
 package metrics
 
 import (
+	"context"
 	"runtime/debug"
+	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -165,4 +168,67 @@ func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(poolEmpty, prometheus.CounterValue, float64(s.EmptyAcquireCount()))
 	ch <- prometheus.MustNewConstMetric(poolWait, prometheus.CounterValue, s.AcquireDuration().Seconds())
 	ch <- prometheus.MustNewConstMetric(poolCancelled, prometheus.CounterValue, float64(s.CanceledAcquireCount()))
+}
+
+// WardBeds is how many beds of a ward are in each state.
+type WardBeds struct {
+	Ward     string
+	ByStatus map[string]int
+}
+
+// RegisterWardOccupancy exports the beds per ward and state and each
+// ward's occupancy (occupied over beds in service), read with load at most
+// once per maxAge (every replica exports the same numbers: query them with
+// max by (ward)).
+func (m *Metrics) RegisterWardOccupancy(load func(context.Context) ([]WardBeds, error), maxAge time.Duration) {
+	m.Registry.MustRegister(&wardCollector{load: load, maxAge: maxAge})
+}
+
+var (
+	wardBedsDesc = prometheus.NewDesc("ward_beds", "Beds of a ward by state.", []string{"ward", "status"}, nil)
+	wardOccDesc  = prometheus.NewDesc("ward_occupancy_ratio", "Occupied beds over beds in service, per ward.", []string{"ward"}, nil)
+)
+
+type wardCollector struct {
+	load   func(context.Context) ([]WardBeds, error)
+	maxAge time.Duration
+
+	mu   sync.Mutex
+	at   time.Time
+	last []WardBeds
+}
+
+func (c *wardCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- wardBedsDesc
+	ch <- wardOccDesc
+}
+
+// Collect reports the last good reading when the database does not answer
+// within two seconds (the scrape still succeeds; the numbers age).
+func (c *wardCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if time.Since(c.at) > c.maxAge {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		wards, err := c.load(ctx)
+		cancel()
+		if err == nil {
+			c.last, c.at = wards, time.Now()
+		}
+	}
+	for _, w := range c.last {
+		inService := 0
+		for _, status := range []string{"available", "occupied", "reserved", "cleaning", "out_of_service"} {
+			n := w.ByStatus[status]
+			ch <- prometheus.MustNewConstMetric(wardBedsDesc, prometheus.GaugeValue, float64(n), w.Ward, status)
+			if status != "out_of_service" {
+				inService += n
+			}
+		}
+		ratio := 0.0
+		if inService > 0 {
+			ratio = float64(w.ByStatus["occupied"]) / float64(inService)
+		}
+		ch <- prometheus.MustNewConstMetric(wardOccDesc, prometheus.GaugeValue, ratio, w.Ward)
+	}
 }

@@ -186,14 +186,23 @@ func (s *Service) Get(ctx context.Context, id string) (Patient, error) {
 // scope, inside q (other modules call it before attaching records).
 // Returns ENOTFOUND, ECONFLICT for a merged record, EFORBIDDEN.
 func (s *Service) Exists(ctx context.Context, q *dbgen.Queries, pid uuid.UUID, action string) error {
+	if err := s.Active(ctx, q, pid); err != nil {
+		return err
+	}
+	return s.access.Patient(ctx, q, pid, action)
+}
+
+// Active checks that the patient exists and is not merged, without the
+// scope check: for the acts that create a care relationship (admission).
+func (s *Service) Active(ctx context.Context, q *dbgen.Queries, pid uuid.UUID) error {
 	row, err := q.PatientGet(ctx, pid)
 	if err != nil {
 		return notFound(postgres.Translate(err))
 	}
 	if !row.Active {
-		return hospital.Errorf(hospital.ECONFLICT, "This record was merged into another (MRN of the survivor: see the record).")
+		return hospital.Errorf(hospital.ECONFLICT, "This record was merged into another; use the surviving record.")
 	}
-	return s.access.Patient(ctx, q, pid, action)
+	return nil
 }
 
 // Update replaces a patient's demographics when version is the version the

@@ -12,16 +12,20 @@ import (
 	"github.com/hospital-erp/hospital-erp/internal/postgres"
 )
 
-// Service reads the facility structure.
+// Service reads the facility structure, runs the bed board and the
+// housekeeping changes, and counts the census.
 type Service struct {
 	db       *postgres.DB
 	cache    cache.Cache
 	cacheTTL time.Duration
+	events   Publisher
+	loc      *time.Location // the hospital's days, for the census
+	now      func() time.Time
 }
 
-// NewService wires the service.
-func NewService(db *postgres.DB, c cache.Cache, ttl time.Duration) *Service {
-	return &Service{db: db, cache: c, cacheTTL: ttl}
+// NewService wires the service; loc is the hospital's time zone.
+func NewService(db *postgres.DB, c cache.Cache, ttl time.Duration, events Publisher, loc *time.Location, now func() time.Time) *Service {
+	return &Service{db: db, cache: c, cacheTTL: ttl, events: events, loc: loc, now: now}
 }
 
 // Cache keys; InvalidateWards drops them after any bed change.

@@ -11,6 +11,37 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+type Admission struct {
+	ID               uuid.UUID
+	PatientID        uuid.UUID
+	BedID            uuid.UUID
+	WardID           uuid.UUID
+	Source           string
+	AppointmentID    *uuid.UUID
+	AdmittingUserID  *uuid.UUID
+	Reason           string
+	ExpectedDays     *int32
+	Status           string
+	AdmittedAt       time.Time
+	EndedAt          *time.Time
+	Disposition      *string
+	DischargeSummary string
+	CancelReason     string
+	Version          int32
+	CreatedBy        *uuid.UUID
+}
+
+type AdmissionEvent struct {
+	ID          int64
+	AdmissionID uuid.UUID
+	Event       string
+	FromBedID   *uuid.UUID
+	ToBedID     *uuid.UUID
+	OccurredAt  time.Time
+	ActorID     *uuid.UUID
+	Details     []byte
+}
+
 type Appointment struct {
 	ID             uuid.UUID
 	PatientID      uuid.UUID
@@ -85,6 +116,15 @@ type Bed struct {
 	Status    string
 	Version   int32
 	UpdatedAt time.Time
+}
+
+type BedStay struct {
+	ID          int64
+	AdmissionID uuid.UUID
+	BedID       uuid.UUID
+	WardID      uuid.UUID
+	StartedAt   time.Time
+	EndedAt     *time.Time
 }
 
 type CareAssignment struct {

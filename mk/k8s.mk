@@ -34,11 +34,13 @@ k8s-deps: ## install the Debian packages the manifest checks use (etcd, pgbounce
 	command -v etcd >/dev/null 2>&1 || missing="$$missing etcd-server"; \
 	{ command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ]; } || missing="$$missing pgbouncer"; \
 	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
-	command -v kubectl >/dev/null 2>&1 || { echo "kubectl is missing: install kubectl 1.30 or later (apt repository https://pkgs.k8s.io/core:/stable:/v1.32/deb/)"; exit 1; }; \
 	[ -z "$$missing" ] && exit 0; \
 	if [ "$$(id -u)" -ne 0 ]; then echo "Missing Debian packages:$$missing"; echo "Install them with: sudo apt-get install -y$$missing"; exit 1; fi; \
 	echo "Installing Debian packages:$$missing"; \
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null
 
-k8s-render: ## print one environment's manifests: make k8s-render ENV=production
-	@kubectl kustomize k8s/overlays/$(or $(ENV),production)
+k8s-render: ## print one environment's manifests: make k8s-render ENV=production (the pinned kubectl is built when none is installed)
+	@if command -v kubectl >/dev/null 2>&1; then k=kubectl; else \
+		k=$$(go env GOCACHE)/hospital-erp-k8scheck/kubectl-render; \
+		(cd tools/k8scheck/kubebin && CGO_ENABLED=0 GOFLAGS=-buildvcs=false $(GO) build -trimpath -o $$k k8s.io/kubernetes/cmd/kubectl); fi; \
+		$$k kustomize k8s/overlays/$(or $(ENV),production)

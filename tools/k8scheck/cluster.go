@@ -67,6 +67,17 @@ func BuildControlPlane(root, cache string, sim bool) (Binaries, error) {
 	return b, nil
 }
 
+// BuildKubectl builds the pinned kubectl (same version as the control
+// plane, with its kustomize) into the cache, so every machine renders the
+// overlays with the same kustomize and none needs kubectl installed.
+func BuildKubectl(root, cache string) (string, error) {
+	out := filepath.Join(cache, "bin-"+KubeVersion, "kubectl")
+	const v = "k8s.io/component-base/version"
+	minor := strings.Split(KubeVersion, ".")[1]
+	ldflags := fmt.Sprintf("-X %s.gitVersion=%s -X %s.gitMajor=1 -X %s.gitMinor=%s -X %s.gitTreeState=clean", v, KubeVersion, v, v, minor, v)
+	return out, GoBuild(filepath.Join(root, "tools", "k8scheck", "kubebin"), "k8s.io/kubernetes/cmd/kubectl", out, ldflags)
+}
+
 // ControlPlane is etcd plus a kube-apiserver on loopback ports, and, once
 // Simulate has run, a controller manager, a scheduler and kwok.
 type ControlPlane struct {

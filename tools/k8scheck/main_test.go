@@ -76,7 +76,11 @@ func fixture(t testing.TB) {
 		if repoRoot, fixtureErr = RepoRoot(); fixtureErr != nil {
 			return
 		}
-		if kubectlPath, fixtureErr = Tool("kubectl", InstallKubectl); fixtureErr != nil {
+		var cache string
+		if cache, fixtureErr = CacheDir(); fixtureErr != nil {
+			return
+		}
+		if kubectlPath, fixtureErr = BuildKubectl(repoRoot, cache); fixtureErr != nil {
 			return
 		}
 		bundles = map[string]*bundle{}

@@ -29,7 +29,6 @@ func Tool(name, install string) (string, error) {
 
 // Install hints for the tools the checks need.
 const (
-	InstallKubectl   = "install kubectl 1.30 or later (Debian: add the pkgs.k8s.io apt repository, then apt-get install -y kubectl)"
 	InstallEtcd      = "apt-get install -y etcd-server"
 	InstallPromtool  = "apt-get install -y prometheus"
 	InstallPgbouncer = "apt-get install -y pgbouncer"

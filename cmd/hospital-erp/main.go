@@ -39,6 +39,8 @@ Usage:
   hospital-erp dev              everything on one port for a laptop: local PostgreSQL, demo hospital
   hospital-erp audit verify     walk the audit hash chain and report the first altered or missing row
   hospital-erp seed --patients N   bulk-load N synthetic patients (benchmarks, load tests)
+  hospital-erp backup [--out F]    consistent logical backup with checksums (docs/reliability.md)
+  hospital-erp restore --in F      restore a backup into an empty database, verifying every table
   hospital-erp loadgen          drive a running system at a constant rate and report latency (see --help)
   hospital-erp version          print the version
 
@@ -85,6 +87,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runAudit(ctx, rest, getenv, stdout)
 	case config.CmdSeed:
 		return runSeed(ctx, rest, getenv, stdout)
+	case config.CmdBackup:
+		return runBackup(ctx, rest, getenv, stdout, stderr)
+	case config.CmdRestore:
+		return runRestore(ctx, rest, getenv, stdout, stderr)
 	case "loadgen":
 		return runLoadgen(ctx, rest, getenv, stdout)
 	case "version":
@@ -97,7 +103,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 func knownCommand(c string) bool {
 	switch c {
-	case config.CmdAPI, config.CmdWeb, config.CmdMigrate, config.CmdDev, config.CmdAudit, config.CmdSeed:
+	case config.CmdAPI, config.CmdWeb, config.CmdMigrate, config.CmdDev, config.CmdAudit, config.CmdSeed, config.CmdBackup, config.CmdRestore:
 		return true
 	}
 	return false

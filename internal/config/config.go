@@ -105,6 +105,8 @@ const (
 	CmdDev     = "dev"
 	CmdSeed    = "seed"
 	CmdAudit   = "audit"
+	CmdBackup  = "backup"
+	CmdRestore = "restore"
 )
 
 type option struct {
@@ -122,7 +124,7 @@ func cmds(c ...string) []string { return c }
 var (
 	server  = cmds(CmdAPI, CmdWeb, CmdDev)
 	backend = cmds(CmdAPI, CmdDev)
-	dbUsers = cmds(CmdAPI, CmdMigrate, CmdDev, CmdSeed, CmdAudit)
+	dbUsers = cmds(CmdAPI, CmdMigrate, CmdDev, CmdSeed, CmdAudit, CmdBackup, CmdRestore)
 	webOnly = cmds(CmdWeb, CmdDev)
 )
 
@@ -131,12 +133,12 @@ var options = []option{
 		set: func(c *Config, v string) error { c.ListenAddr = v; return nil }},
 	{name: "METRICS_ADDR", def: ":9464", cmds: server, help: `Prometheus /metrics address, kept off the public port; "off" disables it.`,
 		set: func(c *Config, v string) error { c.MetricsAddr = v; return nil }},
-	{name: "LOG_LEVEL", def: "info", cmds: cmds(CmdAPI, CmdWeb, CmdMigrate, CmdDev, CmdSeed, CmdAudit), help: "debug, info, warn or error.",
+	{name: "LOG_LEVEL", def: "info", cmds: cmds(CmdAPI, CmdWeb, CmdMigrate, CmdDev, CmdSeed, CmdAudit, CmdBackup, CmdRestore), help: "debug, info, warn or error.",
 		set: func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
 
 	{name: "DATABASE_URL", secret: true, cmds: dbUsers,
-		required: req(CmdAPI, CmdMigrate, CmdSeed, CmdAudit),
-		help:     "PostgreSQL URL. For api: through PgBouncer (transaction pooling), as a member of the hospital_app role. For migrate: PostgreSQL directly, as the schema owner. dev starts a local server when unset.",
+		required: req(CmdAPI, CmdMigrate, CmdSeed, CmdAudit, CmdBackup, CmdRestore),
+		help:     "PostgreSQL URL. For api: through PgBouncer (transaction pooling), as a member of the hospital_app role. For migrate and backup: PostgreSQL directly, as the schema owner. For restore: directly, as a superuser (rds_superuser on RDS). dev starts a local server when unset.",
 		set:      func(c *Config, v string) error { c.DatabaseURL = v; return checkURL(v, "postgres", "postgresql") }},
 	{name: "DATABASE_MAX_CONNS", def: "10", cmds: backend, help: "Connections this process opens to PgBouncer.",
 		set: func(c *Config, v string) error { n, err := positiveInt(v); c.DatabaseMaxConns = int32(n); return err }},

@@ -136,3 +136,24 @@ func (db *DB) SchemaVersion(ctx context.Context) (int64, error) {
 		"SELECT coalesce(max(version_id), 0) FROM "+migrationTable+" WHERE is_applied").Scan(&v)
 	return v, err
 }
+
+// MigrateTo applies the pending migrations up to and including version
+// (restore brings an empty database to the backup's schema first).
+func MigrateTo(ctx context.Context, url string, version int64, logger *slog.Logger) error {
+	db, err := openDirect(url)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	p, err := provider(db, logger)
+	if err != nil {
+		return err
+	}
+	if _, err := p.UpTo(ctx, version); err != nil {
+		return fmt.Errorf("migrate to %d: %w", version, err)
+	}
+	return nil
+}
+
+// MigrationTable is the table goose records applied migrations in.
+const MigrationTable = migrationTable

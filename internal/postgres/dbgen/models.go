@@ -89,6 +89,11 @@ type AuditEvent struct {
 	RowHash      []byte
 }
 
+type AuditXidOffset struct {
+	Singleton bool
+	XidOffset pgtype.Numeric
+}
+
 type AvailabilityException struct {
 	ID             uuid.UUID
 	PractitionerID *uuid.UUID

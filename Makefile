@@ -4,7 +4,7 @@ GO          ?= go
 SQLC        := $(GO) run github.com/sqlc-dev/sqlc/cmd/sqlc@v1.31.1
 GOFILES      = $(shell git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.data/*')
 
-.PHONY: help run test deps generate check-generate fmt-check vet unit build clean
+.PHONY: help run test deps generate check-generate fmt-check vet unit build clean bench
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -35,6 +35,10 @@ check-generate: ## fail when the committed sqlc code is stale
 
 build: ## build a static binary into bin/
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o bin/hospital-erp ./cmd/hospital-erp
+
+bench: build ## measure the system against issue 9's targets on this machine and write docs/BENCHMARKS.md (BENCH_FLAGS=--quick for a smoke run)
+	@scripts/install-deps.sh bench
+	$(GO) run ./tools/bench $(BENCH_FLAGS)
 
 clean: ## remove build output (not ./.data)
 	rm -rf bin

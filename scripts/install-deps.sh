@@ -2,6 +2,7 @@
 # Installs the Debian packages a target needs when they are missing.
 #   scripts/install-deps.sh run    PostgreSQL server binaries (make run)
 #   scripts/install-deps.sh test   PostgreSQL, PgBouncer, Redis, Chromium (make test)
+#   scripts/install-deps.sh bench  PostgreSQL, PgBouncer, Redis, redis-benchmark (make bench)
 # As root it runs apt-get; otherwise it prints the line to run and fails.
 set -eu
 
@@ -20,6 +21,12 @@ if [ "$want" = test ]; then
 	has redis-server || missing="$missing redis-server"
 	has redis-sentinel || missing="$missing redis-sentinel"
 	has chromium || missing="$missing chromium"
+fi
+if [ "$want" = bench ]; then
+	has pgbouncer || missing="$missing pgbouncer"
+	has redis-server || missing="$missing redis-server"
+	has redis-benchmark || missing="$missing redis-tools"
+	has taskset || missing="$missing util-linux"
 fi
 [ -z "$missing" ] && exit 0
 

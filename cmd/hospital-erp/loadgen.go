@@ -22,7 +22,7 @@ func runLoadgen(ctx context.Context, args []string, getenv func(string) string, 
 	fs.SetOutput(stdout)
 	url := fs.String("url", "http://localhost:3000", "base URL of the system")
 	user := fs.String("user", "reception", "username (a role that needs no MFA, such as a receptionist)")
-	scenarios := fs.String("scenario", "search", "comma-separated: search, book")
+	scenarios := fs.String("scenario", "search", "comma-separated: search, read, book, admit, login, fanout")
 	rate := fs.Float64("rate", 200, "requests per second")
 	duration := fs.Duration("duration", 30*time.Second, "how long to send")
 	inflight := fs.Int("max-in-flight", 512, "requests in flight beyond which new ones are dropped (counted)")
@@ -30,6 +30,12 @@ func runLoadgen(ctx context.Context, args []string, getenv func(string) string, 
 	population := fs.Int("population", 100000, "search among the first N seeded patients")
 	jsonOut := fs.String("json", "", "write results as JSON to this file")
 	mdOut := fs.String("markdown", "", "write results as a Markdown table to this file")
+	housekeeper := fs.String("housekeeper", "", "a user with bed.write (a nurse; password in LOADGEN_HOUSEKEEPER_PASSWORD): cleans beds after admit, changes beds for fanout")
+	findMax := fs.Duration("find-max-p95", 0, "instead of --rate: find the highest rate (up to --max-rate) whose p95 stays under this")
+	maxRate := fs.Float64("max-rate", 20000, "upper bound of --find-max-p95")
+	subscribers := fs.Int("subscribers", 1000, "fanout: WebSocket clients")
+	events := fs.Int("events", 50, "fanout: bed changes to deliver")
+	readSample := fs.Int("read-sample", 5000, "read: patients sampled (newest first)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -44,29 +50,101 @@ func runLoadgen(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return fmt.Errorf("loadgen: sign in as %s: %w", *user, err)
 	}
+	anon := c
 	c = c.WithToken(tok.AccessToken)
+	var hk *client.Client
+	if *housekeeper != "" {
+		htok, err := anon.Login(ctx, *housekeeper, getenv("LOADGEN_HOUSEKEEPER_PASSWORD"))
+		if err != nil {
+			return fmt.Errorf("loadgen: sign in as %s: %w", *housekeeper, err)
+		}
+		hk = anon.WithToken(htok.AccessToken)
+	}
 	var results []loadgen.Result
 	for _, name := range strings.Split(*scenarios, ",") {
-		var s loadgen.Scenario
-		switch strings.TrimSpace(name) {
-		case "search":
-			s = loadgen.NewSearch(c, *seed, *population)
-		case "book":
-			b, err := loadgen.NewBook(ctx, c, 28, 42)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "  %d free slots to book\n", b.Slots())
-			s = b
-		default:
-			return fmt.Errorf("loadgen: unknown scenario %q", name)
-		}
+		name = strings.TrimSpace(name)
 		// The access token lives minutes; renew before each scenario.
 		if tok, err = c.Refresh(ctx, tok.RefreshToken); err == nil {
 			c = c.WithToken(tok.AccessToken)
 		}
-		r := loadgen.Run(ctx, s, loadgen.Options{Rate: *rate, Duration: *duration, MaxInFlight: *inflight, Progress: stdout})
-		results = append(results, r)
+		if name == "fanout" {
+			if hk == nil {
+				return fmt.Errorf("loadgen: fanout needs --housekeeper (a user with bed.write)")
+			}
+			a, err := loadgen.NewAdmit(ctx, c, 1)
+			if err != nil {
+				return err
+			}
+			r, err := loadgen.Fanout(ctx, hk, a.FirstBed(), loadgen.FanoutOptions{URL: *url, Token: tok.AccessToken,
+				Subscribers: *subscribers, Events: *events, Gap: 50 * time.Millisecond,
+				Progress: func(done, total int) { fmt.Fprintf(stdout, "\r  fan-out %d/%d   ", done, total) }})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(stdout)
+			results = append(results, r)
+			continue
+		}
+		var admit *loadgen.Admit
+		newScenario := func() (loadgen.Scenario, error) {
+			switch name {
+			case "search":
+				return loadgen.NewSearch(c, *seed, *population), nil
+			case "read":
+				return loadgen.NewRead(ctx, c, *readSample, *seed)
+			case "login":
+				return &loadgen.Login{C: anon, Username: *user, Password: password}, nil
+			case "book":
+				b, err := loadgen.NewBook(ctx, c, 28, 42)
+				if err == nil {
+					fmt.Fprintf(stdout, "  %d free slots to book\n", b.Slots())
+				}
+				return b, err
+			case "admit":
+				n := int(*rate * duration.Seconds() * 1.2)
+				if *findMax > 0 {
+					n = int(*maxRate * duration.Seconds())
+				}
+				a, err := loadgen.NewAdmit(ctx, c, n)
+				if err == nil {
+					fmt.Fprintf(stdout, "  %d free beds and patients to admit\n", a.Capacity())
+				}
+				admit = a
+				return a, err
+			}
+			return nil, fmt.Errorf("loadgen: unknown scenario %q", name)
+		}
+		cleanup := func() error {
+			if admit == nil {
+				return nil
+			}
+			fmt.Fprintf(stdout, "  discharging the load test's admissions\n")
+			err := admit.Cleanup(ctx, 16, hk)
+			admit = nil
+			return err
+		}
+		if *findMax > 0 {
+			trials, best, err := loadgen.FindMax(ctx, func() (loadgen.Scenario, error) {
+				if err := cleanup(); err != nil {
+					return nil, err
+				}
+				return newScenario()
+			}, *findMax, 50, *maxRate, *duration, stdout)
+			if err != nil {
+				return err
+			}
+			results = append(results, trials...)
+			fmt.Fprintf(stdout, "  highest rate with p95 under %v: %.0f/s (p95 %.1f ms)\n", *findMax, best.Throughput, best.LatencyMS.P95)
+		} else {
+			s, err := newScenario()
+			if err != nil {
+				return err
+			}
+			results = append(results, loadgen.Run(ctx, s, loadgen.Options{Rate: *rate, Duration: *duration, MaxInFlight: *inflight, Progress: stdout}))
+		}
+		if err := cleanup(); err != nil {
+			return err
+		}
 	}
 	md := loadgen.Markdown(results)
 	fmt.Fprint(stdout, "\n"+md)

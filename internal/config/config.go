@@ -212,7 +212,7 @@ var options = []option{
 			c.MFAKey = k
 			return nil
 		}},
-	{name: "HOSPITAL_TIMEZONE", def: "UTC", cmds: server, help: "IANA time zone of the hospital (Europe/London): availability rules, day boundaries of queue tickets and census, calendar days and times shown in the web UI.",
+	{name: "HOSPITAL_TIMEZONE", def: "UTC", cmds: cmds(CmdAPI, CmdWeb, CmdDev, CmdSeed), help: "IANA time zone of the hospital (Europe/London): availability rules, day boundaries of queue tickets and census, calendar days and times shown in the web UI.",
 		set: func(c *Config, v string) error {
 			loc, err := time.LoadLocation(v)
 			if err != nil {

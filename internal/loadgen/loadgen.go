@@ -37,6 +37,9 @@ type Options struct {
 	Duration    time.Duration // how long to send
 	MaxInFlight int           // requests beyond this are counted as dropped
 	Progress    io.Writer     // a progress line every second; nil for none
+	// Warmup sends at the rate for this long first, unrecorded (opens
+	// connections, fills caches).
+	Warmup time.Duration
 }
 
 // Result of one run.
@@ -68,6 +71,9 @@ type Percentiles struct {
 func Run(ctx context.Context, s Scenario, o Options) Result {
 	if o.MaxInFlight <= 0 {
 		o.MaxInFlight = 1000
+	}
+	if o.Warmup > 0 {
+		Run(ctx, s, Options{Rate: o.Rate, Duration: o.Warmup, MaxInFlight: o.MaxInFlight})
 	}
 	res := Result{Scenario: s.Name(), Rate: o.Rate, Errors: map[string]int{}, StartedAt: time.Now().UTC(), MaxInFlight: o.MaxInFlight}
 	interval := time.Duration(float64(time.Second) / o.Rate)
@@ -178,4 +184,39 @@ func Markdown(results []Result) string {
 func JSON(results []Result) []byte {
 	b, _ := json.MarshalIndent(results, "", "  ")
 	return b
+}
+
+// FindMax looks for the highest rate between lo and hi (requests per
+// second) at which a run of d keeps p95 under bound with no errors and
+// nothing dropped, by bisection to within 5%. newScenario gives each trial
+// a fresh scenario. It returns every trial and the best one (nil when even
+// lo missed the bound, with an error saying so).
+func FindMax(ctx context.Context, newScenario func() (Scenario, error), bound time.Duration, lo, hi float64, d time.Duration, progress io.Writer) ([]Result, *Result, error) {
+	var trials []Result
+	var best *Result
+	good := func(r Result) bool {
+		return r.Dropped == 0 && len(r.Errors) == 0 && r.LatencyMS.P95 <= float64(bound.Microseconds())/1000
+	}
+	for hi-lo > lo*0.05 && ctx.Err() == nil {
+		rate := (lo + hi) / 2
+		if best == nil && len(trials) == 0 {
+			rate = lo // the floor must hold, or there is nothing to report
+		}
+		s, err := newScenario()
+		if err != nil {
+			return trials, best, err
+		}
+		r := Run(ctx, s, Options{Rate: rate, Duration: d, MaxInFlight: 1000, Progress: progress, Warmup: min(d/3, 2*time.Second)})
+		trials = append(trials, r)
+		if good(r) {
+			lo = rate
+			rr := r
+			best = &rr
+		} else if rate == lo {
+			return trials, nil, fmt.Errorf("even %.0f/s misses p95 %v (p95 %.1f ms, %d errors, %d dropped)", rate, bound, r.LatencyMS.P95, len(r.Errors), r.Dropped)
+		} else {
+			hi = rate
+		}
+	}
+	return trials, best, nil
 }

@@ -36,6 +36,9 @@ const InstallHint = "PostgreSQL server binaries (initdb, postgres) not found: in
 // first, else the newest /usr/lib/postgresql/*/bin.
 func FindBinDir() (string, error) {
 	if p, err := exec.LookPath("initdb"); err == nil {
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			p = real // /usr/local/bin/initdb -> /usr/lib/postgresql/15/bin/initdb: the tools live there
+		}
 		dir := filepath.Dir(p)
 		if _, err := os.Stat(filepath.Join(dir, "postgres")); err == nil {
 			return dir, nil
@@ -71,6 +74,9 @@ type Options struct {
 	Ephemeral bool
 	// Log receives the server's output; nil discards it.
 	Log io.Writer
+	// Settings are extra "name=value" server settings (-c), after the
+	// defaults, so they win.
+	Settings []string
 }
 
 // Server is a running PostgreSQL.
@@ -129,6 +135,9 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	}
 	if o.Ephemeral {
 		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+	}
+	for _, kv := range o.Settings {
+		args = append(args, "-c", kv)
 	}
 	cmd := exec.Command(filepath.Join(bin, "postgres"), args...)
 	cmd.Stdout, cmd.Stderr = logOrDiscard(o.Log), logOrDiscard(o.Log)
@@ -390,3 +399,7 @@ func RandomPassword() string {
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// Pid is the postmaster's process id (its children inherit its CPU
+// affinity when set before they start).
+func (s *Server) Pid() int { return s.cmd.Process.Pid }

@@ -301,3 +301,9 @@ func (r *Redis) Stop() {
 		r.proc = nil
 	}
 }
+
+// Pid is the PgBouncer process id (to pin it to a CPU in benchmarks).
+func (b *PgBouncer) Pid() int { return b.proc.cmd.Process.Pid }
+
+// Pid is the Redis process id.
+func (r *Redis) Pid() int { return r.proc.cmd.Process.Pid }

@@ -50,3 +50,77 @@ func (r iteratorForPatientCopy) Err() error {
 func (q *Queries) PatientCopy(ctx context.Context, arg []PatientCopyParams) (int64, error) {
 	return q.db.CopyFrom(ctx, []string{"patients"}, []string{"family_name", "given_names", "birth_date", "sex", "phone", "email", "address_line", "city", "postal_code", "country", "language"}, &iteratorForPatientCopy{rows: arg})
 }
+
+// iteratorForSeedAppointmentCopy implements pgx.CopyFromSource.
+type iteratorForSeedAppointmentCopy struct {
+	rows                 []SeedAppointmentCopyParams
+	skippedFirstNextCall bool
+}
+
+func (r *iteratorForSeedAppointmentCopy) Next() bool {
+	if len(r.rows) == 0 {
+		return false
+	}
+	if !r.skippedFirstNextCall {
+		r.skippedFirstNextCall = true
+		return true
+	}
+	r.rows = r.rows[1:]
+	return len(r.rows) > 0
+}
+
+func (r iteratorForSeedAppointmentCopy) Values() ([]interface{}, error) {
+	return []interface{}{
+		r.rows[0].PatientID,
+		r.rows[0].PractitionerID,
+		r.rows[0].ClinicID,
+		r.rows[0].StartsAt,
+		r.rows[0].EndsAt,
+		r.rows[0].Status,
+		r.rows[0].Reason,
+		r.rows[0].CancelReason,
+	}, nil
+}
+
+func (r iteratorForSeedAppointmentCopy) Err() error {
+	return nil
+}
+
+func (q *Queries) SeedAppointmentCopy(ctx context.Context, arg []SeedAppointmentCopyParams) (int64, error) {
+	return q.db.CopyFrom(ctx, []string{"appointments"}, []string{"patient_id", "practitioner_id", "clinic_id", "starts_at", "ends_at", "status", "reason", "cancel_reason"}, &iteratorForSeedAppointmentCopy{rows: arg})
+}
+
+// iteratorForSeedBedCopy implements pgx.CopyFromSource.
+type iteratorForSeedBedCopy struct {
+	rows                 []SeedBedCopyParams
+	skippedFirstNextCall bool
+}
+
+func (r *iteratorForSeedBedCopy) Next() bool {
+	if len(r.rows) == 0 {
+		return false
+	}
+	if !r.skippedFirstNextCall {
+		r.skippedFirstNextCall = true
+		return true
+	}
+	r.rows = r.rows[1:]
+	return len(r.rows) > 0
+}
+
+func (r iteratorForSeedBedCopy) Values() ([]interface{}, error) {
+	return []interface{}{
+		r.rows[0].RoomID,
+		r.rows[0].Code,
+		r.rows[0].BedType,
+		r.rows[0].Status,
+	}, nil
+}
+
+func (r iteratorForSeedBedCopy) Err() error {
+	return nil
+}
+
+func (q *Queries) SeedBedCopy(ctx context.Context, arg []SeedBedCopyParams) (int64, error) {
+	return q.db.CopyFrom(ctx, []string{"beds"}, []string{"room_id", "code", "bed_type", "status"}, &iteratorForSeedBedCopy{rows: arg})
+}

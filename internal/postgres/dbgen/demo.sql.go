@@ -106,3 +106,46 @@ func (q *Queries) DemoDischarge(ctx context.Context, arg DemoDischargeParams) er
 	)
 	return err
 }
+
+type SeedAppointmentCopyParams struct {
+	PatientID      uuid.UUID
+	PractitionerID uuid.UUID
+	ClinicID       uuid.UUID
+	StartsAt       time.Time
+	EndsAt         time.Time
+	Status         string
+	Reason         string
+	CancelReason   string
+}
+
+type SeedBedCopyParams struct {
+	RoomID  uuid.UUID
+	Code    string
+	BedType string
+	Status  string
+}
+
+const seedPatientIDs = `-- name: SeedPatientIDs :many
+SELECT id FROM patients WHERE active ORDER BY mrn LIMIT $1
+`
+
+// Patients in MRN order (registration order: deterministic for a seed).
+func (q *Queries) SeedPatientIDs(ctx context.Context, lim int32) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, seedPatientIDs, lim)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []uuid.UUID{}
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}

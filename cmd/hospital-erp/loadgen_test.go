@@ -1,0 +1,90 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hospital-erp/hospital-erp/internal/identity"
+	"github.com/hospital-erp/hospital-erp/internal/loadgen"
+)
+
+// seed at hospital scale (small here) makes patients, practitioners with
+// appointments that never double-book, and beds; the load generator's
+// scenarios run against it without errors, the admission scenario cleans
+// up after itself, and the fan-out reaches every WebSocket client.
+func TestSeedScaleAndLoadScenarios(t *testing.T) {
+	tb := startBackend(t, backendOpts{})
+	ctx := context.Background()
+	env := map[string]string{"DATABASE_URL": tb.AdminURL, "HOSPITAL_TIMEZONE": "Europe/London"}
+	var out bytes.Buffer
+	if err := run(ctx, []string{"hospital-erp", "seed", "--patients", "3000", "--practitioners", "3", "--past-days", "5",
+		"--future-days", "3", "--beds", "90"}, func(k string) string { return env[k] }, &out, &out); err != nil {
+		t.Fatalf("seed: %v\n%s", err, out.String())
+	}
+	var patients, appts, beds, practitioners, overlaps int
+	if err := tb.DB.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM patients), (SELECT count(*) FROM appointments),
+		(SELECT count(*) FROM beds WHERE status = 'available'), (SELECT count(*) FROM practitioners),
+		(SELECT count(*) FROM appointments a JOIN appointments b ON a.practitioner_id = b.practitioner_id AND a.id < b.id
+		   AND a.status <> 'cancelled' AND b.status <> 'cancelled' AND a.starts_at < b.ends_at AND b.starts_at < a.ends_at)`).Scan(
+		&patients, &appts, &beds, &practitioners, &overlaps); err != nil {
+		t.Fatal(err)
+	}
+	// 3 practitioners x 8 days x 60 slots, 70% (past) or 30% (future) filled.
+	if patients != 3000 || practitioners != 3 || beds != 90 || appts < 3*5*60*6/10 || appts > 3*8*60 || overlaps != 0 {
+		t.Fatalf("seeded %d patients, %d practitioners, %d beds, %d appointments (%d overlapping)", patients, practitioners, beds, appts, overlaps)
+	}
+
+	desk := tb.newUser(t, identity.RoleReceptionist)
+	nurse := tb.newUser(t, identity.RoleNurse)
+	check := func(r loadgen.Result) {
+		t.Helper()
+		if r.OK == 0 || len(r.Errors) != 0 || r.Dropped != 0 {
+			t.Errorf("%s: %d ok, errors %v, %d dropped", r.Scenario, r.OK, r.Errors, r.Dropped)
+		}
+	}
+	read, err := loadgen.NewRead(ctx, desk.C, 300, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(loadgen.Run(ctx, read, loadgen.Options{Rate: 100, Duration: time.Second}))
+	book, err := loadgen.NewBook(ctx, desk.C, 3, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(loadgen.Run(ctx, book, loadgen.Options{Rate: 50, Duration: time.Second}))
+	admit, err := loadgen.NewAdmit(ctx, desk.C, 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(loadgen.Run(ctx, admit, loadgen.Options{Rate: 50, Duration: time.Second}))
+	if err := admit.Cleanup(ctx, 4, nurse.C); err != nil {
+		t.Fatalf("cleanup: %v", err)
+	}
+	var active, notFree int
+	if err := tb.DB.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM admissions WHERE status = 'active'),
+		(SELECT count(*) FROM beds b JOIN rooms r ON r.id = b.room_id JOIN wards w ON w.id = r.ward_id
+		  WHERE w.code LIKE 'S%' AND b.status <> 'available')`).Scan(&active, &notFree); err != nil {
+		t.Fatal(err)
+	}
+	if active != 0 || notFree != 0 {
+		t.Fatalf("after cleanup: %d active admissions, %d scale beds not available", active, notFree)
+	}
+
+	a, err := loadgen.NewAdmit(ctx, desk.C, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fan, err := loadgen.Fanout(ctx, nurse.C, a.FirstBed(), loadgen.FanoutOptions{URL: tb.URL, Token: nurse.Token, Subscribers: 20, Events: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fan.OK != 4 || len(fan.Errors) != 0 || fan.LatencyMS.Max == 0 {
+		t.Fatalf("fan-out: %+v", fan)
+	}
+	if md := loadgen.Markdown([]loadgen.Result{fan}); !strings.Contains(md, "20 WebSocket clients") {
+		t.Errorf("report: %s", md)
+	}
+}

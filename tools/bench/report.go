@@ -1,0 +1,186 @@
+package main
+
+import (
+	_ "embed"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/hospital-erp/hospital-erp/internal/loadgen"
+)
+
+// analysis is the hand-written part of the report: how the fast paths
+// work and what the figures mean. Keep it true to the code.
+//
+//go:embed analysis.md
+var analysis string
+
+type scenarioResult struct {
+	Name   string           `json:"name"`
+	Bound  string           `json:"p95_bound"`
+	Trials []loadgen.Result `json:"trials"`
+	Best   *loadgen.Result  `json:"best"` // nil: even the lowest rate missed the bound
+}
+
+type report struct {
+	Started, Finished time.Time
+	Options           options `json:"-"`
+	Data              struct {
+		Patients, Appointments, Beds, AuditRows, Bytes int64
+	}
+	Ceilings struct {
+		HTTP             loadgen.Result
+		PgbenchTPS       float64
+		PgbenchLatencyMS float64
+		RedisGetPerSec   float64
+	}
+	Scenarios    []scenarioResult
+	Fanout       loadgen.Result
+	Memory       float64 // MiB, peak resident of the backend
+	StartToReady time.Duration
+	Notes        []string
+}
+
+// targets are issue 9's, per scenario: rate and p95.
+var targets = map[string]struct {
+	rate  float64
+	p95   float64
+	label string
+}{
+	"read":   {8000, 15, "Patient read (record header: demographics, identifiers, contacts)"},
+	"search": {1000, 20, "Patient search by name"},
+	"book":   {2000, 30, "Appointment booking"},
+	"admit":  {1000, 30, "Admission with bed assignment"},
+}
+
+// best is the scenario's best trial within the bound, or its first
+// (lowest-rate) trial when none was.
+func (r report) best(name string) (loadgen.Result, bool, bool) {
+	for _, s := range r.Scenarios {
+		if s.Name == name && s.Best != nil {
+			return *s.Best, true, true
+		}
+		if s.Name == name && len(s.Trials) > 0 {
+			return s.Trials[0], true, false
+		}
+	}
+	return loadgen.Result{}, false, false
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return runtime.GOARCH
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "model name") {
+			if _, v, ok := strings.Cut(l, ":"); ok {
+				return strings.TrimSpace(v)
+			}
+		}
+	}
+	return runtime.GOARCH
+}
+
+func pgVersion() string {
+	out, err := exec.Command("sh", "-c", "ls /usr/lib/postgresql | sort -n | tail -1").Output()
+	if err != nil {
+		return "?"
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func (r report) markdown() string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	w("# Benchmarks\n\n")
+	w("Written by `make bench` (tools/bench) on %s; rerun it to reproduce. Speed is measured here, never asserted in\n", r.Started.Format("2006-01-02"))
+	w("tests. Figures from different runs or machines are not comparable; the ratios to the ceilings measured in the same\n")
+	w("run are. Raw results: `.bench/results.json`.\n\n")
+	w("## Machine and method\n\n")
+	cpus := os.Getenv("BENCH_CPUS")
+	w("- %s CPUs (%s), Go %s, PostgreSQL %s (`shared_buffers` 1 GB, `fsync` and `synchronous_commit` on: every\n", cpus, cpuModel(), strings.TrimPrefix(runtime.Version(), "go"), pgVersion())
+	w("  write is durable, as in production).\n")
+	w("- **CPU 0**: the backend (`hospital-erp api`, `GOMAXPROCS=1`, pinned with `taskset`), like one pod with a 1000m limit.\n")
+	w("- **CPU 1**: PostgreSQL, PgBouncer (transaction pooling, 20 server connections), Redis, and the load generator\n")
+	w("  itself (its CPU competes with the database: the figures are conservative).\n")
+	w("- The backend runs as in production: through PgBouncer and Redis, every request authenticated (EdDSA access token,\n")
+	w("  session check), authorised, rate-limited (limits raised: the load comes from one address), scope-checked and\n")
+	w("  audited (an audit row committed before the answer), JSON logs at info.\n")
+	w("- Load: `internal/loadgen`, open loop (requests start on schedule whether earlier ones finished or not; latency\n")
+	w("  is measured from the scheduled start, so queueing shows). For each scenario the highest rate whose p95 stays\n")
+	w("  under the target's bound, with no errors and nothing dropped, is found by bisection (%s runs).\n", r.Options.duration)
+	w("- Data: %s patients, %s appointments, %s beds, %s audit rows; database %.1f GiB.\n\n",
+		num(r.Data.Patients), num(r.Data.Appointments), num(r.Data.Beds), num(r.Data.AuditRows), float64(r.Data.Bytes)/(1<<30))
+
+	w("## Ceilings of this machine (same run)\n\n")
+	w("| ceiling | throughput | latency |\n|---|---:|---:|\n")
+	h := r.Ceilings.HTTP
+	w("| empty Go HTTP handler, 1 core, driven by the load generator (p95 under 5 ms) | %s/s | p95 %.1f ms |\n", num(int64(h.Throughput)), h.LatencyMS.P95)
+	w("| `pgbench -S` through PgBouncer, 16 clients | %s TPS | mean %.2f ms |\n", num(int64(r.Ceilings.PgbenchTPS)), r.Ceilings.PgbenchLatencyMS)
+	w("| `redis-benchmark` GET, 32 clients | %s/s | |\n\n", num(int64(r.Ceilings.RedisGetPerSec)))
+
+	w("## Scenarios against the targets\n\n")
+	w("| scenario | target | highest rate within the bound | p50 | p95 | p99 | vs. empty handler | vs. pgbench -S | met |\n")
+	w("|---|---|---:|---:|---:|---:|---:|---:|---|\n")
+	for _, name := range []string{"read", "search", "book", "admit"} {
+		t := targets[name]
+		res, ok, within := r.best(name)
+		if !ok {
+			w("| %s | %s/s, p95 < %.0f ms | not measured | | | | | | no |\n", t.label, num(int64(t.rate)), t.p95)
+			continue
+		}
+		met := "yes"
+		switch {
+		case !within:
+			met = "no (even the lowest rate tried missed the bound)"
+		case res.Throughput < t.rate*0.98 || res.LatencyMS.P95 > t.p95:
+			met = fmt.Sprintf("no (%.0f%% of the rate)", 100*res.Throughput/t.rate)
+		}
+		w("| %s | %s/s, p95 < %.0f ms | %s/s | %.1f ms | %.1f ms | %.1f ms | %.1f%% | %.1f%% | %s |\n", t.label, num(int64(t.rate)), t.p95,
+			num(int64(res.Throughput)), res.LatencyMS.P50, res.LatencyMS.P95, res.LatencyMS.P99,
+			100*res.Throughput/max(h.Throughput, 1), 100*res.Throughput/max(r.Ceilings.PgbenchTPS, 1), met)
+	}
+	f := r.Fanout
+	w("| Bed board: one change reaching 1,000 WebSocket clients (from the command's start to each client) | p99 < 100 ms | %d changes | %.1f ms | %.1f ms | %.1f ms | | | %s |\n",
+		f.OK, f.LatencyMS.P50, f.LatencyMS.P95, f.LatencyMS.P99, yes(f.LatencyMS.P99 < 100 && len(f.Errors) == 0))
+	w("| Backend resident memory (peak over the run) | < 256 MiB | %.0f MiB | | | | | | %s |\n", r.Memory, yes(r.Memory < 256))
+	w("| Start to ready on the migrated database | < 2 s | %s | | | | | | %s |\n\n", r.StartToReady.Round(time.Millisecond), yes(r.StartToReady < 2*time.Second))
+
+	w("## Every trial\n\n")
+	for _, s := range r.Scenarios {
+		w("### %s (p95 bound %s)\n\n", targets[s.Name].label, s.Bound)
+		w("%s\n", loadgen.Markdown(s.Trials))
+	}
+	if len(r.Notes) > 0 {
+		w("## Notes from this run\n\n")
+		for _, n := range r.Notes {
+			w("- %s\n", n)
+		}
+		w("\n")
+	}
+	w("%s", analysis)
+	return b.String()
+}
+
+func yes(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "no"
+}
+
+func num(n int64) string {
+	s := fmt.Sprint(n)
+	var out []byte
+	for i := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, s[i])
+	}
+	return string(out)
+}

@@ -47,6 +47,46 @@ func (q *Queries) QueueAdd(ctx context.Context, arg QueueAddParams) (QueueEntry,
 	return i, err
 }
 
+const queueAddAt = `-- name: QueueAddAt :one
+INSERT INTO queue_entries (department_id, patient_id, appointment_id, ticket, checked_in_at) VALUES ($1, $2, $3, $4, $5) RETURNING id, department_id, patient_id, appointment_id, ticket, status, checked_in_at, called_at, called_by, call_point, finished_at
+`
+
+type QueueAddAtParams struct {
+	DepartmentID  uuid.UUID
+	PatientID     uuid.UUID
+	AppointmentID *uuid.UUID
+	Ticket        string
+	CheckedInAt   time.Time
+}
+
+// An entry checked in at a given time, for generated data: entries added in
+// one transaction would otherwise share now(), and call-next, which takes
+// the earliest check-in, would pick among them by id.
+func (q *Queries) QueueAddAt(ctx context.Context, arg QueueAddAtParams) (QueueEntry, error) {
+	row := q.db.QueryRow(ctx, queueAddAt,
+		arg.DepartmentID,
+		arg.PatientID,
+		arg.AppointmentID,
+		arg.Ticket,
+		arg.CheckedInAt,
+	)
+	var i QueueEntry
+	err := row.Scan(
+		&i.ID,
+		&i.DepartmentID,
+		&i.PatientID,
+		&i.AppointmentID,
+		&i.Ticket,
+		&i.Status,
+		&i.CheckedInAt,
+		&i.CalledAt,
+		&i.CalledBy,
+		&i.CallPoint,
+		&i.FinishedAt,
+	)
+	return i, err
+}
+
 const queueBoard = `-- name: QueueBoard :many
 SELECT q.id, q.department_id, q.patient_id, q.appointment_id, q.ticket, q.status, q.checked_in_at, q.called_at, q.called_by, q.call_point, q.finished_at, p.family_name, p.given_names, p.mrn
 FROM queue_entries q JOIN patients p ON p.id = q.patient_id

@@ -6,6 +6,12 @@ RETURNING last_number;
 -- name: QueueAdd :one
 INSERT INTO queue_entries (department_id, patient_id, appointment_id, ticket) VALUES ($1, $2, $3, $4) RETURNING *;
 
+-- name: QueueAddAt :one
+-- An entry checked in at a given time, for generated data: entries added in
+-- one transaction would otherwise share now(), and call-next, which takes
+-- the earliest check-in, would pick among them by id.
+INSERT INTO queue_entries (department_id, patient_id, appointment_id, ticket, checked_in_at) VALUES ($1, $2, $3, $4, $5) RETURNING *;
+
 -- name: QueueCallNext :one
 -- The longest-waiting patient, skipping entries another desk is calling at
 -- this very moment.

@@ -169,7 +169,7 @@ func TestBrowserRegisterBookCheckInAndLiveQueue(t *testing.T) {
 		chromedp.SendKeys(css(`#f-call_point`), "Room 3"),
 	)
 	submit(desk, t, `#call-next-button`)
-	if flash := textOf(desk, t, ".flash--success"); !strings.Contains(flash, "Ticket "+ticket+" called to Room 3") {
+	if flash := textOf(desk, t, ".flash--success"); !strings.Contains(flash, "Ticket "+ticket+" called to Room 3 (KOWALSKY, Lukasz)") {
 		t.Fatalf("call-next confirmation: %q", flash)
 	}
 	// The nurse's board shows it with no reload: a navigation would end

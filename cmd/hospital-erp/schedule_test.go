@@ -266,6 +266,7 @@ func TestAppointmentLifecycleAndQueue(t *testing.T) {
 	// Two desks call at once: two different patients.
 	var wg sync.WaitGroup
 	called := make(chan string, 2)
+	names := map[string]string{p1.ID: "QUEUEONE, Ann", p2.ID: "QUEUETWO, Ben"}
 	for _, desk := range []string{"Room 1", "Room 2"} {
 		wg.Add(1)
 		go func() {
@@ -274,6 +275,10 @@ func TestAppointmentLifecycleAndQueue(t *testing.T) {
 			if err != nil {
 				t.Errorf("call next: %v", err)
 				return
+			}
+			// The desk's confirmation names whom it called.
+			if entry.PatientName != names[entry.PatientID] || entry.PatientMRN == "" {
+				t.Errorf("called %s named %q, MRN %q", entry.PatientID, entry.PatientName, entry.PatientMRN)
 			}
 			called <- entry.PatientID
 		}()

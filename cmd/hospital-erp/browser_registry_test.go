@@ -140,6 +140,9 @@ func TestBrowserRegisterBookCheckInAndLiveQueue(t *testing.T) {
 	if status := textOf(desk, t, ".appt-status"); status != "Checked in" {
 		t.Fatalf("status after check-in %q", status)
 	}
+	if href := attr(desk, t, ".ticket-panel a", "href"); href != "/queue/"+cs.DeptID {
+		t.Fatalf("the ticket panel links to %q, want the clinic department's queue", href)
+	}
 	screenshot(desk, t, "22-checked-in")
 
 	// 4. A nurse opens the department's board in a second tab (own

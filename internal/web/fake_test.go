@@ -46,6 +46,7 @@ type fakeAPI struct {
 
 	refreshCalls int
 	requestIDs   []string
+	routes       []string // "GET /api/v1/...", every request in order
 	patientQuery url.Values
 	registered   []patient.RegisterInput
 	down         bool // answer 503
@@ -268,6 +269,7 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	authed := f.access[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")]
 	route := r.Method + " " + r.URL.Path
+	f.routes = append(f.routes, route)
 	switch route {
 	case "POST /api/v1/auth/login":
 		var req identity.LoginRequest
@@ -1031,9 +1033,17 @@ func (f *fakeAPI) scheduleRoute(w http.ResponseWriter, r *http.Request, route st
 			return true
 		}
 		if r.Method == http.MethodGet && len(parts) == 4 {
-			// As the API: the single appointment carries no names.
+			// As the API: the names of the list, the patient's only with
+			// patient.read, and the clinic's location and department.
 			out := *a
-			out.PatientName, out.PatientMRN, out.PractitionerName, out.ClinicName = "", "", "", ""
+			for _, c := range f.sched.clinics {
+				if c.ID == a.ClinicID {
+					out.ClinicLocation, out.DepartmentID, out.DepartmentName = c.Location, c.DepartmentID, c.DepartmentName
+				}
+			}
+			if !slices.Contains(f.perms, identity.PermPatientRead) {
+				out.PatientName, out.PatientMRN = "", ""
+			}
 			httpx.JSON(w, http.StatusOK, out)
 			return true
 		}

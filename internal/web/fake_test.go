@@ -93,6 +93,7 @@ type registryState struct {
 	removed    []string // "identifier x", "contact y"
 	contacts   []patient.Contact
 	merges     map[string]patient.Merge
+	mergeLists []string // patients whose merges were listed
 	undone     []string
 }
 
@@ -939,6 +940,25 @@ func (f *fakeAPI) registryRoute(w http.ResponseWriter, r *http.Request, route st
 		default:
 			f.problem(w, http.StatusNotFound, "not_found", "There is no such endpoint.", nil)
 		}
+	case r.Method == http.MethodGet && len(parts) == 5 && parts[2] == "patients" && parts[4] == "merges":
+		if f.patientIndex(parts[3]) < 0 {
+			f.problem(w, http.StatusNotFound, "not_found", "No patient has this id.", nil)
+			return true
+		}
+		f.reg.mergeLists = append(f.reg.mergeLists, parts[3])
+		out := []patient.Merge{}
+		for _, m := range f.reg.merges {
+			if m.SurvivorID == parts[3] || m.MergedID == parts[3] {
+				if j := f.patientIndex(m.SurvivorID); j >= 0 {
+					m.SurvivorMRN = f.patients[j].MRN
+				}
+				if j := f.patientIndex(m.MergedID); j >= 0 {
+					m.MergedMRN = f.patients[j].MRN
+				}
+				out = append(out, m)
+			}
+		}
+		httpx.JSON(w, http.StatusOK, map[string]any{"items": out})
 	case r.Method == http.MethodPost && len(parts) == 5 && parts[2] == "patient-merges" && parts[4] == "undo":
 		m, ok := f.reg.merges[parts[3]]
 		switch {

@@ -118,7 +118,7 @@ func runDev(ctx context.Context, getenv func(string) string, stdout io.Writer) e
 			return err
 		}
 		if !loaded {
-			logins, err := demo.Load(ctx, b.DB, b.Identity, demoPatients, cfg.Location)
+			logins, err := demo.Load(ctx, b.DB, b.Identity, demoPatients, cfg.Location, time.Now())
 			if err != nil {
 				return err
 			}

@@ -194,6 +194,26 @@ func TestMergeAndUndo(t *testing.T) {
 	if _, err := desk.C.MergePatients(ctx, survivor.ID, dup.ID); client.StatusOf(err) != 409 {
 		t.Fatalf("merging twice: %v", err)
 	}
+	// Both records list the merge, with both MRNs, for the undo button.
+	for _, id := range []string{survivor.ID, dup.ID} {
+		ms, err := desk.C.PatientMerges(ctx, id)
+		if err != nil || len(ms) != 1 {
+			t.Fatalf("merges of %s: %+v %v", id, ms, err)
+		}
+		if got := ms[0]; got.ID != m.ID || got.SurvivorID != survivor.ID || got.MergedID != dup.ID || got.SurvivorMRN != survivor.MRN ||
+			got.MergedMRN != dup.MRN || got.UndoneAt != nil || got.MergedAt.IsZero() {
+			t.Fatalf("merge as listed for %s: %+v", id, got)
+		}
+	}
+	if ms, err := desk.C.PatientMerges(ctx, registerPatient(t, desk.C, "Lonely", "Record").ID); err != nil || len(ms) != 0 {
+		t.Fatalf("merges of a record never merged: %+v %v", ms, err)
+	}
+	if _, err := nurse.C.PatientMerges(ctx, survivor.ID); client.StatusOf(err) != 403 {
+		t.Fatalf("nurse listing merges: %v", err)
+	}
+	if _, err := desk.C.PatientMerges(ctx, "0b9f2f3e-5d0c-4c55-9d56-3f1f2f0b7a01"); client.StatusOf(err) != 404 {
+		t.Fatalf("merges of an unknown patient: %v", err)
+	}
 	if _, err := desk.C.UpdatePatient(ctx, dup.ID, merged.Version, patient.UpdateInput{Demographics: patient.Demographics{FamilyName: "X", GivenNames: "Y"}}); client.StatusOf(err) != 409 {
 		t.Fatalf("updating a merged record: %v", err)
 	}
@@ -214,11 +234,18 @@ func TestMergeAndUndo(t *testing.T) {
 	if _, err := desk.C.UndoMerge(ctx, m.ID); client.StatusOf(err) != 409 {
 		t.Fatalf("undo twice: %v", err)
 	}
+	if ms, err := desk.C.PatientMerges(ctx, dup.ID); err != nil || len(ms) != 1 || ms[0].UndoneAt == nil {
+		t.Fatalf("merges after undo: %+v %v", ms, err)
+	}
 	for _, action := range []string{"patient.merge", "patient.unmerge"} {
 		var n int
 		if err := tb.DB.Pool.QueryRow(ctx, "SELECT count(*) FROM audit_events WHERE action = $1 AND resource_id = $2", action, m.ID).Scan(&n); err != nil || n != 2 {
 			t.Fatalf("%s audited %d times (once per record), %v", action, n, err)
 		}
+	}
+	var listed int
+	if err := tb.DB.Pool.QueryRow(ctx, "SELECT count(*) FROM audit_events WHERE action = 'patient.merge.list' AND patient_id = $1", dup.ID).Scan(&listed); err != nil || listed != 2 {
+		t.Fatalf("listing a record's merges audited %d times, want 2 (%v)", listed, err)
 	}
 
 }

@@ -266,6 +266,7 @@ func TestAppointmentLifecycleAndQueue(t *testing.T) {
 	// Two desks call at once: two different patients.
 	var wg sync.WaitGroup
 	called := make(chan string, 2)
+	names := map[string]string{p1.ID: "QUEUEONE, Ann", p2.ID: "QUEUETWO, Ben"}
 	for _, desk := range []string{"Room 1", "Room 2"} {
 		wg.Add(1)
 		go func() {
@@ -274,6 +275,10 @@ func TestAppointmentLifecycleAndQueue(t *testing.T) {
 			if err != nil {
 				t.Errorf("call next: %v", err)
 				return
+			}
+			// The desk's confirmation names whom it called.
+			if entry.PatientName != names[entry.PatientID] || entry.PatientMRN == "" {
+				t.Errorf("called %s named %q, MRN %q", entry.PatientID, entry.PatientName, entry.PatientMRN)
 			}
 			called <- entry.PatientID
 		}()
@@ -318,6 +323,47 @@ func TestAppointmentLifecycleAndQueue(t *testing.T) {
 		t.Fatalf("physician's calendar: %+v %v", docList, err)
 	}
 
+}
+
+// One appointment carries the names its page shows, so the page needs no
+// patient read (audited separately) and no clinic or practitioner list;
+// outside the caller's care it stays refused.
+func TestAppointmentGetNames(t *testing.T) {
+	tb := startBackend(t, backendOpts{})
+	ctx := context.Background()
+	cs := setupClinic(t, tb)
+	p := registerPatient(t, cs.Desk.C, "Namedappt", "Nia")
+	booked, err := cs.Desk.C.Book(ctx, appointment.BookInput{PatientID: p.ID, PractitionerID: cs.PractitionerID, ClinicID: cs.ClinicID,
+		StartsAt: tomorrowAt(9, 0)}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if booked.PatientName != "" || booked.DepartmentID != "" {
+		t.Errorf("booking answered with names: %+v", booked)
+	}
+	if _, err := tb.DB.Pool.Exec(ctx, "UPDATE clinics SET location = 'Level 2, room 5' WHERE id = $1", cs.ClinicID); err != nil {
+		t.Fatal(err)
+	}
+	a, err := cs.Desk.C.Appointment(ctx, booked.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := appointment.Appointment{PatientName: "NAMEDAPPT, Nia", PatientMRN: p.MRN, PractitionerName: "Dr. Test",
+		ClinicName: "Cardiology clinic", ClinicLocation: "Level 2, room 5", DepartmentID: cs.DeptID, DepartmentName: "Outpatients"}
+	got := appointment.Appointment{PatientName: a.PatientName, PatientMRN: a.PatientMRN, PractitionerName: a.PractitionerName,
+		ClinicName: a.ClinicName, ClinicLocation: a.ClinicLocation, DepartmentID: a.DepartmentID, DepartmentName: a.DepartmentName}
+	if got != want || a.PatientID != p.ID || a.Status != appointment.StatusBooked {
+		t.Fatalf("GET appointment:\n got %+v\nwant %+v", got, want)
+	}
+	var reads int
+	if err := tb.DB.Pool.QueryRow(ctx, "SELECT count(*) FROM audit_events WHERE action = 'appointment.read' AND resource_id = $1",
+		booked.ID).Scan(&reads); err != nil || reads != 1 {
+		t.Fatalf("appointment reads audited: %d, %v", reads, err)
+	}
+	nurse := tb.newUser(t, identity.RoleNurse)
+	if _, err := nurse.C.Appointment(ctx, booked.ID); client.StatusOf(err) != http.StatusForbidden {
+		t.Fatalf("nurse outside the patient's care: %v, want 403", err)
+	}
 }
 
 func rawWithHeader(t *testing.T, method, url, token string, header map[string]string) (int, http.Header, []byte) {

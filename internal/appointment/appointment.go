@@ -89,6 +89,11 @@ type Appointment struct {
 	CreatedAt        time.Time `json:"created_at"`
 	// QueueTicket is set by check-in.
 	QueueTicket string `json:"queue_ticket,omitempty"`
+	// ClinicLocation and the clinic's department (whose queue check-in
+	// joins) are set for a single appointment (GET /appointments/{id}).
+	ClinicLocation string `json:"clinic_location,omitempty"`
+	DepartmentID   string `json:"department_id,omitempty"`
+	DepartmentName string `json:"department_name,omitempty"`
 }
 
 // BookInput is the body of POST /api/v1/appointments. EndsAt defaults to

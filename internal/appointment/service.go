@@ -135,10 +135,12 @@ func (s *Service) practitionerAndClinic(ctx context.Context, q *dbgen.Queries, p
 	return pr, c, nil
 }
 
-// Get returns one appointment. Returns ENOTFOUND, EFORBIDDEN outside the
-// actor's care.
+// Get returns one appointment with the names of its practitioner, clinic
+// and department, and the patient's name and MRN for users who may read
+// patients. Audited. Returns ENOTFOUND, EFORBIDDEN outside the actor's care.
 func (s *Service) Get(ctx context.Context, id string) (Appointment, error) {
-	if _, err := hospital.Require(ctx, identity.PermAppointmentRead); err != nil {
+	actor, err := hospital.Require(ctx, identity.PermAppointmentRead)
+	if err != nil {
 		return Appointment{}, err
 	}
 	aid, err := uuid.Parse(id)
@@ -154,11 +156,18 @@ func (s *Service) Get(ctx context.Context, id string) (Appointment, error) {
 			}
 			return err
 		}
-		if err := s.access.Patient(ctx, q, row.PatientID, "appointment.read"); err != nil {
+		if err := s.access.Patient(ctx, q, row.Appointment.PatientID, "appointment.read"); err != nil {
 			return err
 		}
-		a = fromRow(row)
-		return audit.Write(ctx, q, audit.Entry{Action: "appointment.read", ResourceType: "appointment", ResourceID: a.ID, PatientID: &row.PatientID})
+		a = fromRow(row.Appointment)
+		a.PractitionerName, a.ClinicName, a.ClinicLocation = row.PractitionerName, row.ClinicName, row.ClinicLocation
+		a.DepartmentID, a.DepartmentName = row.DepartmentID.String(), row.DepartmentName
+		if actor.Can(identity.PermPatientRead) {
+			a.PatientName = strings.ToUpper(row.FamilyName) + ", " + row.GivenNames
+			a.PatientMRN = row.Mrn
+		}
+		return audit.Write(ctx, q, audit.Entry{Action: "appointment.read", ResourceType: "appointment", ResourceID: a.ID,
+			PatientID: &row.Appointment.PatientID})
 	})
 	return a, err
 }

@@ -555,6 +555,16 @@ func (c *Client) MergePatients(ctx context.Context, survivorID, mergedID string)
 	return out, err
 }
 
+// PatientMerges lists the merges a patient took part in (as survivor or
+// merged record), newest first, undone ones included.
+func (c *Client) PatientMerges(ctx context.Context, patientID string) ([]patient.Merge, error) {
+	var out struct {
+		Items []patient.Merge `json:"items"`
+	}
+	_, err := c.Do(ctx, http.MethodGet, "/api/v1/patients/"+url.PathEscape(patientID)+"/merges", nil, &out)
+	return out.Items, err
+}
+
 // UndoMerge undoes a merge.
 func (c *Client) UndoMerge(ctx context.Context, mergeID string) (patient.Merge, error) {
 	var out patient.Merge

@@ -92,8 +92,9 @@ func Loaded(ctx context.Context, db *postgres.DB) (bool, error) {
 }
 
 // Load fills an empty database and returns the demo logins. patients is the
-// number of patients to generate.
-func Load(ctx context.Context, db *postgres.DB, ids *identity.Service, patients int, loc *time.Location) ([]Login, error) {
+// number of patients to generate; appointments start on the day of now (in
+// loc), and today's waiting room arrived in the 50 minutes before now.
+func Load(ctx context.Context, db *postgres.DB, ids *identity.Service, patients int, loc *time.Location, now time.Time) ([]Login, error) {
 	rng := mrand.New(mrand.NewPCG(20261126, 1))
 	deptIDs := map[string]string{}
 	err := db.InTx(ctx, func(q *dbgen.Queries) error {
@@ -153,7 +154,7 @@ func Load(ctx context.Context, db *postgres.DB, ids *identity.Service, patients 
 	if err := CopyPatients(ctx, db, patients, rng); err != nil {
 		return nil, err
 	}
-	if err := loadSchedule(ctx, db, rng, deptIDs, userIDs, loc); err != nil {
+	if err := loadSchedule(ctx, db, rng, deptIDs, userIDs, loc, now); err != nil {
 		return nil, fmt.Errorf("demo schedule: %w", err)
 	}
 	if err := loadInpatients(ctx, db, rng, time.Now()); err != nil {

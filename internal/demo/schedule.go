@@ -25,18 +25,18 @@ var clinics = []struct {
 }
 
 // loadSchedule adds practitioners, clinics, weekday availability, a few
-// days of appointments (some already checked in and queued), care
-// relationships so the demo clinicians see their patients, and the demo
-// nurse's ward.
-func loadSchedule(ctx context.Context, db *postgres.DB, rng *mrand.Rand, dept map[string]string, users map[string]uuid.UUID, loc *time.Location) error {
+// days of appointments from now on (some of today's already checked in and
+// queued), care relationships so the demo clinicians see their patients,
+// and the demo nurse's ward.
+func loadSchedule(ctx context.Context, db *postgres.DB, rng *mrand.Rand, dept map[string]string, users map[string]uuid.UUID, loc *time.Location, now time.Time) error {
 	return db.InTx(ctx, func(q *dbgen.Queries) error {
 		patients, err := q.PatientListByCreated(ctx, dbgen.PatientListByCreatedParams{Lim: 10000, ScopeWards: []uuid.UUID{}})
 		if err != nil {
 			return err
 		}
 		waiting := map[string]bool{}
-		now := time.Now().In(loc)
-		today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+		local := now.In(loc)
+		today := time.Date(local.Year(), local.Month(), local.Day(), 0, 0, 0, 0, time.UTC)
 		for i, c := range clinics {
 			deptID := uuid.MustParse(dept[c.dept])
 			clinic, err := q.ClinicCreate(ctx, dbgen.ClinicCreateParams{DepartmentID: deptID, Code: c.code, Name: c.name,
@@ -75,7 +75,7 @@ func loadSchedule(ctx context.Context, db *postgres.DB, rng *mrand.Rand, dept ma
 							continue
 						}
 						start := time.Date(day.Year(), day.Month(), day.Day(), m/60, m%60, 0, 0, loc)
-						if start.Before(time.Now()) && d > 0 {
+						if start.Before(now) && d > 0 {
 							continue
 						}
 						p := patients[rng.IntN(len(patients))]
@@ -94,7 +94,7 @@ func loadSchedule(ctx context.Context, db *postgres.DB, rng *mrand.Rand, dept ma
 						}
 						// The first few of today's morning are in the waiting room.
 						if d == 0 && queued < 3+i && start.Hour() < 12 && !waiting[deptID.String()+p.ID.String()] {
-							if err := checkIn(ctx, q, deptID, a, today); err != nil {
+							if err := checkIn(ctx, q, deptID, a, today, now); err != nil {
 								return err
 							}
 							waiting[deptID.String()+p.ID.String()] = true
@@ -125,13 +125,18 @@ func loadSchedule(ctx context.Context, db *postgres.DB, rng *mrand.Rand, dept ma
 	})
 }
 
-func checkIn(ctx context.Context, q *dbgen.Queries, dept uuid.UUID, a dbgen.Appointment, today time.Time) error {
+// checkIn queues the patient of a. Patients arrived five minutes apart in
+// ticket order, the first 50 minutes before now (so up to ten per
+// department arrived before now), and "call next" calls 001, 002, ... as
+// it would have live.
+func checkIn(ctx context.Context, q *dbgen.Queries, dept uuid.UUID, a dbgen.Appointment, today, now time.Time) error {
 	n, err := q.QueueNextTicket(ctx, dbgen.QueueNextTicketParams{DepartmentID: dept, Day: today})
 	if err != nil {
 		return err
 	}
-	if _, err := q.QueueAdd(ctx, dbgen.QueueAddParams{DepartmentID: dept, PatientID: a.PatientID, AppointmentID: &a.ID,
-		Ticket: fmt.Sprintf("%03d", n)}); err != nil {
+	arrived := now.Add(time.Duration(5*(n-1)-50) * time.Minute)
+	if _, err := q.QueueAddAt(ctx, dbgen.QueueAddAtParams{DepartmentID: dept, PatientID: a.PatientID, AppointmentID: &a.ID,
+		Ticket: fmt.Sprintf("%03d", n), CheckedInAt: arrived}); err != nil {
 		return err
 	}
 	_, err = q.AppointmentSetStatus(ctx, dbgen.AppointmentSetStatusParams{ID: a.ID, Status: "checked_in"})

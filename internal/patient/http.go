@@ -29,6 +29,7 @@ func (h *Handler) Routes(r *httpx.Router) {
 	r.Handle("POST /api/v1/patients/{id}/contacts", identity.PermPatientWrite, h.handleContactAdd)
 	r.Handle("DELETE /api/v1/patients/{id}/contacts/{contact}", identity.PermPatientWrite, h.handleContactRemove)
 	r.Handle("POST /api/v1/patients/{id}/merge", identity.PermPatientMerge, h.handlePatientMerge)
+	r.Handle("GET /api/v1/patients/{id}/merges", identity.PermPatientMerge, h.handlePatientMergeList)
 	r.Handle("POST /api/v1/patient-merges/{id}/undo", identity.PermPatientMerge, h.handlePatientUnmerge)
 }
 
@@ -177,6 +178,17 @@ func (h *Handler) handlePatientMerge(w http.ResponseWriter, r *http.Request) err
 		return err
 	}
 	httpx.JSON(w, http.StatusOK, m)
+	return nil
+}
+
+func (h *Handler) handlePatientMergeList(w http.ResponseWriter, r *http.Request) error {
+	ms, err := h.svc.Merges(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	httpx.JSON(w, http.StatusOK, struct {
+		Items []Merge `json:"items"`
+	}{ms})
 	return nil
 }
 

@@ -259,6 +259,9 @@ type Merge struct {
 	Moved      map[string]int `json:"moved"` // table.column -> rows moved
 	MergedAt   time.Time      `json:"merged_at"`
 	UndoneAt   *time.Time     `json:"undone_at,omitempty"`
+	// SurvivorMRN and MergedMRN are set in a record's list of merges.
+	SurvivorMRN string `json:"survivor_mrn,omitempty"`
+	MergedMRN   string `json:"merged_mrn,omitempty"`
 }
 
 // MergeInput is the body of POST /api/v1/patients/{id}/merge: the record

@@ -552,6 +552,45 @@ func (s *Service) Unmerge(ctx context.Context, mergeID string) (Merge, error) {
 	return m, nil
 }
 
+// Merges lists the merges patient took part in, as the survivor or as the
+// merged record, newest first, undone ones included: the record's page
+// offers to undo those still in force. Needs patient.merge; audited.
+// Returns ENOTFOUND for an unknown patient, EFORBIDDEN outside the actor's
+// care.
+func (s *Service) Merges(ctx context.Context, patient string) ([]Merge, error) {
+	if _, err := hospital.Require(ctx, identity.PermPatientMerge); err != nil {
+		return nil, err
+	}
+	pid, err := parseID(patient)
+	if err != nil {
+		return nil, err
+	}
+	out := []Merge{}
+	err = s.db.InTx(ctx, func(q *dbgen.Queries) error {
+		if _, err := q.PatientGet(ctx, pid); err != nil {
+			return notFound(postgres.Translate(err))
+		}
+		if err := s.access.Patient(ctx, q, pid, "patient.merge.list"); err != nil {
+			return err
+		}
+		rows, err := q.PatientMergeList(ctx, pid)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			m := mergeFromRow(r.PatientMerge)
+			m.SurvivorMRN, m.MergedMRN = r.SurvivorMrn, r.MergedMrn
+			out = append(out, m)
+		}
+		return audit.Write(ctx, q, audit.Entry{Action: "patient.merge.list", ResourceType: "patient", ResourceID: pid.String(),
+			PatientID: &pid, Details: map[string]any{"count": len(out)}})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func notFound(err error) error {
 	if hospital.ErrorCode(err) == hospital.ENOTFOUND {
 		return hospital.Errorf(hospital.ENOTFOUND, "No patient has this id.")

@@ -147,8 +147,9 @@ func (s *Service) AddWalkIn(ctx context.Context, departmentID string, in WalkIn)
 }
 
 // CallNextPatient calls the longest-waiting patient of a department to
-// in.CallPoint. Two desks calling at once get different patients. Returns
-// ENOTFOUND when nobody is waiting.
+// in.CallPoint. Two desks calling at once get different patients. The
+// entry names the patient as the board does (for users who may read
+// patients). Returns ENOTFOUND when nobody is waiting.
 func (s *Service) CallNextPatient(ctx context.Context, departmentID string, in CallNext) (Entry, error) {
 	actor, err := hospital.Require(ctx, identity.PermAppointmentWrite)
 	if err != nil {
@@ -172,7 +173,10 @@ func (s *Service) CallNextPatient(ctx context.Context, departmentID string, in C
 			}
 			return err
 		}
-		e = fromRow(row)
+		e = fromRow(dbgen.QueueEntry{ID: row.ID, DepartmentID: row.DepartmentID, PatientID: row.PatientID, AppointmentID: row.AppointmentID,
+			Ticket: row.Ticket, Status: row.Status, CheckedInAt: row.CheckedInAt, CalledAt: row.CalledAt, CalledBy: row.CalledBy,
+			CallPoint: row.CallPoint, FinishedAt: row.FinishedAt})
+		withPatient(&e, actor, row.FamilyName, row.GivenNames, row.Mrn)
 		return audit.Write(ctx, q, audit.Entry{Action: "queue.call", ResourceType: "queue_entry", ResourceID: e.ID,
 			PatientID: &row.PatientID, Details: map[string]any{"ticket": e.Ticket, "call_point": e.CallPoint}})
 	})
@@ -236,18 +240,24 @@ func (s *Service) Board(ctx context.Context, departmentID string) (Board, error)
 		e := fromRow(dbgen.QueueEntry{ID: r.ID, DepartmentID: r.DepartmentID, PatientID: r.PatientID, AppointmentID: r.AppointmentID,
 			Ticket: r.Ticket, Status: r.Status, CheckedInAt: r.CheckedInAt, CalledAt: r.CalledAt, CallPoint: r.CallPoint,
 			FinishedAt: r.FinishedAt})
-		if actor.Can(identity.PermPatientRead) {
-			e.PatientName = strings.ToUpper(r.FamilyName) + ", " + r.GivenNames
-			e.PatientMRN = r.Mrn
-		} else {
-			e.PatientID = ""
-		}
+		withPatient(&e, actor, r.FamilyName, r.GivenNames, r.Mrn)
 		if e.Status == "waiting" {
 			b.Waiting++
 		}
 		b.Entries = append(b.Entries, e)
 	}
 	return b, nil
+}
+
+// withPatient names the entry's patient for users who may read patients,
+// and leaves out even the id for those who may not.
+func withPatient(e *Entry, actor *hospital.Actor, family, given, mrn string) {
+	if actor.Can(identity.PermPatientRead) {
+		e.PatientName = strings.ToUpper(family) + ", " + given
+		e.PatientMRN = mrn
+	} else {
+		e.PatientID = ""
+	}
 }
 
 func fromRow(r dbgen.QueueEntry) Entry {

@@ -15,7 +15,6 @@ import (
 	"github.com/hospital-erp/hospital-erp/internal/appointment"
 	"github.com/hospital-erp/hospital-erp/internal/client"
 	"github.com/hospital-erp/hospital-erp/internal/identity"
-	"github.com/hospital-erp/hospital-erp/internal/patient"
 )
 
 const (
@@ -307,17 +306,14 @@ var appointmentCommands = []appointmentCommand{
 		From: []string{appointment.StatusBooked, appointment.StatusCheckedIn}},
 }
 
-// AppointmentPage is one appointment with its actions.
+// AppointmentPage is one appointment with its actions. Everything on it
+// comes from the one (audited) appointment read: no patient read, no
+// clinic or practitioner list.
 type AppointmentPage struct {
 	Layout
 	Appt        appointment.Appointment
 	When        string
 	StatusLabel string
-	// Patient is the patient's record when the user may read it.
-	Patient          *patient.Patient
-	PractitionerName string
-	ClinicName       string
-	ClinicLocation   string
 	// Ticket is the queue ticket just given by check-in.
 	Ticket         string
 	QueueURL       string
@@ -375,36 +371,20 @@ func (s *Server) renderAppointment(w http.ResponseWriter, r *http.Request, statu
 	if err != nil {
 		return err
 	}
-	d, err := s.loadSchedule(w, r)
-	if err != nil {
-		return err
-	}
 	p := &AppointmentPage{
-		Layout:           Layout{Title: "Appointment", Area: "Appointments", Nav: "appointments"},
-		Appt:             a,
-		When:             whenText(a.StartsAt, a.EndsAt, s.loc),
-		StatusLabel:      appointmentStatusLabel(a.Status),
-		PractitionerName: orDefault(a.PractitionerName, d.practitionerName(a.PractitionerID)),
-		ClinicName:       orDefault(a.ClinicName, d.clinicName(a.ClinicID)),
-		Ticket:           ticket,
+		Layout:         Layout{Title: "Appointment", Area: "Appointments", Nav: "appointments"},
+		Appt:           a,
+		When:           whenText(a.StartsAt, a.EndsAt, s.loc),
+		StatusLabel:    appointmentStatusLabel(a.Status),
+		Ticket:         ticket,
+		DepartmentName: a.DepartmentName,
 		CalendarURL: calendarURL(viewDay, midnight(a.StartsAt, s.loc).Format(isoDate), a.PractitionerID, "",
 			false),
 		Reason: Field{Name: "reason", Label: "Reason for cancelling", Rows: 3, MaxLength: maxCancelReason, Value: reason,
 			Hint: "For example “Patient asked to cancel by phone” or “Clinic closed”. The reason is kept with the appointment."},
 	}
-	if c, ok := d.clinic(a.ClinicID); ok {
-		p.ClinicLocation = c.Location
-		p.DepartmentName = c.DepartmentName
-		p.QueueURL = queueURL(c.DepartmentID, false)
-	}
-	if a.PatientID != "" && sess.can(identity.PermPatientRead) {
-		pt, err := s.loadPatient(w, r, a.PatientID)
-		switch {
-		case err == nil:
-			p.Patient = &pt
-		case errors.Is(err, errSessionEnded):
-			return err
-		}
+	if a.DepartmentID != "" {
+		p.QueueURL = queueURL(a.DepartmentID, false)
 	}
 	if sess.can(identity.PermAppointmentWrite) {
 		for _, c := range appointmentCommands {

@@ -46,6 +46,7 @@ type fakeAPI struct {
 
 	refreshCalls int
 	requestIDs   []string
+	routes       []string // "GET /api/v1/...", every request in order
 	patientQuery url.Values
 	registered   []patient.RegisterInput
 	down         bool // answer 503
@@ -92,6 +93,7 @@ type registryState struct {
 	removed    []string // "identifier x", "contact y"
 	contacts   []patient.Contact
 	merges     map[string]patient.Merge
+	mergeLists []string // patients whose merges were listed
 	undone     []string
 }
 
@@ -268,6 +270,7 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	authed := f.access[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")]
 	route := r.Method + " " + r.URL.Path
+	f.routes = append(f.routes, route)
 	switch route {
 	case "POST /api/v1/auth/login":
 		var req identity.LoginRequest
@@ -937,6 +940,25 @@ func (f *fakeAPI) registryRoute(w http.ResponseWriter, r *http.Request, route st
 		default:
 			f.problem(w, http.StatusNotFound, "not_found", "There is no such endpoint.", nil)
 		}
+	case r.Method == http.MethodGet && len(parts) == 5 && parts[2] == "patients" && parts[4] == "merges":
+		if f.patientIndex(parts[3]) < 0 {
+			f.problem(w, http.StatusNotFound, "not_found", "No patient has this id.", nil)
+			return true
+		}
+		f.reg.mergeLists = append(f.reg.mergeLists, parts[3])
+		out := []patient.Merge{}
+		for _, m := range f.reg.merges {
+			if m.SurvivorID == parts[3] || m.MergedID == parts[3] {
+				if j := f.patientIndex(m.SurvivorID); j >= 0 {
+					m.SurvivorMRN = f.patients[j].MRN
+				}
+				if j := f.patientIndex(m.MergedID); j >= 0 {
+					m.MergedMRN = f.patients[j].MRN
+				}
+				out = append(out, m)
+			}
+		}
+		httpx.JSON(w, http.StatusOK, map[string]any{"items": out})
 	case r.Method == http.MethodPost && len(parts) == 5 && parts[2] == "patient-merges" && parts[4] == "undo":
 		m, ok := f.reg.merges[parts[3]]
 		switch {
@@ -1031,9 +1053,17 @@ func (f *fakeAPI) scheduleRoute(w http.ResponseWriter, r *http.Request, route st
 			return true
 		}
 		if r.Method == http.MethodGet && len(parts) == 4 {
-			// As the API: the single appointment carries no names.
+			// As the API: the names of the list, the patient's only with
+			// patient.read, and the clinic's location and department.
 			out := *a
-			out.PatientName, out.PatientMRN, out.PractitionerName, out.ClinicName = "", "", "", ""
+			for _, c := range f.sched.clinics {
+				if c.ID == a.ClinicID {
+					out.ClinicLocation, out.DepartmentID, out.DepartmentName = c.Location, c.DepartmentID, c.DepartmentName
+				}
+			}
+			if !slices.Contains(f.perms, identity.PermPatientRead) {
+				out.PatientName, out.PatientMRN = "", ""
+			}
 			httpx.JSON(w, http.StatusOK, out)
 			return true
 		}

@@ -582,8 +582,8 @@ type PatientShowPage struct {
 	// AppointmentDays is how far the lists look ahead and back.
 	AppointmentDays int
 
-	// Merges are merges of this record the user did in this session,
-	// which they can undo.
+	// Merges are the merges of this record still in force, which can be
+	// undone from here.
 	Merges []MergeBanner
 	// Departments are the walk-in queues the patient can join.
 	Departments []Option
@@ -633,6 +633,8 @@ type AppointmentTable struct {
 // MergeBanner offers to undo a merge.
 type MergeBanner struct {
 	MergeID string
+	// When is the time of the merge, in the hospital's time zone.
+	When string
 	// Survivor: this record is the one that was kept.
 	Survivor bool
 	// OtherID and OtherMRN are the other record.
@@ -823,12 +825,30 @@ func (s *Server) renderPatientShow(w http.ResponseWriter, r *http.Request, statu
 			p.Title = "Error: " + p.Title
 		}
 	}
-	for _, m := range sess.Merges {
-		switch pt.ID {
-		case m.Survivor:
-			p.Merges = append(p.Merges, MergeBanner{MergeID: m.ID, Survivor: true, OtherID: m.Merged, OtherMRN: m.MergedMRN})
-		case m.Merged:
-			p.Merges = append(p.Merges, MergeBanner{MergeID: m.ID, OtherID: m.Survivor, OtherMRN: m.SurvivorMRN})
+	if sess.can(identity.PermPatientMerge) {
+		var merges []patient.Merge
+		err := s.call(w, r, func(ctx context.Context, api *client.Client) error {
+			var err error
+			merges, err = api.PatientMerges(ctx, pt.ID)
+			return err
+		})
+		if err := s.sectionError(r, err, new(string)); err != nil {
+			return err
+		}
+		for _, m := range merges {
+			if m.UndoneAt != nil {
+				continue
+			}
+			b := MergeBanner{MergeID: m.ID, When: m.MergedAt.In(s.loc).Format(dateLayout + ", 15:04")}
+			switch pt.ID {
+			case m.SurvivorID:
+				b.Survivor, b.OtherID, b.OtherMRN = true, m.MergedID, m.MergedMRN
+			case m.MergedID:
+				b.OtherID, b.OtherMRN = m.SurvivorID, m.SurvivorMRN
+			default:
+				continue
+			}
+			p.Merges = append(p.Merges, b)
 		}
 	}
 	if p.ShowAppointments {

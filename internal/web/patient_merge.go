@@ -9,6 +9,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/google/uuid"
+
 	"github.com/hospital-erp/hospital-erp/internal/client"
 	"github.com/hospital-erp/hospital-erp/internal/identity"
 	"github.com/hospital-erp/hospital-erp/internal/patient"
@@ -183,39 +185,26 @@ func (s *Server) handleMerge(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return err
 	}
-	ref := mergeRef{ID: m.ID, Survivor: m.SurvivorID, Merged: m.MergedID}
-	// The MRNs are for the undo banner only; the merge is done either way.
-	if pt, err := s.loadPatient(w, r, m.SurvivorID); err == nil {
-		ref.SurvivorMRN = pt.MRN
-	} else if errors.Is(err, errSessionEnded) {
-		return err
-	}
-	if pt, err := s.loadPatient(w, r, m.MergedID); err == nil {
-		ref.MergedMRN = pt.MRN
-	} else if errors.Is(err, errSessionEnded) {
-		return err
-	}
-	sess := sessionFrom(r.Context())
-	sess.addMerge(ref)
-	s.saveSession(w, sess)
 	moved := 0
 	for _, n := range m.Moved {
 		moved += n
 	}
+	// The record's page names the merged record in its undo banner.
 	msg := "The records were merged: " + plural(moved, "linked item") + " moved to this record."
-	if ref.MergedMRN != "" {
-		msg = "Record " + ref.MergedMRN + " was merged into this one: " + plural(moved, "linked item") + " moved."
-	}
 	s.setFlash(w, Flash{Kind: "success", Message: msg + " You can undo the merge from this page."})
 	http.Redirect(w, r, patientURL(m.SurvivorID, "merges"), http.StatusSeeOther)
 	return nil
 }
 
-// handleMergeUndo undoes a merge and shows the record that was kept.
+// handleMergeUndo undoes a merge and shows the record that was kept. The
+// form names the record it was on (patient_id), to go back to when the
+// merge cannot be undone.
 func (s *Server) handleMergeUndo(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	sess := sessionFrom(r.Context())
-	ref, known := sess.merge(id)
+	back := "/patients"
+	if pid, err := uuid.Parse(r.PostFormValue("patient_id")); err == nil {
+		back = patientURL(pid.String(), "")
+	}
 	var m patient.Merge
 	err := s.call(w, r, func(ctx context.Context, api *client.Client) error {
 		var err error
@@ -225,24 +214,12 @@ func (s *Server) handleMergeUndo(w http.ResponseWriter, r *http.Request) error {
 	var ae *client.Error
 	switch {
 	case err == nil:
-		sess.dropMerge(id)
-		s.saveSession(w, sess)
-		msg := "The merge was undone: the two records are separate again."
-		if ref.MergedMRN != "" {
-			msg = "The merge was undone: record " + ref.MergedMRN + " is a separate record again."
-		}
-		s.setFlash(w, Flash{Kind: "success", Message: msg})
+		s.setFlash(w, Flash{Kind: "success", Message: "The merge was undone: the two records are separate again."})
 		http.Redirect(w, r, patientURL(m.SurvivorID, ""), http.StatusSeeOther)
 		return nil
 	case errors.As(err, &ae) && (ae.Status == http.StatusConflict || ae.Status == http.StatusNotFound):
-		sess.dropMerge(id)
-		s.saveSession(w, sess)
 		s.setFlash(w, Flash{Kind: "error", Message: orDefault(ae.Detail, "This merge cannot be undone.")})
-		if known {
-			http.Redirect(w, r, patientURL(ref.Survivor, ""), http.StatusSeeOther)
-		} else {
-			http.Redirect(w, r, "/patients", http.StatusSeeOther)
-		}
+		http.Redirect(w, r, back, http.StatusSeeOther)
 		return nil
 	}
 	return err

@@ -2,9 +2,11 @@ package web
 
 import (
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/net/html"
 )
@@ -254,7 +256,8 @@ func TestPatientSearchParameters(t *testing.T) {
 }
 
 // Merging asks first with both records side by side; afterwards both
-// records' pages offer to undo it.
+// records' pages offer to undo it, from the merges the API lists (not from
+// anything the browser session remembers: a second session sees them too).
 func TestMergeConfirmationAndUndo(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -296,16 +299,28 @@ func TestMergeConfirmationAndUndo(t *testing.T) {
 		t.Fatalf("merge: %d %q", res.StatusCode, res.Header.Get("Location"))
 	}
 	page := e.get("/patients/" + testPatientID)
-	if f := text(find(page.doc, byClass("flash"))); !strings.Contains(f, "Record 10000025 was merged into this one: 3 linked items moved") {
+	if f := text(find(page.doc, byClass("flash"))); !strings.Contains(f, "The records were merged: 3 linked items moved to this record.") {
 		t.Errorf("flash %q", f)
 	}
-	undo := find(find(page.doc, byID("merges")), and(byTag("form"), byAttr("action", "/patient-merges/"+testMergeID+"/undo")))
-	if undo == nil || text(find(undo, byTag("button"))) != "Undo the merge" {
+	merges := find(page.doc, byID("merges"))
+	if b := text(merges); !strings.Contains(b, "Record 10000025 was merged into this one on ") {
+		t.Errorf("banner on the kept record %q", b)
+	}
+	undo := find(merges, and(byTag("form"), byAttr("action", "/patient-merges/"+testMergeID+"/undo")))
+	if undo == nil || text(find(undo, byTag("button"))) != "Undo the merge" || formValues(undo).Get("patient_id") != testPatientID {
 		t.Fatal("no undo button on the kept record")
 	}
-	other := e.get("/patients/" + testOtherPatient)
+	// Another browser session of the same user (a second computer) sees it.
+	e2 := *e
+	jar, _ := cookiejar.New(nil)
+	e2.hc = &http.Client{Jar: jar, Timeout: 10 * time.Second, CheckRedirect: e.hc.CheckRedirect}
+	e2.login()
+	other := e2.get("/patients/" + testOtherPatient)
 	if find(other.doc, and(byTag("form"), byAttr("action", "/patient-merges/"+testMergeID+"/undo"))) == nil {
 		t.Error("no undo button on the merged record")
+	}
+	if b := text(find(other.doc, byID("merges"))); !strings.Contains(b, "This record was merged into record 10000017 on ") {
+		t.Errorf("banner on the merged record %q", b)
 	}
 	if find(other.doc, and(byTag("a"), byAttr("href", "/patients/"+testPatientID))) == nil ||
 		!strings.Contains(text(find(other.doc, byClass("banner"))), "merged into another record") {
@@ -323,18 +338,24 @@ func TestMergeConfirmationAndUndo(t *testing.T) {
 		t.Fatal("the undo did not reach the API")
 	}
 	page = e.get("/patients/" + testPatientID)
-	if f := text(find(page.doc, byClass("flash"))); !strings.Contains(f, "record 10000025 is a separate record again") {
+	if f := text(find(page.doc, byClass("flash"))); !strings.Contains(f, "The merge was undone: the two records are separate again.") {
 		t.Errorf("flash after undo %q", f)
 	}
 	if find(page.doc, byID("merges")) != nil {
 		t.Error("the undo button stays after the undo")
 	}
 	res = e.post("/patient-merges/"+testMergeID+"/undo", formValues(undo))
-	if res.StatusCode != http.StatusSeeOther {
-		t.Fatalf("second undo: %d", res.StatusCode)
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/patients/"+testPatientID {
+		t.Fatalf("second undo: %d %q", res.StatusCode, res.Header.Get("Location"))
 	}
-	if f := text(find(e.get("/patients").doc, byClass("flash"))); !strings.Contains(f, "already undone") {
+	if f := text(find(e.get("/patients/"+testPatientID).doc, byClass("flash"))); !strings.Contains(f, "already undone") {
 		t.Errorf("second undo flash %q", f)
+	}
+	// A forged patient_id cannot send the user elsewhere.
+	v = formValues(undo)
+	v.Set("patient_id", "//evil.example/x")
+	if res := e.post("/patient-merges/"+testMergeID+"/undo", v); res.Header.Get("Location") != "/patients" {
+		t.Errorf("undo with a bad patient_id goes to %q", res.Header.Get("Location"))
 	}
 }
 

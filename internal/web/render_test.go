@@ -218,7 +218,7 @@ func TestEveryPageRenders(t *testing.T) {
 				Grid: s.newCalendarGrid(per, at(0, 0), []appointment.Appointment{appt, busy}, false, true, 15, true)}
 		}()},
 		{"appointment_show", &AppointmentPage{Layout: signedIn(Layout{Title: "Appointment"}), Appt: appt, When: "Monday", StatusLabel: "Booked",
-			Patient: &pt, Ticket: "007", QueueURL: "/queue/x", DepartmentName: "Medicine", CalendarURL: "/appointments",
+			Ticket: "007", QueueURL: "/queue/x", DepartmentName: "Medicine", CalendarURL: "/appointments",
 			Commands: appointmentCommands, CanCancel: true, CanReschedule: true,
 			Reason:  Field{Name: "reason", Label: "Reason", Rows: 3, Error: "Reason is required"},
 			Summary: []SummaryItem{{Text: "Reason is required", Href: "#f-reason"}}}},

@@ -136,8 +136,8 @@ func appointmentStatusLabel(s string) string {
 	return s
 }
 
-// scheduleData are the practitioners and clinics, for choosers and for the
-// names the single-appointment API does not carry.
+// scheduleData are the practitioners and clinics, for the choosers and for
+// the names that booking and slot answers do not carry.
 type scheduleData struct {
 	practitioners []appointment.Practitioner
 	clinics       []appointment.Clinic

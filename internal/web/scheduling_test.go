@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -204,17 +205,32 @@ func TestCalendarShowsBusyEntries(t *testing.T) {
 	}
 }
 
-// Check-in shows the queue ticket; the appointment page names the
-// clinician and clinic the single-appointment API leaves out.
+// Check-in shows the queue ticket. The appointment page names patient,
+// clinician and clinic from the one appointment read: no patient read
+// (which the audit trail would count as a second look at the record) and
+// no clinic or practitioner list.
 func TestCheckInShowsTicket(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.login()
+	e.api.mu.Lock()
+	before := len(e.api.routes)
+	e.api.mu.Unlock()
 	page := e.get("/appointments/" + testApptID)
+	e.api.mu.Lock()
+	calls := slices.Clone(e.api.routes[before:])
+	e.api.mu.Unlock()
+	if !slices.Equal(calls, []string{"GET /api/v1/appointments/" + testApptID}) {
+		t.Errorf("the appointment page asked the backend %q, want the appointment only", calls)
+	}
 	rows := summaryRows(page.doc)
-	if rows["Clinician"] != "Dr. Amara Okafor" || !strings.HasPrefix(rows["Clinic"], "General Medicine Clinic") ||
-		!strings.Contains(rows["Patient"], "OKONKWO, Adaeze Grace") || rows["When"] != "Monday 4 March 2030, 09:15–09:30" {
+	if rows["Clinician"] != "Dr. Amara Okafor" || rows["Clinic"] != "General Medicine ClinicOutpatients, level 1" ||
+		!strings.Contains(rows["Patient"], "OKONKWO, Adaeze Grace") || !strings.Contains(rows["Patient"], "10000017") ||
+		rows["When"] != "Monday 4 March 2030, 09:15–09:30" {
 		t.Errorf("appointment details %v", rows)
+	}
+	if a := find(page.doc, and(byTag("a"), byAttr("href", "/patients/"+testPatientID))); a == nil {
+		t.Error("the patient's name does not link to the record")
 	}
 	form := find(page.doc, and(byTag("form"), byAttr("action", "/appointments/"+testApptID+"/check-in")))
 	if form == nil || find(form, byID("action-check-in")) == nil {

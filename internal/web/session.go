@@ -48,9 +48,6 @@ const (
 	// maxGrants is how many emergency access grants the cookie remembers
 	// (for the banner on the patient page).
 	maxGrants = 8
-	// maxMerges is how many of the user's merges the cookie remembers (for
-	// the undo button on both records' pages).
-	maxMerges = 4
 )
 
 var (
@@ -91,19 +88,6 @@ type session struct {
 	Enrol *pendingEnrol `json:"pe,omitempty"`
 	// Grants are the user's recent emergency access grants.
 	Grants []grantRef `json:"g,omitempty"`
-	// Merges are the patient merges the user did in this session, which
-	// the patient pages offer to undo (the API lists no merges).
-	Merges []mergeRef `json:"m,omitempty"`
-}
-
-// mergeRef is one merge: its id, the records kept and merged, and their
-// MRNs for the banner.
-type mergeRef struct {
-	ID          string `json:"i"`
-	Survivor    string `json:"s"`
-	Merged      string `json:"d"`
-	SurvivorMRN string `json:"sm,omitempty"`
-	MergedMRN   string `json:"dm,omitempty"`
 }
 
 // pendingLogin is a sign-in whose password was right and whose one-time
@@ -169,30 +153,6 @@ func (s *session) addGrant(patientID string, until, now time.Time) {
 		kept = kept[len(kept)-maxGrants:]
 	}
 	s.Grants = kept
-}
-
-// addMerge remembers a merge, keeping the newest maxMerges.
-func (s *session) addMerge(m mergeRef) {
-	s.dropMerge(m.ID)
-	s.Merges = append(s.Merges, m)
-	if len(s.Merges) > maxMerges {
-		s.Merges = s.Merges[len(s.Merges)-maxMerges:]
-	}
-}
-
-// dropMerge forgets a merge (undone).
-func (s *session) dropMerge(id string) {
-	s.Merges = slices.DeleteFunc(s.Merges, func(m mergeRef) bool { return m.ID == id })
-}
-
-// merge returns the remembered merge with this id.
-func (s *session) merge(id string) (mergeRef, bool) {
-	for _, m := range s.Merges {
-		if m.ID == id {
-			return m, true
-		}
-	}
-	return mergeRef{}, false
 }
 
 // applyMe copies what the UI needs from GET /auth/me.

@@ -58,26 +58,55 @@ func (q *Queries) AppointmentCreate(ctx context.Context, arg AppointmentCreatePa
 }
 
 const appointmentGet = `-- name: AppointmentGet :one
-SELECT id, patient_id, practitioner_id, clinic_id, starts_at, ends_at, status, reason, cancel_reason, version, created_by, created_at, updated_at FROM appointments WHERE id = $1
+SELECT a.id, a.patient_id, a.practitioner_id, a.clinic_id, a.starts_at, a.ends_at, a.status, a.reason, a.cancel_reason, a.version, a.created_by, a.created_at, a.updated_at, p.mrn, p.family_name, p.given_names, pr.display_name AS practitioner_name, c.name AS clinic_name,
+       c.location AS clinic_location, c.department_id, d.name AS department_name
+FROM appointments a
+JOIN patients p ON p.id = a.patient_id
+JOIN practitioners pr ON pr.id = a.practitioner_id
+JOIN clinics c ON c.id = a.clinic_id
+JOIN departments d ON d.id = c.department_id
+WHERE a.id = $1
 `
 
-func (q *Queries) AppointmentGet(ctx context.Context, id uuid.UUID) (Appointment, error) {
+type AppointmentGetRow struct {
+	Appointment      Appointment
+	Mrn              string
+	FamilyName       string
+	GivenNames       string
+	PractitionerName string
+	ClinicName       string
+	ClinicLocation   string
+	DepartmentID     uuid.UUID
+	DepartmentName   string
+}
+
+// One appointment with what its page shows: the patient's name and MRN,
+// the practitioner, and the clinic with its location and department.
+func (q *Queries) AppointmentGet(ctx context.Context, id uuid.UUID) (AppointmentGetRow, error) {
 	row := q.db.QueryRow(ctx, appointmentGet, id)
-	var i Appointment
+	var i AppointmentGetRow
 	err := row.Scan(
-		&i.ID,
-		&i.PatientID,
-		&i.PractitionerID,
-		&i.ClinicID,
-		&i.StartsAt,
-		&i.EndsAt,
-		&i.Status,
-		&i.Reason,
-		&i.CancelReason,
-		&i.Version,
-		&i.CreatedBy,
-		&i.CreatedAt,
-		&i.UpdatedAt,
+		&i.Appointment.ID,
+		&i.Appointment.PatientID,
+		&i.Appointment.PractitionerID,
+		&i.Appointment.ClinicID,
+		&i.Appointment.StartsAt,
+		&i.Appointment.EndsAt,
+		&i.Appointment.Status,
+		&i.Appointment.Reason,
+		&i.Appointment.CancelReason,
+		&i.Appointment.Version,
+		&i.Appointment.CreatedBy,
+		&i.Appointment.CreatedAt,
+		&i.Appointment.UpdatedAt,
+		&i.Mrn,
+		&i.FamilyName,
+		&i.GivenNames,
+		&i.PractitionerName,
+		&i.ClinicName,
+		&i.ClinicLocation,
+		&i.DepartmentID,
+		&i.DepartmentName,
 	)
 	return i, err
 }

@@ -1144,6 +1144,55 @@ func (q *Queries) PatientMergeGet(ctx context.Context, id uuid.UUID) (PatientMer
 	return i, err
 }
 
+const patientMergeList = `-- name: PatientMergeList :many
+SELECT m.id, m.survivor_id, m.merged_id, m.moved, m.merged_at, m.merged_by, m.undone_at, m.undone_by, s.mrn AS survivor_mrn, d.mrn AS merged_mrn
+FROM patient_merges m
+JOIN patients s ON s.id = m.survivor_id
+JOIN patients d ON d.id = m.merged_id
+WHERE m.survivor_id = $1 OR m.merged_id = $1
+ORDER BY m.merged_at DESC, m.id
+LIMIT 200
+`
+
+type PatientMergeListRow struct {
+	PatientMerge PatientMerge
+	SurvivorMrn  string
+	MergedMrn    string
+}
+
+// The merges a record took part in, as survivor or as the merged record,
+// newest first, with both records' MRNs.
+func (q *Queries) PatientMergeList(ctx context.Context, patientID uuid.UUID) ([]PatientMergeListRow, error) {
+	rows, err := q.db.Query(ctx, patientMergeList, patientID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []PatientMergeListRow{}
+	for rows.Next() {
+		var i PatientMergeListRow
+		if err := rows.Scan(
+			&i.PatientMerge.ID,
+			&i.PatientMerge.SurvivorID,
+			&i.PatientMerge.MergedID,
+			&i.PatientMerge.Moved,
+			&i.PatientMerge.MergedAt,
+			&i.PatientMerge.MergedBy,
+			&i.PatientMerge.UndoneAt,
+			&i.PatientMerge.UndoneBy,
+			&i.SurvivorMrn,
+			&i.MergedMrn,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const patientMergeRecord = `-- name: PatientMergeRecord :one
 INSERT INTO patient_merges (survivor_id, merged_id, moved, merged_by) VALUES ($1, $2, $3, $4) RETURNING id, survivor_id, merged_id, moved, merged_at, merged_by, undone_at, undone_by
 `

@@ -47,6 +47,46 @@ func (q *Queries) QueueAdd(ctx context.Context, arg QueueAddParams) (QueueEntry,
 	return i, err
 }
 
+const queueAddAt = `-- name: QueueAddAt :one
+INSERT INTO queue_entries (department_id, patient_id, appointment_id, ticket, checked_in_at) VALUES ($1, $2, $3, $4, $5) RETURNING id, department_id, patient_id, appointment_id, ticket, status, checked_in_at, called_at, called_by, call_point, finished_at
+`
+
+type QueueAddAtParams struct {
+	DepartmentID  uuid.UUID
+	PatientID     uuid.UUID
+	AppointmentID *uuid.UUID
+	Ticket        string
+	CheckedInAt   time.Time
+}
+
+// An entry checked in at a given time, for generated data: entries added in
+// one transaction would otherwise share now(), and call-next, which takes
+// the earliest check-in, would pick among them by id.
+func (q *Queries) QueueAddAt(ctx context.Context, arg QueueAddAtParams) (QueueEntry, error) {
+	row := q.db.QueryRow(ctx, queueAddAt,
+		arg.DepartmentID,
+		arg.PatientID,
+		arg.AppointmentID,
+		arg.Ticket,
+		arg.CheckedInAt,
+	)
+	var i QueueEntry
+	err := row.Scan(
+		&i.ID,
+		&i.DepartmentID,
+		&i.PatientID,
+		&i.AppointmentID,
+		&i.Ticket,
+		&i.Status,
+		&i.CheckedInAt,
+		&i.CalledAt,
+		&i.CalledBy,
+		&i.CallPoint,
+		&i.FinishedAt,
+	)
+	return i, err
+}
+
 const queueBoard = `-- name: QueueBoard :many
 SELECT q.id, q.department_id, q.patient_id, q.appointment_id, q.ticket, q.status, q.checked_in_at, q.called_at, q.called_by, q.call_point, q.finished_at, p.family_name, p.given_names, p.mrn
 FROM queue_entries q JOIN patients p ON p.id = q.patient_id
@@ -109,14 +149,17 @@ func (q *Queries) QueueBoard(ctx context.Context, departmentID uuid.UUID) ([]Que
 }
 
 const queueCallNext = `-- name: QueueCallNext :one
-UPDATE queue_entries SET status = 'called', called_at = now(), called_by = $1, call_point = $2
-WHERE id = (
-    SELECT q.id FROM queue_entries q
-    WHERE q.department_id = $3 AND q.status = 'waiting'
-    ORDER BY q.checked_in_at, q.id
-    FOR UPDATE SKIP LOCKED
-    LIMIT 1)
-RETURNING id, department_id, patient_id, appointment_id, ticket, status, checked_in_at, called_at, called_by, call_point, finished_at
+WITH called AS (
+    UPDATE queue_entries SET status = 'called', called_at = now(), called_by = $1, call_point = $2
+    WHERE id = (
+        SELECT q.id FROM queue_entries q
+        WHERE q.department_id = $3 AND q.status = 'waiting'
+        ORDER BY q.checked_in_at, q.id
+        FOR UPDATE SKIP LOCKED
+        LIMIT 1)
+    RETURNING id, department_id, patient_id, appointment_id, ticket, status, checked_in_at, called_at, called_by, call_point, finished_at)
+SELECT c.id, c.department_id, c.patient_id, c.appointment_id, c.ticket, c.status, c.checked_in_at, c.called_at, c.called_by, c.call_point, c.finished_at, p.family_name, p.given_names, p.mrn
+FROM called c JOIN patients p ON p.id = c.patient_id
 `
 
 type QueueCallNextParams struct {
@@ -125,11 +168,28 @@ type QueueCallNextParams struct {
 	DepartmentID uuid.UUID
 }
 
+type QueueCallNextRow struct {
+	ID            uuid.UUID
+	DepartmentID  uuid.UUID
+	PatientID     uuid.UUID
+	AppointmentID *uuid.UUID
+	Ticket        string
+	Status        string
+	CheckedInAt   time.Time
+	CalledAt      *time.Time
+	CalledBy      *uuid.UUID
+	CallPoint     string
+	FinishedAt    *time.Time
+	FamilyName    string
+	GivenNames    string
+	Mrn           string
+}
+
 // The longest-waiting patient, skipping entries another desk is calling at
-// this very moment.
-func (q *Queries) QueueCallNext(ctx context.Context, arg QueueCallNextParams) (QueueEntry, error) {
+// this very moment; with the patient's name for the caller's confirmation.
+func (q *Queries) QueueCallNext(ctx context.Context, arg QueueCallNextParams) (QueueCallNextRow, error) {
 	row := q.db.QueryRow(ctx, queueCallNext, arg.CalledBy, arg.CallPoint, arg.DepartmentID)
-	var i QueueEntry
+	var i QueueCallNextRow
 	err := row.Scan(
 		&i.ID,
 		&i.DepartmentID,
@@ -142,6 +202,9 @@ func (q *Queries) QueueCallNext(ctx context.Context, arg QueueCallNextParams) (Q
 		&i.CalledBy,
 		&i.CallPoint,
 		&i.FinishedAt,
+		&i.FamilyName,
+		&i.GivenNames,
+		&i.Mrn,
 	)
 	return i, err
 }

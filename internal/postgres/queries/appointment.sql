@@ -59,7 +59,16 @@ INSERT INTO appointments (patient_id, practitioner_id, clinic_id, starts_at, end
 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *;
 
 -- name: AppointmentGet :one
-SELECT * FROM appointments WHERE id = $1;
+-- One appointment with what its page shows: the patient's name and MRN,
+-- the practitioner, and the clinic with its location and department.
+SELECT sqlc.embed(a), p.mrn, p.family_name, p.given_names, pr.display_name AS practitioner_name, c.name AS clinic_name,
+       c.location AS clinic_location, c.department_id, d.name AS department_name
+FROM appointments a
+JOIN patients p ON p.id = a.patient_id
+JOIN practitioners pr ON pr.id = a.practitioner_id
+JOIN clinics c ON c.id = a.clinic_id
+JOIN departments d ON d.id = c.department_id
+WHERE a.id = $1;
 
 -- name: AppointmentGetForUpdate :one
 SELECT * FROM appointments WHERE id = $1 FOR UPDATE;

@@ -287,6 +287,17 @@ INSERT INTO patient_merges (survivor_id, merged_id, moved, merged_by) VALUES ($1
 -- name: PatientMergeGet :one
 SELECT * FROM patient_merges WHERE id = $1;
 
+-- name: PatientMergeList :many
+-- The merges a record took part in, as survivor or as the merged record,
+-- newest first, with both records' MRNs.
+SELECT sqlc.embed(m), s.mrn AS survivor_mrn, d.mrn AS merged_mrn
+FROM patient_merges m
+JOIN patients s ON s.id = m.survivor_id
+JOIN patients d ON d.id = m.merged_id
+WHERE m.survivor_id = sqlc.arg(patient_id) OR m.merged_id = sqlc.arg(patient_id)
+ORDER BY m.merged_at DESC, m.id
+LIMIT 200;
+
 -- name: PatientMergeForUpdate :one
 SELECT * FROM patient_merges WHERE id = $1 FOR UPDATE;
 

@@ -6,17 +6,26 @@ RETURNING last_number;
 -- name: QueueAdd :one
 INSERT INTO queue_entries (department_id, patient_id, appointment_id, ticket) VALUES ($1, $2, $3, $4) RETURNING *;
 
+-- name: QueueAddAt :one
+-- An entry checked in at a given time, for generated data: entries added in
+-- one transaction would otherwise share now(), and call-next, which takes
+-- the earliest check-in, would pick among them by id.
+INSERT INTO queue_entries (department_id, patient_id, appointment_id, ticket, checked_in_at) VALUES ($1, $2, $3, $4, $5) RETURNING *;
+
 -- name: QueueCallNext :one
 -- The longest-waiting patient, skipping entries another desk is calling at
--- this very moment.
-UPDATE queue_entries SET status = 'called', called_at = now(), called_by = sqlc.arg(called_by), call_point = sqlc.arg(call_point)
-WHERE id = (
-    SELECT q.id FROM queue_entries q
-    WHERE q.department_id = sqlc.arg(department_id) AND q.status = 'waiting'
-    ORDER BY q.checked_in_at, q.id
-    FOR UPDATE SKIP LOCKED
-    LIMIT 1)
-RETURNING *;
+-- this very moment; with the patient's name for the caller's confirmation.
+WITH called AS (
+    UPDATE queue_entries SET status = 'called', called_at = now(), called_by = sqlc.arg(called_by), call_point = sqlc.arg(call_point)
+    WHERE id = (
+        SELECT q.id FROM queue_entries q
+        WHERE q.department_id = sqlc.arg(department_id) AND q.status = 'waiting'
+        ORDER BY q.checked_in_at, q.id
+        FOR UPDATE SKIP LOCKED
+        LIMIT 1)
+    RETURNING *)
+SELECT c.*, p.family_name, p.given_names, p.mrn
+FROM called c JOIN patients p ON p.id = c.patient_id;
 
 -- name: QueueFinish :one
 UPDATE queue_entries SET status = $2, finished_at = now()

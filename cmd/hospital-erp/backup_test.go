@@ -31,7 +31,7 @@ func TestBackupRestoreDrill(t *testing.T) {
 	tb := startBackend(t, backendOpts{})
 	ctx := context.Background()
 	loc, _ := time.LoadLocation("Europe/London")
-	if _, err := demo.Load(ctx, tb.DB, tb.Identity, 300, loc); err != nil {
+	if _, err := demo.Load(ctx, tb.DB, tb.Identity, 300, loc, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	desk := tb.newUser(t, identity.RoleReceptionist)

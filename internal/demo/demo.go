@@ -157,7 +157,7 @@ func Load(ctx context.Context, db *postgres.DB, ids *identity.Service, patients 
 	if err := loadSchedule(ctx, db, rng, deptIDs, userIDs, loc, now); err != nil {
 		return nil, fmt.Errorf("demo schedule: %w", err)
 	}
-	if err := loadInpatients(ctx, db, rng, time.Now()); err != nil {
+	if err := loadInpatients(ctx, db, rng, now); err != nil {
 		return nil, fmt.Errorf("demo admissions: %w", err)
 	}
 	return logins, nil

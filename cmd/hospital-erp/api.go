@@ -87,15 +87,15 @@ func newBackend(ctx context.Context, cfg *config.Config, log *slog.Logger, m *me
 			db.Close()
 			return nil, fmt.Errorf("REDIS_URL: %w", err)
 		}
-		c = cache.NewRedis(rc, "hospital:", m.CacheObserver())
-		limiter = ratelimit.NewResilient(rc, "hospital:")
+		c = cache.NewRedis(rc, cfg.RedisKeyPrefix, m.CacheObserver())
+		limiter = ratelimit.NewResilient(rc, cfg.RedisKeyPrefix)
 		log.Info("redis configured", "sentinel", len(cfg.RedisSentinelAddrs) > 0)
 	} else {
 		c = cache.NewMemory(50_000, m.CacheObserver())
 		limiter = ratelimit.NewMemory()
 		log.Info("redis not configured: in-process cache, rate limits and event bus (run one replica only)")
 	}
-	bus := events.New(events.Options{Redis: rc, Prefix: "hospital:", Replay: cfg.EventReplayBuffer, Logger: log,
+	bus := events.New(events.Options{Redis: rc, Prefix: cfg.RedisKeyPrefix, Replay: cfg.EventReplayBuffer, Logger: log,
 		Published: func(transport string, ok bool) {
 			result := "ok"
 			if !ok {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -152,6 +153,10 @@ func startBackend(t *testing.T, o backendOpts) *testBackend {
 		"RATE_LIMIT_USER":     "100000/1m",
 		"RATE_LIMIT_LOGIN":    "1000/1m",
 	}
+	// Instances on one database share their Redis keys (events, cache);
+	// tests on different databases must not see each other's.
+	sum := sha256.Sum256([]byte(o.dbURL))
+	env["REDIS_KEY_PREFIX"] = fmt.Sprintf("t%x:", sum[:6])
 	switch o.redisURL {
 	case "":
 		addr, _ := testenv.SharedRedis(t)

@@ -34,6 +34,7 @@ type Config struct {
 	RedisURL           string
 	RedisSentinelAddrs []string
 	RedisMasterName    string
+	RedisKeyPrefix     string
 	RedisPassword      string
 	RedisDialTimeout   time.Duration
 	RedisTimeout       time.Duration
@@ -153,6 +154,14 @@ var options = []option{
 		set: func(c *Config, v string) error { c.RedisSentinelAddrs = splitList(v); return nil }},
 	{name: "REDIS_MASTER_NAME", def: "mymaster", cmds: backend, help: "Sentinel master name.",
 		set: func(c *Config, v string) error { c.RedisMasterName = v; return nil }},
+	{name: "REDIS_KEY_PREFIX", def: "hospital:", cmds: backend, help: "Prefix of every Redis key and channel (cache, rate limits, events): lets environments share one Redis.",
+		set: func(c *Config, v string) error {
+			if v == "" || len(v) > 64 || strings.ContainsAny(v, " *?[]") {
+				return errors.New("must be 1 to 64 characters without spaces or glob characters")
+			}
+			c.RedisKeyPrefix = v
+			return nil
+		}},
 	{name: "REDIS_PASSWORD", secret: true, cmds: backend, help: "Redis AUTH password (for sentinel setups; a REDIS_URL carries its own).",
 		set: func(c *Config, v string) error { c.RedisPassword = v; return nil }},
 	{name: "REDIS_DIAL_TIMEOUT", def: "250ms", cmds: backend, help: "Redis connect timeout; short, because a slow Redis must not slow requests.",

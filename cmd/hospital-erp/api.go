@@ -125,7 +125,11 @@ func newBackend(ctx context.Context, cfg *config.Config, log *slog.Logger, m *me
 		return nil, fmt.Errorf("MFA_ENCRYPTION_KEY: %w", err)
 	}
 	ac := access.NewChecker(db, cfg.EmergencyAccessTTL, now, m.BreakGlass.Inc)
-	patients := patient.NewService(db, c, cfg.CacheTTL, bus, ac, now)
+	reads := audit.NewBatcher(db, audit.BatcherOptions{Observe: func(rows int, d time.Duration) {
+		m.AuditBatchRows.Observe(float64(rows))
+	}})
+	go reads.Run(bctx, 2)
+	patients := patient.NewService(db, c, cfg.CacheTTL, bus, ac, reads, now)
 	queues := queue.NewService(db, bus, patients, cfg.Location, now)
 	wards := ward.NewService(db, c, cfg.CacheTTL, bus, cfg.Location, now)
 	m.RegisterWardOccupancy(wards.Occupancy, 15*time.Second)

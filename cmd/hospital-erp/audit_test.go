@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -255,4 +257,74 @@ func rawUA(t *testing.T, url, token, ua string) (int, string, error) {
 	}
 	resp.Body.Close()
 	return resp.StatusCode, "", nil
+}
+
+// Reads are audited by group commit: concurrent reads each get their row,
+// committed together, and a read whose row cannot be written is refused
+// (503), never answered unaudited.
+func TestReadAuditGroupCommit(t *testing.T) {
+	tb := startBackend(t, backendOpts{})
+	ctx := context.Background()
+	desk := tb.newUser(t, identity.RoleReceptionist)
+	p := registerPatient(t, desk.C, "Groupcommit", "Read")
+	const n = 40
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := desk.C.Patient(ctx, p.ID)
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var rows int
+	if err := tb.DB.Pool.QueryRow(ctx, "SELECT count(*) FROM audit_events WHERE action = 'patient.read' AND patient_id = $1", p.ID).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows != n {
+		t.Fatalf("%d reads left %d audit rows", n, rows)
+	}
+	batches := histogramCount(t, tb, "audit_read_batch_rows")
+	if batches < 1 || batches > n {
+		t.Fatalf("%d batches for %d reads", batches, n)
+	}
+	t.Logf("%d concurrent reads committed in %d batches", n, batches)
+
+	// No audit, no data.
+	su := openAdmin(t, tb)
+	if _, err := su.Exec(ctx, "REVOKE INSERT ON audit_events FROM hospital_app"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := desk.C.Patient(ctx, p.ID)
+	if _, gerr := su.Exec(ctx, "GRANT INSERT ON audit_events TO hospital_app"); gerr != nil {
+		t.Fatal(gerr)
+	}
+	if client.StatusOf(err) != http.StatusServiceUnavailable {
+		t.Fatalf("read without an audit row: %v, want 503", err)
+	}
+	if _, err := desk.C.Patient(ctx, p.ID); err != nil {
+		t.Fatalf("read after the audit trail came back: %v", err)
+	}
+}
+
+func histogramCount(t *testing.T, tb *testBackend, name string) int {
+	t.Helper()
+	mfs, err := tb.Metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return int(mf.GetMetric()[0].GetHistogram().GetSampleCount())
+		}
+	}
+	return 0
 }

@@ -1,6 +1,7 @@
 // Package audit writes and reads the audit trail: one row per read or
 // change of protected data (and per denied attempt), written in the same
-// transaction as the work it records, hash-chained into sealed blocks in
+// transaction as the change it records (reads: group-committed by the
+// Batcher before the data is returned), hash-chained into sealed blocks in
 // the background, verifiable end to end.
 package audit
 
@@ -41,6 +42,15 @@ type Entry struct {
 // Write inserts e using q, which must be the transaction doing the work.
 // The actor, request id and client come from ctx.
 func Write(ctx context.Context, q *dbgen.Queries, e Entry) error {
+	p, err := params(ctx, e)
+	if err != nil {
+		return err
+	}
+	return q.AuditInsert(ctx, p)
+}
+
+// params is the row of e, with the actor, request id and client from ctx.
+func params(ctx context.Context, e Entry) (dbgen.AuditInsertParams, error) {
 	actor, role := e.ActorID, e.ActorRole
 	if a := hospital.ActorFrom(ctx); a != nil {
 		if actor == nil {
@@ -56,7 +66,7 @@ func Write(ctx context.Context, q *dbgen.Queries, e Entry) error {
 	if len(e.Details) > 0 {
 		b, err := json.Marshal(e.Details)
 		if err != nil {
-			return fmt.Errorf("audit details: %w", err)
+			return dbgen.AuditInsertParams{}, fmt.Errorf("audit details: %w", err)
 		}
 		details = b
 	}
@@ -65,11 +75,11 @@ func Write(ctx context.Context, q *dbgen.Queries, e Entry) error {
 		outcome = Success
 	}
 	c := hospital.ClientFrom(ctx)
-	return q.AuditInsert(ctx, dbgen.AuditInsertParams{
+	return dbgen.AuditInsertParams{
 		ActorID: actor, ActorRole: role, Action: e.Action, ResourceType: e.ResourceType, ResourceID: e.ResourceID,
 		PatientID: e.PatientID, Outcome: outcome, RequestID: hospital.RequestIDFrom(ctx),
 		ClientIp: truncate(c.IP, 64), UserAgent: truncate(c.UserAgent, 512), Details: details,
-	})
+	}, nil
 }
 
 // Record writes e in a transaction of its own: for denied attempts, whose

@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -23,7 +24,18 @@ type Keys struct {
 	signKID string
 	verify  map[string]ed25519.PublicKey
 	order   []string
+
+	// verified remembers tokens whose signature was checked, until they
+	// expire: a client sends the same access token on every request, and an
+	// Ed25519 verification costs more than the rest of a cached request.
+	mu       sync.Mutex
+	verified map[verifiedKey]claims
 }
+
+type verifiedKey struct{ token, issuer, audience string }
+
+// maxVerified bounds the verified-token memory (about 1 KiB each).
+const maxVerified = 50000
 
 // ParseKeys reads one or more PEM "PRIVATE KEY" (PKCS#8 Ed25519) blocks.
 func ParseKeys(pemData string) (*Keys, error) {
@@ -120,6 +132,33 @@ func (k *Keys) sign(c claims) (string, error) {
 
 // parse verifies signature, algorithm, issuer, audience and expiry.
 func (k *Keys) parse(token, issuer, audience string, now func() time.Time) (*claims, error) {
+	key := verifiedKey{token, issuer, audience}
+	k.mu.Lock()
+	c, ok := k.verified[key]
+	k.mu.Unlock()
+	if ok {
+		if c.ExpiresAt != nil && now().Before(c.ExpiresAt.Add(5*time.Second)) {
+			return &c, nil
+		}
+		k.mu.Lock()
+		delete(k.verified, key)
+		k.mu.Unlock()
+	}
+	v, err := k.verifyToken(token, issuer, audience, now)
+	if err != nil {
+		return nil, err
+	}
+	k.mu.Lock()
+	if k.verified == nil || len(k.verified) >= maxVerified {
+		k.verified = make(map[verifiedKey]claims) // the busy tokens come back at once
+	}
+	k.verified[key] = *v
+	k.mu.Unlock()
+	return v, nil
+}
+
+// verifyToken checks the signature and every claim.
+func (k *Keys) verifyToken(token, issuer, audience string, now func() time.Time) (*claims, error) {
 	var c claims
 	_, err := jwt.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)

@@ -32,6 +32,7 @@ type Metrics struct {
 	BreakGlass      prometheus.Counter
 	AuditSealed     prometheus.Counter
 	AuditUnsealed   prometheus.Gauge
+	AuditBatchRows  prometheus.Histogram
 }
 
 // New registers the collectors on a new registry, with Go runtime and
@@ -84,10 +85,14 @@ func New(service string) *Metrics {
 		AuditUnsealed: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "audit_rows_unsealed", Help: "Committed audit rows not yet sealed into the chain.",
 		}),
+		AuditBatchRows: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "audit_read_batch_rows", Help: "Audit rows of reads committed together (group commit).",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 500},
+		}),
 	}
 	r.MustRegister(m.HTTPRequests, m.HTTPDuration, m.HTTPInFlight, m.Errors, m.CacheRequests,
 		m.RateLimited, m.RedisBreaker, m.WebSockets, m.EventsPublished, m.DBRetries,
-		m.Logins, m.BreakGlass, m.AuditSealed, m.AuditUnsealed,
+		m.Logins, m.BreakGlass, m.AuditSealed, m.AuditUnsealed, m.AuditBatchRows,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		buildInfo(service))

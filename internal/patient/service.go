@@ -34,12 +34,14 @@ type Service struct {
 	cacheTTL time.Duration
 	events   Publisher
 	access   *access.Checker
+	reads    audit.Recorder // group-commits the audit rows of reads
 	now      hospital.Clock
 }
 
-// NewService wires the registry.
-func NewService(db *postgres.DB, c cache.Cache, ttl time.Duration, events Publisher, ac *access.Checker, now hospital.Clock) *Service {
-	return &Service{db: db, cache: c, cacheTTL: ttl, events: events, access: ac, now: now}
+// NewService wires the registry; reads records the audit rows of reads
+// (audit.Batcher), changes write theirs in their own transaction.
+func NewService(db *postgres.DB, c cache.Cache, ttl time.Duration, events Publisher, ac *access.Checker, reads audit.Recorder, now hospital.Clock) *Service {
+	return &Service{db: db, cache: c, cacheTTL: ttl, events: events, access: ac, reads: reads, now: now}
 }
 
 func cacheKey(id uuid.UUID) string { return "patient:" + id.String() }
@@ -169,14 +171,12 @@ func (s *Service) Get(ctx context.Context, id string) (Patient, error) {
 	} else if err != nil {
 		return Patient{}, err
 	}
-	// Scope is checked and the read audited even when served from the cache.
-	err = s.db.InTx(ctx, func(q *dbgen.Queries) error {
-		if err := s.access.Patient(ctx, q, pid, "patient.read"); err != nil {
-			return err
-		}
-		return audit.Write(ctx, q, audit.Entry{Action: "patient.read", ResourceType: "patient", ResourceID: p.ID, PatientID: &pid})
-	})
-	if err != nil {
+	// Scope is checked and the read audited even when served from the
+	// cache; the record is returned only once its audit row is committed.
+	if err := s.access.Patient(ctx, s.db.Queries(), pid, "patient.read"); err != nil {
+		return Patient{}, err
+	}
+	if err := s.reads.Record(ctx, audit.Entry{Action: "patient.read", ResourceType: "patient", ResourceID: p.ID, PatientID: &pid}); err != nil {
 		return Patient{}, err
 	}
 	return p, nil
@@ -409,13 +409,14 @@ func (s *Service) List(ctx context.Context, f ListFilter, page httpx.PageRequest
 	var next string
 	err := s.db.InTx(ctx, func(q *dbgen.Queries) error {
 		var err error
-		if items, next, err = storeList(ctx, q, f, access.ScopeOf(ctx), page); err != nil {
-			return err
-		}
-		return audit.Write(ctx, q, audit.Entry{Action: "patient.list", ResourceType: "patient",
+		items, next, err = storeList(ctx, q, f, access.ScopeOf(ctx), page)
+		return err
+	})
+	if err == nil {
+		err = s.reads.Record(ctx, audit.Entry{Action: "patient.list", ResourceType: "patient",
 			Details: map[string]any{"count": len(items), "sort": page.Sort, "filtered": f.Query != nil || f.MRN != nil ||
 				f.BirthDate != nil || f.Phone != nil || f.Identifier != nil}})
-	})
+	}
 	if err != nil {
 		return httpx.Page[Patient]{}, err
 	}

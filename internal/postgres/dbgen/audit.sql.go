@@ -100,6 +100,20 @@ func (q *Queries) AuditBlocks(ctx context.Context, arg AuditBlocksParams) ([]Aud
 	return items, nil
 }
 
+type AuditCopyParams struct {
+	ActorID      *uuid.UUID
+	ActorRole    string
+	Action       string
+	ResourceType string
+	ResourceID   string
+	PatientID    *uuid.UUID
+	Outcome      string
+	RequestID    string
+	ClientIp     string
+	UserAgent    string
+	Details      []byte
+}
+
 const auditCountForPatient = `-- name: AuditCountForPatient :one
 SELECT count(*) FROM audit_events WHERE patient_id = $1 AND action = $2
 `

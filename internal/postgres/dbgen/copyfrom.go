@@ -9,6 +9,49 @@ import (
 	"context"
 )
 
+// iteratorForAuditCopy implements pgx.CopyFromSource.
+type iteratorForAuditCopy struct {
+	rows                 []AuditCopyParams
+	skippedFirstNextCall bool
+}
+
+func (r *iteratorForAuditCopy) Next() bool {
+	if len(r.rows) == 0 {
+		return false
+	}
+	if !r.skippedFirstNextCall {
+		r.skippedFirstNextCall = true
+		return true
+	}
+	r.rows = r.rows[1:]
+	return len(r.rows) > 0
+}
+
+func (r iteratorForAuditCopy) Values() ([]interface{}, error) {
+	return []interface{}{
+		r.rows[0].ActorID,
+		r.rows[0].ActorRole,
+		r.rows[0].Action,
+		r.rows[0].ResourceType,
+		r.rows[0].ResourceID,
+		r.rows[0].PatientID,
+		r.rows[0].Outcome,
+		r.rows[0].RequestID,
+		r.rows[0].ClientIp,
+		r.rows[0].UserAgent,
+		r.rows[0].Details,
+	}, nil
+}
+
+func (r iteratorForAuditCopy) Err() error {
+	return nil
+}
+
+// Many audit rows in one statement: reads group-committed (audit.Batcher).
+func (q *Queries) AuditCopy(ctx context.Context, arg []AuditCopyParams) (int64, error) {
+	return q.db.CopyFrom(ctx, []string{"audit_events"}, []string{"actor_id", "actor_role", "action", "resource_type", "resource_id", "patient_id", "outcome", "request_id", "client_ip", "user_agent", "details"}, &iteratorForAuditCopy{rows: arg})
+}
+
 // iteratorForPatientCopy implements pgx.CopyFromSource.
 type iteratorForPatientCopy struct {
 	rows                 []PatientCopyParams

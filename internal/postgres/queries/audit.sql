@@ -55,3 +55,9 @@ LIMIT sqlc.arg(lim) OFFSET sqlc.arg(off);
 
 -- name: AuditHead :one
 SELECT hash FROM audit_blocks ORDER BY seq DESC LIMIT 1;
+
+-- name: AuditCopy :copyfrom
+-- Many audit rows in one statement: reads group-committed (audit.Batcher).
+INSERT INTO audit_events (actor_id, actor_role, action, resource_type, resource_id, patient_id, outcome,
+                          request_id, client_ip, user_agent, details)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11);

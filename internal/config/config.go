@@ -35,6 +35,7 @@ type Config struct {
 	RedisSentinelAddrs []string
 	RedisMasterName    string
 	RedisKeyPrefix     string
+	DebugPprof         bool
 	RedisPassword      string
 	RedisDialTimeout   time.Duration
 	RedisTimeout       time.Duration
@@ -154,6 +155,8 @@ var options = []option{
 		set: func(c *Config, v string) error { c.RedisSentinelAddrs = splitList(v); return nil }},
 	{name: "REDIS_MASTER_NAME", def: "mymaster", cmds: backend, help: "Sentinel master name.",
 		set: func(c *Config, v string) error { c.RedisMasterName = v; return nil }},
+	{name: "DEBUG_PPROF", def: "false", cmds: server, help: "Serve Go's profiler at /debug/pprof/ on METRICS_ADDR (never on the public port); for performance work.",
+		set: func(c *Config, v string) error { return boolean(v, &c.DebugPprof) }},
 	{name: "REDIS_KEY_PREFIX", def: "hospital:", cmds: backend, help: "Prefix of every Redis key and channel (cache, rate limits, events): lets environments share one Redis.",
 		set: func(c *Config, v string) error {
 			if v == "" || len(v) > 64 || strings.ContainsAny(v, " *?[]") {

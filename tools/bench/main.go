@@ -46,7 +46,8 @@ type options struct {
 	dir, out, bin       string
 	patients, beds, prs int
 	duration            time.Duration
-	quick               bool
+	quick, profile      bool
+	only                string
 }
 
 func main() {
@@ -63,6 +64,8 @@ func main() {
 	flag.IntVar(&o.beds, "beds", 40_000, "beds for the admission scenario")
 	flag.DurationVar(&o.duration, "duration", 15*time.Second, "length of each measured run")
 	flag.BoolVar(&o.quick, "quick", false, "small dataset and short runs (checks the tool, not the system)")
+	flag.BoolVar(&o.profile, "profile", false, "also record a CPU and an allocation profile of the backend under each scenario (in the data directory)")
+	flag.StringVar(&o.only, "only", "", "run only these scenarios (comma-separated: read, search, book, admit, fanout)")
 	flag.Parse()
 	if o.quick {
 		o.patients, o.prs, o.beds, o.duration = 20_000, 10, 2_000, 3*time.Second
@@ -105,6 +108,7 @@ type stack struct {
 	appPass  string
 	api      *exec.Cmd
 	apiURL   string
+	debugURL string            // metrics and pprof of the backend
 	logins   map[string]string // username -> password
 	report   report
 	dir, bin string
@@ -310,6 +314,11 @@ func (s *stack) startAPI(ctx context.Context) error {
 	pem, _ := os.ReadFile(keys)
 	db := s.dbName
 	s.apiURL = fmt.Sprintf("http://127.0.0.1:%d", port)
+	mport, err := localpg.FreePort()
+	if err != nil {
+		return err
+	}
+	s.debugURL = fmt.Sprintf("http://127.0.0.1:%d", mport)
 	env := append(os.Environ(),
 		"GOMAXPROCS=1",
 		"DATABASE_URL="+s.pgb.UserURL("hospital_api", s.appPass, db),
@@ -318,7 +327,8 @@ func (s *stack) startAPI(ctx context.Context) error {
 		"JWT_PRIVATE_KEYS="+string(pem),
 		"MFA_ENCRYPTION_KEY="+base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32)),
 		"LISTEN_ADDR=127.0.0.1:"+strconv.Itoa(port),
-		"METRICS_ADDR=off",
+		"METRICS_ADDR="+strings.TrimPrefix(s.debugURL, "http://"),
+		"DEBUG_PPROF=true",
 		"HOSPITAL_TIMEZONE=Europe/London",
 		// The load comes from one address and a handful of users.
 		"RATE_LIMIT_IP=10000000/1m", "RATE_LIMIT_USER=10000000/1m", "RATE_LIMIT_LOGIN=10000000/1m",
@@ -513,7 +523,13 @@ func (s *stack) scenarios(ctx context.Context, o options) error {
 			return admit.Cleanup(ctx, 16, nurse)
 		}},
 	}
+	wanted := func(name string) bool {
+		return o.only == "" || strings.Contains(","+o.only+",", ","+name+",")
+	}
 	for _, p := range plans {
+		if !wanted(p.name) {
+			continue
+		}
 		say("scenario %s: highest rate with p95 under %v", p.name, p.bound)
 		trials, best, err := loadgen.FindMax(ctx, p.make, p.bound, p.lo, p.hi, o.duration, os.Stdout)
 		if p.after != nil {
@@ -528,6 +544,18 @@ func (s *stack) scenarios(ctx context.Context, o options) error {
 		if len(trials) > 0 {
 			s.report.Scenarios = append(s.report.Scenarios, scenarioResult{Name: p.name, Bound: p.bound.String(), Trials: trials, Best: best})
 		}
+		if o.profile && p.name != "admit" {
+			rate := p.lo
+			if best != nil {
+				rate = best.Rate
+			}
+			if err := s.profileUnder(ctx, p.name, p.make, rate); err != nil {
+				return err
+			}
+		}
+	}
+	if !wanted("fanout") {
+		return nil
 	}
 	say("scenario fan-out: 1000 bed-board WebSocket clients")
 	a, err := loadgen.NewAdmit(ctx, desk, 1)
@@ -541,4 +569,42 @@ func (s *stack) scenarios(ctx context.Context, o options) error {
 	}
 	s.report.Fanout = fan
 	return nil
+}
+
+// profileUnder records 10 s CPU and allocation profiles of the backend
+// while the scenario runs at rate.
+func (s *stack) profileUnder(ctx context.Context, name string, newScenario func() (loadgen.Scenario, error), rate float64) error {
+	sc, err := newScenario()
+	if err != nil {
+		return err
+	}
+	say("profiling %s at %.0f/s", name, rate)
+	done := make(chan error, 1)
+	go func() {
+		done <- fetch(ctx, s.debugURL+"/debug/pprof/profile?seconds=10", filepath.Join(s.dir, name+".cpu.pprof"))
+	}()
+	loadgen.Run(ctx, sc, loadgen.Options{Rate: rate, Duration: 11 * time.Second, MaxInFlight: 1000})
+	if err := <-done; err != nil {
+		return err
+	}
+	return fetch(ctx, s.debugURL+"/debug/pprof/allocs", filepath.Join(s.dir, name+".allocs.pprof"))
+}
+
+func fetch(ctx context.Context, url, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(f, resp.Body)
+	return err
 }

@@ -273,6 +273,11 @@ func TestAdmissionTransitions(t *testing.T) {
 	if strings.Join(got, ",") != "admitted,transferred,discharged" || full.PatientName == "" || full.WardName == "" {
 		t.Fatalf("history = %v, admission %+v", got, full)
 	}
+	// The history names the beds and wards: TR-01 to TR-03, then out.
+	if h := full.History; h[0].ToBedCode != "TR-01" || h[0].ToWardName != "Ward TR" || h[1].FromBedCode != "TR-01" ||
+		h[1].ToBedCode != "TR-03" || h[2].FromBedCode != "TR-03" || h[2].FromWardName != "Ward TR" || h[2].ToBedCode != "" {
+		t.Errorf("history beds: %+v", h)
+	}
 	list, err := desk.C.PatientAdmissions(ctx, p2.ID)
 	if err != nil || len(list) != 1 || list[0].Status != "cancelled" {
 		t.Fatalf("patient admissions: %+v %v", list, err)

@@ -86,10 +86,12 @@ func bedWhere(wardName, bedCode string) string {
 // history of beds and the commands that change it.
 type AdmissionPage struct {
 	Layout
-	Adm              admission.Admission
-	Row              AdmissionRow
-	SourceLabel      string
-	AppointmentURL   string
+	Adm            admission.Admission
+	Row            AdmissionRow
+	SourceLabel    string
+	AppointmentURL string
+	// WardURL is the ward's page, for users who may see beds.
+	WardURL          string
 	ExpectedText     string
 	DispositionLabel string
 	History          []HistoryRow
@@ -131,6 +133,9 @@ func (s *Server) handleAdmissionShow(w http.ResponseWriter, r *http.Request) err
 		Row:         s.admissionRow(a),
 		SourceLabel: sourceLabel(a.Source),
 		CanWrite:    a.Status == "active" && sess.can(identity.PermAdmissionWrite),
+	}
+	if sess.can(identity.PermBedRead) {
+		p.WardURL = wardURL(a.WardID)
 	}
 	if a.AppointmentID != "" && sess.can(identity.PermAppointmentRead) {
 		p.AppointmentURL = appointmentURL(a.AppointmentID, "")

@@ -167,6 +167,9 @@ func TestBedBoardWithoutNames(t *testing.T) {
 					t.Errorf("%s: the occupied bed tells about its patient: %q", path, text(bed))
 				}
 			}
+			if h := text(find(e.get("/wards/"+testWardID).doc, byID("hidden-patients"))); !strings.HasPrefix(h, "One occupied bed's patient is not shown") {
+				t.Errorf("ward page about the hidden patient: %q", h)
+			}
 			if tc.name == "administrator" && find(e.get("/beds").doc, byClass("bed__admit")) != nil {
 				t.Error("Admit offered without admission.write")
 			}

@@ -439,8 +439,11 @@ func wardLive(s *Server, b ward.Board) WardLive {
 	live := WardLive{Ward: bv.Wards[0]}
 	for _, r := range live.Ward.Rooms {
 		for _, bed := range r.Beds {
-			if bed.Status == "occupied" {
+			switch {
+			case bed.Status == "occupied" && bed.PatientName != "":
 				live.Patients = append(live.Patients, bed)
+			case bed.Status == "occupied":
+				live.Hidden++
 			}
 		}
 	}

@@ -105,10 +105,11 @@ type WardShowPage struct {
 // WardLive is the live part of the ward page.
 type WardLive struct {
 	Ward WardBoard
-	// Patients are the occupied beds in bed order; a bed whose patient
-	// the user may not see is listed without a name.
+	// Patients are the occupied beds whose patient the user may see, in
+	// bed order.
 	Patients []BedView
-	// Hidden counts occupied beds shown without their patient.
+	// Hidden counts the other occupied beds (patients outside the user's
+	// care, or a role that does not see patients).
 	Hidden   int
 	CanAdmit bool
 	At       string
@@ -144,10 +145,11 @@ func (s *Server) handleWardShow(w http.ResponseWriter, r *http.Request) error {
 			if bed.Status != "occupied" {
 				continue
 			}
-			live.Patients = append(live.Patients, bed)
 			if bed.PatientName == "" {
 				live.Hidden++
+				continue
 			}
+			live.Patients = append(live.Patients, bed)
 		}
 	}
 	slices.SortFunc(live.Patients, func(a, b BedView) int { return naturalCompare(a.Code, b.Code) })

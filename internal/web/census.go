@@ -46,6 +46,10 @@ func (s *Server) parseCensusParams(qs url.Values) (censusParams, map[string]stri
 		}
 		to = d
 	}
+	if to.After(today) {
+		// The census ends today; a later last day means "up to now".
+		to = today
+	}
 	if c.From != "" {
 		d, ok := parseDay(c.From, s.loc)
 		if !ok {
@@ -61,12 +65,9 @@ func (s *Server) parseCensusParams(qs url.Values) (censusParams, map[string]stri
 			errs["from"] = "The first day cannot be in the future"
 		case to.Before(from):
 			errs["to"] = "The last day cannot be before the first day"
-		case to.Sub(from) >= maxCensusDays*24*time.Hour:
+		case !to.Before(from.AddDate(0, 0, maxCensusDays)):
 			errs["to"] = "The period can be at most 366 days; choose a shorter one"
 		}
-	}
-	if to.After(today) && len(errs) == 0 {
-		to = today
 	}
 	if len(errs) == 0 {
 		c.From, c.To = from.Format(isoDate), to.Format(isoDate)

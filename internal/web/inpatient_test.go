@@ -736,6 +736,17 @@ func TestCensusPage(t *testing.T) {
 	if res.StatusCode != http.StatusBadRequest || !strings.Contains(text(find(res.doc, byID("f-from-error"))), "future") {
 		t.Errorf("future period: %d", res.StatusCode)
 	}
+	// A last day after today means up to today; a year and a day is too long.
+	res = e.get("/census?from=" + censusDay(-10) + "&to=" + censusDay(400))
+	if q := e.api.inpt.censusQ; res.StatusCode != http.StatusOK || q.Get("to") != today {
+		t.Errorf("period into the future: %d, asked %v", res.StatusCode, q)
+	}
+	if res := e.get("/census?from=" + censusDay(-365) + "&to=" + today); res.StatusCode != http.StatusOK {
+		t.Errorf("366 days: %d", res.StatusCode)
+	}
+	if res := e.get("/census?from=" + censusDay(-366) + "&to=" + today); res.StatusCode != http.StatusBadRequest {
+		t.Errorf("367 days: %d", res.StatusCode)
+	}
 	if res := e.get("/census.csv?from=x"); res.StatusCode != http.StatusSeeOther {
 		t.Errorf("CSV of a bad period: %d", res.StatusCode)
 	}

@@ -260,10 +260,8 @@ func (s *Server) renderAdmissionCommand(w http.ResponseWriter, r *http.Request, 
 			Hint: "For example “Admitted the wrong patient” or “Patient went home from the emergency department”."}
 	}
 	if len(p.Summary) == 0 {
-		p.Summary = summaryFor([]Field{p.Disposition, p.Notes, p.Reason}, st.errs)
-		if p.Beds.Error != "" {
-			p.Summary = append(p.Summary, SummaryItem{Text: p.Beds.Error, Href: "#f-bed_id"})
-		}
+		bed := Field{Name: "bed_id", Error: p.Beds.Error}
+		p.Summary = summaryFor([]Field{bed, p.Disposition, p.Notes, p.Reason}, st.errs)
 	}
 	if len(p.Summary) > 0 {
 		p.Title = "Error: " + p.Title

@@ -144,11 +144,10 @@ func (s *Server) renderAdmit(w http.ResponseWriter, r *http.Request, status int,
 			a.Source = "appointment"
 			p.Appointment = &AppointmentRef{ID: appt.ID, When: whenText(appt.StartsAt, appt.EndsAt, s.loc),
 				URL: appointmentURL(appt.ID, "")}
-		case errors.Is(err, errSessionEnded):
-			return err
-		case err != nil && client.StatusOf(err) == 0 && !errors.Is(err, errNotFound) && !errors.Is(err, errForbidden):
+		case err != nil && !errors.Is(err, errNotFound) && !errors.Is(err, errForbidden):
 			return err
 		default:
+			// Unknown, out of the user's care, or without a patient.
 			a.AppointmentID = ""
 			p.Summary = append(p.Summary, SummaryItem{Text: "That appointment cannot be used for the admission; choose the source below.",
 				Href: "#source-title"})

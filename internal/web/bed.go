@@ -100,6 +100,14 @@ func boardURL(wardID, status string) string {
 	return "/beds?" + v.Encode()
 }
 
+// addQuery appends a query parameter (already encoded) to a local URL.
+func addQuery(u, param string) string {
+	if strings.Contains(u, "?") {
+		return u + "&" + param
+	}
+	return u + "?" + param
+}
+
 // newBoardView turns the API's board into tiles grouped by ward and room.
 func (s *Server) newBoardView(sess *session, b ward.Board, status string) BoardView {
 	now := s.now()
@@ -183,9 +191,8 @@ func (s *Server) handleBedBoard(w http.ResponseWriter, r *http.Request) error {
 		Status:      status,
 		Legend:      countsByStatus(ward.BedCounts{}),
 		Board:       board,
-		FragmentURL: boardURL(wardID, status),
+		FragmentURL: addQuery(boardURL(wardID, status), "fragment=board"),
 	}
-	p.FragmentURL += map[bool]string{true: "&", false: "?"}[strings.Contains(p.FragmentURL, "?")] + "fragment=board"
 	p.WardOptions = []Option{{Value: "", Label: "All wards"}}
 	for _, wd := range wards {
 		p.WardOptions = append(p.WardOptions, Option{Value: wd.ID, Label: wd.Name, Selected: wd.ID == wardID})
@@ -356,7 +363,7 @@ func (s *Server) handleHousekeeping(w http.ResponseWriter, r *http.Request) erro
 		Tabs:        bedTabs(sess, "housekeeping"),
 		WardID:      wardID,
 		List:        list,
-		FragmentURL: back + map[bool]string{true: "&", false: "?"}[wardID != ""] + "fragment=list",
+		FragmentURL: addQuery(back, "fragment=list"),
 	}
 	if !sess.can(identity.PermBedWrite) {
 		p.Nav = "beds"

@@ -462,6 +462,12 @@ func TestAdmitFromAnAppointment(t *testing.T) {
 	if a := find(find(res.doc, byClass("banner--info")), byTag("a")); attr(a, "href") != "/appointments/"+testApptID {
 		t.Error("the form does not say which appointment")
 	}
+	// An appointment that does not exist is dropped, saying so.
+	unknown := e.get("/admissions/new?source=appointment&appointment_id=" + testDeptID)
+	if unknown.StatusCode != http.StatusOK || !strings.Contains(text(find(unknown.doc, byClass("error-summary"))), "cannot be used") ||
+		formValues(find(unknown.doc, byID("admit-form"))).Get("appointment_id") != "" || find(unknown.doc, byID("source-appointment")) != nil {
+		t.Errorf("unknown appointment: %d", unknown.StatusCode)
+	}
 	// The fake's patient is admitted already; admit another way to
 	// check what is sent: free the patient first.
 	e.api.mu.Lock()
@@ -559,6 +565,14 @@ func TestAdmissionTransferAndCancel(t *testing.T) {
 		t.Errorf("transfer beds %v", got)
 	}
 	v := formValues(form)
+	res = e.post("/admissions/"+testAdmissionID+"/transfer", v)
+	var hrefs []string
+	for _, a := range findAll(find(res.doc, byClass("error-summary")), byTag("a")) {
+		hrefs = append(hrefs, attr(a, "href"))
+	}
+	if res.StatusCode != http.StatusBadRequest || strings.Join(hrefs, " ") != "#f-bed_id" || find(res.doc, byID("f-bed_id-error")) == nil {
+		t.Errorf("transfer without a bed: %d, summary %v", res.StatusCode, hrefs)
+	}
 	v.Set("bed_id", "b5")
 	e.api.mu.Lock()
 	e.api.inpt.takeNext = true

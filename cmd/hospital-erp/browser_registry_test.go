@@ -18,7 +18,6 @@ import (
 	"github.com/hospital-erp/hospital-erp/internal/appointment"
 	"github.com/hospital-erp/hospital-erp/internal/identity"
 	"github.com/hospital-erp/hospital-erp/internal/patient"
-	"github.com/hospital-erp/hospital-erp/internal/testenv"
 )
 
 // A receptionist registers a patient who nearly matches an existing record
@@ -27,7 +26,7 @@ import (
 // the patient in, and calls the ticket; a nurse's queue board in another
 // tab, signed in separately, shows the call without reloading.
 func TestBrowserRegisterBookCheckInAndLiveQueue(t *testing.T) {
-	s := startPrivateStack(t)
+	s := startStack(t)
 	bg := context.Background()
 	cs := setupClinic(t, s.testBackend)
 	existing, err := cs.Desk.C.RegisterPatient(bg, patient.RegisterInput{Demographics: patient.Demographics{FamilyName: "Kowalski",
@@ -38,7 +37,7 @@ func TestBrowserRegisterBookCheckInAndLiveQueue(t *testing.T) {
 	sensitive("Kowalski", "Kowalsky")
 	nurse := s.newUser(t, identity.RoleNurse)
 	desk := browser(t)
-	signIn(desk, t, s, cs.Desk.Name)
+	signIn(desk, t, s.URL, cs.Desk.Name, testPassword, "")
 
 	// 1. Registration: the near match is shown with its score, the typed
 	// values are kept, and confirming registers a second record.
@@ -148,7 +147,7 @@ func TestBrowserRegisterBookCheckInAndLiveQueue(t *testing.T) {
 	// 4. A nurse opens the department's board in a second tab (own
 	// cookies): the ticket waits, nobody is called yet.
 	board := secondTab(desk, t)
-	signIn(board, t, s, nurse.Name)
+	signIn(board, t, s.URL, nurse.Name, testPassword, "")
 	do(board, t, "open the queue board",
 		chromedp.Navigate(s.URL+"/queue/"+cs.DeptID),
 		chromedp.WaitVisible(css(`#queue-board[data-live-queue]`)),
@@ -202,13 +201,13 @@ var hostileNames = []string{`<script>alert(1)</script>`, `"><img src=x onerror=a
 // booking page, the calendar, the appointment and the live queue board; no
 // page gains an element from a name and no JavaScript dialog opens.
 func TestBrowserHostileNamesStayText(t *testing.T) {
-	s := startPrivateStack(t)
+	s := startStack(t)
 	bg := context.Background()
 	cs := setupClinic(t, s.testBackend)
 	sensitive(hostileNames...)
 	ctx := browser(t)
 	dialogs := watchDialogs(ctx, t)
-	signIn(ctx, t, s, cs.Desk.Name)
+	signIn(ctx, t, s.URL, cs.Desk.Name, testPassword, "")
 
 	// The watch sees a dialog when there is one: a probe run from
 	// DevTools (which the page's CSP does not govern).
@@ -324,29 +323,6 @@ func TestBrowserHostileNamesStayText(t *testing.T) {
 	if seen := dialogs(); len(seen) != probes {
 		t.Fatalf("JavaScript dialogs opened: %q", seen[probes:])
 	}
-}
-
-// startPrivateStack starts a stack with a Redis of its own. Every backend
-// keeps its cache under the same keys ("hospital:cache:departments"), so
-// on the shared Redis one test's cached department list answers for
-// another test's database, and the queue pages here list departments.
-func startPrivateStack(t *testing.T) *stack {
-	t.Helper()
-	redis := testenv.NewRedis(t, testenv.TempDir(t))
-	return startStack(t, backendOpts{redisURL: "redis://" + redis.Addr()})
-}
-
-// signIn signs username (with testPassword) in on the tab of ctx.
-func signIn(ctx context.Context, t *testing.T, s *stack, username string) {
-	t.Helper()
-	do(ctx, t, "sign in as "+username,
-		chromedp.Navigate(s.URL+"/login"),
-		chromedp.WaitVisible(css(`#f-username`)),
-		chromedp.SendKeys(css(`#f-username`), username),
-		chromedp.SendKeys(css(`#f-password`), testPassword),
-		chromedp.Click(css(`button[type=submit]`)),
-		chromedp.WaitVisible(css(`form[action="/logout"] button`)),
-	)
 }
 
 // submit clicks the button sel and waits for the page it leads to (after

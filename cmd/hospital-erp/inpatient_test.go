@@ -184,11 +184,11 @@ func TestAdmissionTransitions(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Transfer to an occupied bed: 409, nothing changes.
-	if _, err := nurse.C.Transfer(ctx, a1.ID, 0, admission.TransferInput{BedID: w.Beds[1]}); client.StatusOf(err) != http.StatusConflict {
+	if _, err := nurse.C.Transfer(ctx, a1.ID, 0, admission.TransferInput{BedID: w.Beds[1]}, ""); client.StatusOf(err) != http.StatusConflict {
 		t.Fatalf("transfer to an occupied bed: %v", err)
 	}
 	// The ward's nurse sees the patient (admission gave the ward care) and moves them.
-	a1, err = nurse.C.Transfer(ctx, a1.ID, a1.Version, admission.TransferInput{BedID: w.Beds[2]})
+	a1, err = nurse.C.Transfer(ctx, a1.ID, a1.Version, admission.TransferInput{BedID: w.Beds[2]}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +196,7 @@ func TestAdmissionTransitions(t *testing.T) {
 		t.Fatalf("after transfer: old bed %s, new bed %s", bedStatus(t, tb, w.Beds[0]), bedStatus(t, tb, w.Beds[2]))
 	}
 	// A stale version is refused.
-	if _, err := nurse.C.Transfer(ctx, a1.ID, a1.Version-1, admission.TransferInput{BedID: w.Beds[3]}); client.StatusOf(err) != http.StatusPreconditionFailed {
+	if _, err := nurse.C.Transfer(ctx, a1.ID, a1.Version-1, admission.TransferInput{BedID: w.Beds[3]}, ""); client.StatusOf(err) != http.StatusPreconditionFailed {
 		t.Fatalf("stale transfer: %v", err)
 	}
 	// Admission to a bed being cleaned: 409.
@@ -219,7 +219,7 @@ func TestAdmissionTransitions(t *testing.T) {
 	}
 
 	// Transfer to another ward moves the care relationship.
-	a2, err = desk.C.Transfer(ctx, a2.ID, 0, admission.TransferInput{BedID: other.Beds[0]})
+	a2, err = desk.C.Transfer(ctx, a2.ID, 0, admission.TransferInput{BedID: other.Beds[0]}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,29 +231,35 @@ func TestAdmissionTransitions(t *testing.T) {
 	}
 
 	// Discharge; a second discharge is "not admitted".
-	a1, err = nurse.C.Discharge(ctx, a1.ID, 0, admission.DischargeInput{Disposition: "home", Summary: "Recovered."})
+	discharge := admission.DischargeInput{Disposition: "home", Summary: "Recovered."}
+	a1, err = nurse.C.Discharge(ctx, a1.ID, a1.Version, discharge, "discharge-form-1")
 	if err != nil {
 		t.Fatal(err)
+	}
+	// A double submit of the form (same key, same version) gets the first
+	// answer, not "changed by someone else".
+	if again, err := nurse.C.Discharge(ctx, a1.ID, a1.Version-1, discharge, "discharge-form-1"); err != nil || again.Status != "discharged" {
+		t.Fatalf("discharge repeated with its key: %+v %v", again, err)
 	}
 	if a1.Status != "discharged" || bedStatus(t, tb, w.Beds[2]) != "cleaning" {
 		t.Fatalf("discharged: %+v, bed %s", a1, bedStatus(t, tb, w.Beds[2]))
 	}
 	// (the ward's nurse has no care relationship any more: 403 for her.)
-	if _, err := nurse.C.Discharge(ctx, a1.ID, 0, admission.DischargeInput{Disposition: "home"}); client.StatusOf(err) != http.StatusForbidden {
+	if _, err := nurse.C.Discharge(ctx, a1.ID, 0, admission.DischargeInput{Disposition: "home"}, ""); client.StatusOf(err) != http.StatusForbidden {
 		t.Fatalf("discharge by a nurse whose ward no longer cares for the patient: %v", err)
 	}
-	if _, err := desk.C.Discharge(ctx, a1.ID, 0, admission.DischargeInput{Disposition: "home"}); client.StatusOf(err) != http.StatusConflict ||
+	if _, err := desk.C.Discharge(ctx, a1.ID, 0, admission.DischargeInput{Disposition: "home"}, ""); client.StatusOf(err) != http.StatusConflict ||
 		!strings.Contains(err.Error(), "not admitted") {
 		t.Fatalf("second discharge: %v", err)
 	}
-	if _, err := desk.C.Transfer(ctx, a1.ID, 0, admission.TransferInput{BedID: w.Beds[3]}); client.StatusOf(err) != http.StatusConflict {
+	if _, err := desk.C.Transfer(ctx, a1.ID, 0, admission.TransferInput{BedID: w.Beds[3]}, ""); client.StatusOf(err) != http.StatusConflict {
 		t.Fatalf("transfer after discharge: %v", err)
 	}
-	if _, err := desk.C.Discharge(ctx, a2.ID, 0, admission.DischargeInput{Disposition: "elsewhere"}); client.StatusOf(err) != http.StatusBadRequest {
+	if _, err := desk.C.Discharge(ctx, a2.ID, 0, admission.DischargeInput{Disposition: "elsewhere"}, ""); client.StatusOf(err) != http.StatusBadRequest {
 		t.Fatalf("unknown disposition: %v", err)
 	}
 	// Cancel (entered in error): the bed is available again, not cleaning.
-	a2, err = desk.C.CancelAdmission(ctx, a2.ID, 0, admission.CancelInput{Reason: "Wrong patient"})
+	a2, err = desk.C.CancelAdmission(ctx, a2.ID, 0, admission.CancelInput{Reason: "Wrong patient"}, "")
 	if err != nil || a2.Status != "cancelled" || bedStatus(t, tb, other.Beds[0]) != "available" {
 		t.Fatalf("cancel: %+v %v, bed %s", a2, err, bedStatus(t, tb, other.Beds[0]))
 	}
@@ -272,6 +278,11 @@ func TestAdmissionTransitions(t *testing.T) {
 	}
 	if strings.Join(got, ",") != "admitted,transferred,discharged" || full.PatientName == "" || full.WardName == "" {
 		t.Fatalf("history = %v, admission %+v", got, full)
+	}
+	// The history names the beds and wards: TR-01 to TR-03, then out.
+	if h := full.History; h[0].ToBedCode != "TR-01" || h[0].ToWardName != "Ward TR" || h[1].FromBedCode != "TR-01" ||
+		h[1].ToBedCode != "TR-03" || h[2].FromBedCode != "TR-03" || h[2].FromWardName != "Ward TR" || h[2].ToBedCode != "" {
+		t.Errorf("history beds: %+v", h)
 	}
 	list, err := desk.C.PatientAdmissions(ctx, p2.ID)
 	if err != nil || len(list) != 1 || list[0].Status != "cancelled" {
@@ -336,7 +347,7 @@ func TestBedBoardLiveAcrossInstances(t *testing.T) {
 	readJSON(t, ctx, conn, &hello)
 
 	start := time.Now()
-	if _, err := desk.C.Transfer(ctx, adm.ID, 0, admission.TransferInput{BedID: w.Beds[1]}); err != nil {
+	if _, err := desk.C.Transfer(ctx, adm.ID, 0, admission.TransferInput{BedID: w.Beds[1]}, ""); err != nil {
 		t.Fatal(err)
 	}
 	seen := map[string]string{} // bed -> status
@@ -369,7 +380,7 @@ func TestBedBoardLiveAcrossInstances(t *testing.T) {
 	conn.Close(websocket.StatusNormalClosure, "")
 
 	// Changes while disconnected: discharge and clean.
-	if _, err := desk.C.Discharge(ctx, adm.ID, 0, admission.DischargeInput{Disposition: "home"}); err != nil {
+	if _, err := desk.C.Discharge(ctx, adm.ID, 0, admission.DischargeInput{Disposition: "home"}, ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := nurse.C.BedAction(ctx, w.Beds[0], "clean"); err != nil {
@@ -488,7 +499,7 @@ func TestCensus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := desk.C.Transfer(ctx, m.ID, 0, admission.TransferInput{BedID: w2.Beds[0]}); err != nil {
+	if _, err := desk.C.Transfer(ctx, m.ID, 0, admission.TransferInput{BedID: w2.Beds[0]}, ""); err != nil {
 		t.Fatal(err)
 	}
 

@@ -41,11 +41,17 @@ type Admission struct {
 
 // Event is one row of an admission's history.
 type Event struct {
-	Event      string    `json:"event"` // admitted, transferred, discharged, cancelled
-	FromBedID  string    `json:"from_bed_id,omitempty"`
-	ToBedID    string    `json:"to_bed_id,omitempty"`
-	OccurredAt time.Time `json:"occurred_at"`
-	ActorName  string    `json:"actor_name,omitempty"`
+	Event     string `json:"event"` // admitted, transferred, discharged, cancelled
+	FromBedID string `json:"from_bed_id,omitempty"`
+	ToBedID   string `json:"to_bed_id,omitempty"`
+	// The beds' codes and wards, so that a page can say "from A-01B on
+	// Medical Ward A" without reading every bed.
+	FromBedCode  string    `json:"from_bed_code,omitempty"`
+	FromWardName string    `json:"from_ward_name,omitempty"`
+	ToBedCode    string    `json:"to_bed_code,omitempty"`
+	ToWardName   string    `json:"to_ward_name,omitempty"`
+	OccurredAt   time.Time `json:"occurred_at"`
+	ActorName    string    `json:"actor_name,omitempty"`
 }
 
 // AdmitInput is the body of POST /api/v1/admissions.

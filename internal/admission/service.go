@@ -164,7 +164,8 @@ func (s *Service) Get(ctx context.Context, id string) (Admission, error) {
 			return err
 		}
 		for _, e := range events {
-			ev := Event{Event: e.Event, OccurredAt: e.OccurredAt, ActorName: e.ActorName}
+			ev := Event{Event: e.Event, OccurredAt: e.OccurredAt, ActorName: e.ActorName, FromBedCode: e.FromBedCode,
+				FromWardName: e.FromWardName, ToBedCode: e.ToBedCode, ToWardName: e.ToWardName}
 			if e.FromBedID != nil {
 				ev.FromBedID = e.FromBedID.String()
 			}

@@ -844,11 +844,16 @@ func (c *Client) PatientAdmissions(ctx context.Context, patientID string) ([]adm
 	return out.Items, err
 }
 
-// admissionCommand posts a command; version 0 sends no If-Match.
-func (c *Client) admissionCommand(ctx context.Context, id, command string, version int, in any) (admission.Admission, error) {
-	var h http.Header
+// admissionCommand posts a command; version 0 sends no If-Match, and a
+// non-empty key is sent as Idempotency-Key (a repeat of the same command
+// with the same key gets the first answer, not a 409 or 412).
+func (c *Client) admissionCommand(ctx context.Context, id, command string, version int, in any, key string) (admission.Admission, error) {
+	h := http.Header{}
 	if version > 0 {
-		h = http.Header{"If-Match": {`"` + strconv.Itoa(version) + `"`}}
+		h.Set("If-Match", `"`+strconv.Itoa(version)+`"`)
+	}
+	if key != "" {
+		h.Set("Idempotency-Key", key)
 	}
 	var out admission.Admission
 	_, err := c.do(ctx, http.MethodPost, "/api/v1/admissions/"+url.PathEscape(id)+"/"+command, in, &out, h)
@@ -856,16 +861,16 @@ func (c *Client) admissionCommand(ctx context.Context, id, command string, versi
 }
 
 // Transfer moves an admission to another bed.
-func (c *Client) Transfer(ctx context.Context, id string, version int, in admission.TransferInput) (admission.Admission, error) {
-	return c.admissionCommand(ctx, id, "transfer", version, in)
+func (c *Client) Transfer(ctx context.Context, id string, version int, in admission.TransferInput, key string) (admission.Admission, error) {
+	return c.admissionCommand(ctx, id, "transfer", version, in, key)
 }
 
 // Discharge ends an admission.
-func (c *Client) Discharge(ctx context.Context, id string, version int, in admission.DischargeInput) (admission.Admission, error) {
-	return c.admissionCommand(ctx, id, "discharge", version, in)
+func (c *Client) Discharge(ctx context.Context, id string, version int, in admission.DischargeInput, key string) (admission.Admission, error) {
+	return c.admissionCommand(ctx, id, "discharge", version, in, key)
 }
 
 // CancelAdmission cancels an admission entered in error.
-func (c *Client) CancelAdmission(ctx context.Context, id string, version int, in admission.CancelInput) (admission.Admission, error) {
-	return c.admissionCommand(ctx, id, "cancel", version, in)
+func (c *Client) CancelAdmission(ctx context.Context, id string, version int, in admission.CancelInput, key string) (admission.Admission, error) {
+	return c.admissionCommand(ctx, id, "cancel", version, in, key)
 }

@@ -156,7 +156,7 @@ func (a *Admit) Cleanup(ctx context.Context, workers int, housekeeping *client.C
 		go func() {
 			defer wg.Done()
 			for adm := range work {
-				_, err := a.C.Discharge(ctx, adm.ID, 0, admission.DischargeInput{Disposition: "home"})
+				_, err := a.C.Discharge(ctx, adm.ID, 0, admission.DischargeInput{Disposition: "home"}, "")
 				if err == nil && housekeeping != nil {
 					_, err = housekeeping.BedAction(ctx, adm.BedID, "clean")
 				}

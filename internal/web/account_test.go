@@ -44,7 +44,7 @@ func TestMFALoginRoundTrip(t *testing.T) {
 
 	// Step 1: the right password answers with the code step.
 	res := e.post("/login", url.Values{"csrf_token": {anon.CSRF}, "username": {"nurse"}, "password": {testPassword},
-		"next": {"/wards"}})
+		"next": {"/beds"}})
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("password step: %d, want 200 with the code form", res.StatusCode)
 	}
@@ -55,7 +55,7 @@ func TestMFALoginRoundTrip(t *testing.T) {
 	if find(res.doc, byAttr("name", "password")) != nil || strings.Contains(res.body, testPassword) {
 		t.Fatal("the code step carries the password in the page")
 	}
-	if next := find(res.doc, byAttr("name", "next")); attr(next, "value") != "/wards" {
+	if next := find(res.doc, byAttr("name", "next")); attr(next, "value") != "/beds" {
 		t.Errorf("next lost at the code step: %q", attr(next, "value"))
 	}
 	if find(res.doc, and(byTag("a"), byAttr("href", "/login?restart=1"))) == nil {
@@ -75,11 +75,11 @@ func TestMFALoginRoundTrip(t *testing.T) {
 	}
 
 	// A missing and a wrong code are shown next to the field.
-	res = e.post("/login", url.Values{"csrf_token": {anon.CSRF}, "otp": {""}, "next": {"/wards"}})
+	res = e.post("/login", url.Values{"csrf_token": {anon.CSRF}, "otp": {""}, "next": {"/beds"}})
 	if res.StatusCode != http.StatusBadRequest || attr(find(res.doc, byID("f-otp")), "aria-invalid") != "true" {
 		t.Fatalf("empty code: %d", res.StatusCode)
 	}
-	res = e.post("/login", url.Values{"csrf_token": {anon.CSRF}, "otp": {"000000"}, "next": {"/wards"}})
+	res = e.post("/login", url.Values{"csrf_token": {anon.CSRF}, "otp": {"000000"}, "next": {"/beds"}})
 	if res.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("wrong code: %d, want 401", res.StatusCode)
 	}
@@ -92,8 +92,8 @@ func TestMFALoginRoundTrip(t *testing.T) {
 	}
 
 	// Step 2: a recovery code signs in; the backend got the password again.
-	res = e.post("/login", url.Values{"csrf_token": {anon.CSRF}, "otp": {testRecoveryCode}, "next": {"/wards"}})
-	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/wards" {
+	res = e.post("/login", url.Values{"csrf_token": {anon.CSRF}, "otp": {testRecoveryCode}, "next": {"/beds"}})
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/beds" {
 		t.Fatalf("code step: %d %q", res.StatusCode, res.Header.Get("Location"))
 	}
 	last := e.api.logins[len(e.api.logins)-1]
@@ -110,7 +110,7 @@ func TestMFALoginRoundTrip(t *testing.T) {
 	if !signed.MFAOn || signed.Idle != 900 {
 		t.Errorf("session MFA %v idle %d", signed.MFAOn, signed.Idle)
 	}
-	if r := e.get("/wards"); r.StatusCode != http.StatusOK {
+	if r := e.get("/beds"); r.StatusCode != http.StatusOK {
 		t.Fatalf("GET /wards after sign-in: %d", r.StatusCode)
 	}
 	if logs := e.logs.String(); strings.Contains(logs, testPassword) || strings.Contains(logs, testRecoveryCode) {
@@ -416,7 +416,7 @@ func TestSessionIDChangesAtLoginAndLogout(t *testing.T) {
 	}
 	// The signed-in cookie, replayed after sign-out, opens nothing.
 	e2 := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/wards", nil)
+	req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/beds", nil)
 	req.AddCookie(&http.Cookie{Name: sessionCookie, Value: signedInCookie})
 	res, err := e2.Do(req)
 	if err != nil {

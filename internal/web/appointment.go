@@ -322,8 +322,11 @@ type AppointmentPage struct {
 	Commands       []appointmentCommand
 	CanCancel      bool
 	CanReschedule  bool
-	Reason         Field
-	Summary        []SummaryItem
+	// AdmitURL admits the patient from this appointment (checked in or
+	// seen, for users who may admit).
+	AdmitURL string
+	Reason   Field
+	Summary  []SummaryItem
 }
 
 // ticketRe is what a queue ticket looks like ("007").
@@ -394,6 +397,10 @@ func (s *Server) renderAppointment(w http.ResponseWriter, r *http.Request, statu
 		}
 		p.CanCancel = a.Status == appointment.StatusBooked
 		p.CanReschedule = a.Status == appointment.StatusBooked
+	}
+	if sess.can(identity.PermAdmissionWrite) && a.PatientID != "" &&
+		(a.Status == appointment.StatusCheckedIn || a.Status == appointment.StatusCompleted) {
+		p.AdmitURL = admitParams{PatientID: a.PatientID, AppointmentID: a.ID, Source: "appointment"}.url()
 	}
 	p.Reason.Error = fieldMessage(p.Reason.Label, errs["reason"])
 	p.Summary = summaryFor([]Field{p.Reason}, errs)

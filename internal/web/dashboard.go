@@ -64,9 +64,17 @@ func (s *Server) handleDashboardShow(w http.ResponseWriter, r *http.Request) err
 			Description: "Day and week calendars per clinician and clinic; check patients in."},
 			Action{Href: "/queue", Label: "Queue", Description: "Walk-in and check-in queues per department, live."})
 	}
+	if sess.can(identity.PermAdmissionWrite) {
+		p.Actions = append(p.Actions, Action{Href: "/admissions/new", Label: "Admit a patient",
+			Description: "Choose a free bed on any ward and admit the patient to it."})
+	}
 	if p.ShowBeds {
-		p.Actions = append(p.Actions, Action{Href: "/wards", Label: "Wards and beds",
-			Description: "See free, occupied and cleaning beds live."})
+		p.Actions = append(p.Actions, Action{Href: "/beds", Label: "Bed board",
+			Description: "See free, occupied and cleaning beds on every ward, live."})
+	}
+	if sess.can(identity.PermBedWrite) {
+		p.Actions = append(p.Actions, Action{Href: "/housekeeping", Label: "Housekeeping",
+			Description: "Beds waiting to be cleaned and beds out of service."})
 	}
 	if sess.can(identity.PermUserAdmin) {
 		p.Actions = append(p.Actions, Action{Href: "/admin/users", Label: "Manage users",

@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/hospital-erp/hospital-erp/internal/access"
+	"github.com/hospital-erp/hospital-erp/internal/admission"
 	"github.com/hospital-erp/hospital-erp/internal/appointment"
 	"github.com/hospital-erp/hospital-erp/internal/audit"
 	"github.com/hospital-erp/hospital-erp/internal/client"
@@ -82,6 +84,33 @@ type fakeAPI struct {
 	// The registry and scheduling (issue 4).
 	reg   registryState
 	sched scheduleState
+	// Wards, beds and admissions (issue 5).
+	inpt inpatientState
+}
+
+// inpatientState is the fake's beds, admissions and census.
+type inpatientState struct {
+	beds       []fakeBed
+	admissions []admission.Admission
+	admits     []admission.AdmitInput
+	keys       []string          // Idempotency-Key of every admit and command
+	byKey      map[string]string // key -> body
+	keyAdm     map[string]admission.Admission
+	commands   []string // "discharge a1 if-match=\"2\""
+	bedActions []string // "clean b3"
+	boardReads []url.Values
+	census     ward.Census
+	censusQ    url.Values
+	csvQ       url.Values
+	// takeNext: the next admission or transfer finds its bed taken by
+	// someone else (409), and the bed is occupied from then on.
+	takeNext bool
+}
+
+// fakeBed is a bed of the fake's board, with its ward.
+type fakeBed struct {
+	ward.BoardBed
+	WardID string
 }
 
 // registryState is the fake's patient registry beyond list and read.
@@ -137,6 +166,9 @@ const (
 	testCalledEntryID  = "a1b2c3d4-0000-4000-8000-000000000006"
 	testMergeID        = "a1b2c3d4-0000-4000-8000-000000000007"
 	testNewApptID      = "a1b2c3d4-0000-4000-8000-000000000008"
+	testAdmissionID    = "a1b2c3d4-0000-4000-8000-000000000009"
+	testNewAdmissionID = "a1b2c3d4-0000-4000-8000-00000000000a"
+	testWard2ID        = "9d3f7e21-0c4b-4f0e-9a51-2b6c8d7e1a33"
 	// testDay is a Monday in the future; the web server of the tests runs
 	// in UTC.
 	testDay = "2030-03-04"
@@ -189,7 +221,7 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 		wards: []ward.Ward{
 			{ID: testWardID, Code: "W1", Name: "Ward 1 – Acute Medicine", Specialty: "General medicine", DepartmentName: "Medicine",
 				Beds: ward.BedCounts{Total: 4, Available: 1, Occupied: 1, Cleaning: 1, OutOfService: 1}},
-			{ID: "9d3f7e21-0c4b-4f0e-9a51-2b6c8d7e1a33", Code: "W2", Name: "Ward 2 – Surgery", DepartmentName: "Surgery",
+			{ID: testWard2ID, Code: "W2", Name: "Ward 2 – Surgery", DepartmentName: "Surgery",
 				Beds: ward.BedCounts{Total: 2, Available: 2}},
 		},
 		reg: registryState{merges: map[string]patient.Merge{}},
@@ -220,6 +252,7 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 					PatientName: "OKONKWO, Adaeze Grace", PatientMRN: "10000017", CheckedInAt: at(8, 50)},
 			}},
 		},
+		inpt: newInpatientState(),
 		beds: []ward.Bed{
 			{ID: "b1", Code: "B10", RoomCode: "101", Type: "general", Status: "available"},
 			{ID: "b2", Code: "B2", RoomCode: "101", Type: "general", Status: "occupied"},
@@ -314,7 +347,7 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if f.identityRoute(w, r, route) || f.adminRoute(w, r, route) || f.auditRoute(w, r, route) ||
-		f.registryRoute(w, r, route) || f.scheduleRoute(w, r, route) {
+		f.registryRoute(w, r, route) || f.scheduleRoute(w, r, route) || f.inpatientRoute(w, r, route) {
 		return
 	}
 	switch {
@@ -1169,6 +1202,383 @@ func (f *fakeAPI) scheduleRoute(w http.ResponseWriter, r *http.Request, route st
 			}
 		}
 		f.problem(w, http.StatusNotFound, "not_found", "No such queue entry.", nil)
+	default:
+		return false
+	}
+	return true
+}
+
+// newInpatientState is two wards' beds: ward 1 with every state and
+// patient Okonkwo admitted to B2 two days ago; ward 2 with two free beds.
+func newInpatientState() inpatientState {
+	admitted := time.Now().Add(-49 * time.Hour)
+	five := 5
+	bed := func(id, wardID, code, room, typ, status string) fakeBed {
+		return fakeBed{BoardBed: ward.BoardBed{ID: id, Code: code, RoomID: "r-" + room, RoomCode: room, Type: typ, Status: status,
+			Version: 1, UpdatedAt: time.Now().Add(-2 * time.Hour)}, WardID: wardID}
+	}
+	return inpatientState{
+		byKey:  map[string]string{},
+		keyAdm: map[string]admission.Admission{},
+		beds: []fakeBed{
+			bed("b1", testWardID, "B10", "101", "general", "available"),
+			bed("b2", testWardID, "B2", "101", "general", "occupied"),
+			bed("b3", testWardID, "B1", "102", "icu", "cleaning"),
+			bed("b4", testWardID, "B1", "20", "isolation", "out_of_service"),
+			bed("b5", testWard2ID, "S1", "1", "general", "available"),
+			bed("b6", testWard2ID, "S2", "1", "paediatric", "available"),
+		},
+		admissions: []admission.Admission{{ID: testAdmissionID, PatientID: testPatientID, BedID: "b2", WardID: testWardID,
+			Source: "emergency", Reason: "Community-acquired pneumonia", ExpectedDays: &five, Status: "active", AdmittedAt: admitted,
+			Version: 2, History: []admission.Event{{Event: "admitted", ToBedID: "b2", OccurredAt: admitted, ActorName: "Jo Smith"}}}},
+		// The census of yesterday and today (the API answers for the
+		// period asked; the fake's days stay these two).
+		census: ward.Census{TimeZone: "UTC",
+			Wards: []ward.CensusWard{
+				{ID: testWardID, Code: "W1", Name: "Ward 1 – Acute Medicine", Beds: 4, Census: 1, Admissions: 6, Discharges: 5, Occupancy: 0.625,
+					AverageLengthOfStay: 4.4, Days: []ward.CensusDay{{Day: censusDay(-1), Census: 2, Admissions: 1, Occupancy: 0.5},
+						{Day: censusDay(0), Census: 1, Discharges: 1, Occupancy: 0.75}}},
+				{ID: testWard2ID, Code: "W2", Name: "Ward 2 – Surgery", Beds: 2, Occupancy: 0},
+			},
+			Hospital: ward.CensusWard{Code: "ALL", Name: "Hospital", Beds: 6, Census: 1, Admissions: 6, Discharges: 5, Occupancy: 0.4167,
+				AverageLengthOfStay: 4.4, Days: []ward.CensusDay{{Day: censusDay(-1), Census: 2, Admissions: 1, Occupancy: 0.3333},
+					{Day: censusDay(0), Census: 1, Discharges: 1, Occupancy: 0.5}}}},
+	}
+}
+
+// censusDay is today plus days, in UTC (the test web server's time zone).
+func censusDay(days int) string { return time.Now().UTC().AddDate(0, 0, days).Format(isoDate) }
+
+func (f *fakeAPI) bedIndex(id string) int {
+	for i, b := range f.inpt.beds {
+		if b.ID == id {
+			return i
+		}
+	}
+	return -1
+}
+
+func (f *fakeAPI) wardName(id string) string {
+	for _, w := range f.wards {
+		if w.ID == id {
+			return w.Name
+		}
+	}
+	return ""
+}
+
+// visible is the API's rule for names on the board and in admissions:
+// patient.read and the patient in the user's care.
+func (f *fakeAPI) visible(patientID string) bool {
+	return slices.Contains(f.perms, identity.PermPatientRead) && !f.restricted[patientID]
+}
+
+// admissionView is an admission as the API answers it, with the names.
+func (f *fakeAPI) admissionView(a admission.Admission) admission.Admission {
+	if i := f.patientIndex(a.PatientID); i >= 0 {
+		p := f.patients[i]
+		a.PatientName, a.PatientMRN = strings.ToUpper(p.FamilyName)+", "+p.GivenNames, p.MRN
+	}
+	if i := f.bedIndex(a.BedID); i >= 0 {
+		a.BedCode = f.inpt.beds[i].Code
+	}
+	a.WardName = f.wardName(a.WardID)
+	a.History = slices.Clone(a.History)
+	for i := range a.History {
+		e := &a.History[i]
+		if j := f.bedIndex(e.FromBedID); j >= 0 {
+			e.FromBedCode, e.FromWardName = f.inpt.beds[j].Code, f.wardName(f.inpt.beds[j].WardID)
+		}
+		if j := f.bedIndex(e.ToBedID); j >= 0 {
+			e.ToBedCode, e.ToWardName = f.inpt.beds[j].Code, f.wardName(f.inpt.beds[j].WardID)
+		}
+	}
+	return a
+}
+
+// board builds the bed board as the API does: counts of every bed, beds
+// filtered by state, the patient only when visible.
+func (f *fakeAPI) board(q url.Values) (ward.Board, bool) {
+	wardID, status := q.Get("ward_id"), q.Get("status")
+	b := ward.Board{At: time.Now(), Wards: []ward.BoardWard{}}
+	found := wardID == ""
+	for _, w := range f.wards {
+		if wardID != "" && w.ID != wardID {
+			continue
+		}
+		found = true
+		bw := ward.BoardWard{ID: w.ID, Code: w.Code, Name: w.Name, Beds: []ward.BoardBed{}}
+		for _, fb := range f.inpt.beds {
+			if fb.WardID != w.ID {
+				continue
+			}
+			for _, c := range []*ward.BedCounts{&bw.Counts, &b.Totals} {
+				c.Total++
+				switch fb.Status {
+				case "available":
+					c.Available++
+				case "occupied":
+					c.Occupied++
+				case "reserved":
+					c.Reserved++
+				case "cleaning":
+					c.Cleaning++
+				case "out_of_service":
+					c.OutOfService++
+				}
+			}
+			if status != "" && fb.Status != status {
+				continue
+			}
+			bed := fb.BoardBed
+			for _, a := range f.inpt.admissions {
+				if a.BedID != bed.ID || a.Status != "active" {
+					continue
+				}
+				at := a.AdmittedAt
+				bed.AdmissionID, bed.AdmittedAt, bed.ExpectedDays = a.ID, &at, a.ExpectedDays
+				if i := f.patientIndex(a.PatientID); i >= 0 && f.visible(a.PatientID) {
+					p := f.patients[i]
+					bed.Patient = &ward.BoardPatient{ID: p.ID, Name: strings.ToUpper(p.FamilyName) + ", " + p.GivenNames, MRN: p.MRN}
+				}
+			}
+			bw.Beds = append(bw.Beds, bed)
+		}
+		b.Wards = append(b.Wards, bw)
+	}
+	return b, found
+}
+
+// inpatientRoute answers the bed board, bed actions, admissions and census.
+func (f *fakeAPI) inpatientRoute(w http.ResponseWriter, r *http.Request, route string) bool {
+	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/") // api v1 ...
+	st := &f.inpt
+	admIndex := func(id string) int {
+		for i, a := range st.admissions {
+			if a.ID == id {
+				return i
+			}
+		}
+		return -1
+	}
+	// replay answers a repeated Idempotency-Key as the API does.
+	replay := func(body []byte) bool {
+		key := r.Header.Get("Idempotency-Key")
+		st.keys = append(st.keys, key)
+		if prev, ok := st.byKey[key]; ok && key != "" {
+			if prev != r.URL.Path+string(body) {
+				f.problem(w, http.StatusUnprocessableEntity, "unprocessable", "This Idempotency-Key was already used for a different request.", nil)
+				return true
+			}
+			w.Header().Set("Idempotent-Replayed", "true")
+			httpx.JSON(w, http.StatusOK, st.keyAdm[key])
+			return true
+		}
+		return false
+	}
+	remember := func(body []byte, a admission.Admission) {
+		if key := r.Header.Get("Idempotency-Key"); key != "" {
+			st.byKey[key], st.keyAdm[key] = r.URL.Path+string(body), a
+		}
+	}
+	switch {
+	case route == "GET /api/v1/bed-board":
+		st.boardReads = append(st.boardReads, r.URL.Query())
+		if !slices.Contains(f.perms, identity.PermBedRead) {
+			f.problem(w, http.StatusForbidden, "forbidden", "You may not see beds.", nil)
+			return true
+		}
+		b, ok := f.board(r.URL.Query())
+		if !ok {
+			f.problem(w, http.StatusNotFound, "not_found", "No ward has this id.", nil)
+			return true
+		}
+		httpx.JSON(w, http.StatusOK, b)
+	case r.Method == http.MethodPost && len(parts) == 5 && parts[2] == "beds":
+		i := f.bedIndex(parts[3])
+		if i < 0 {
+			f.problem(w, http.StatusNotFound, "not_found", "No bed has this id.", nil)
+			return true
+		}
+		moves := map[string][2]string{"clean": {"cleaning", "available"}, "out-of-service": {"available", "out_of_service"},
+			"in-service": {"out_of_service", "available"}}
+		m, ok := moves[parts[4]]
+		if !ok {
+			f.problem(w, http.StatusNotFound, "not_found", "No such bed action.", nil)
+			return true
+		}
+		b := &st.beds[i]
+		if b.Status != m[0] {
+			f.problem(w, http.StatusConflict, "conflict", "This bed is "+strings.ReplaceAll(b.Status, "_", " ")+", not "+
+				strings.ReplaceAll(m[0], "_", " ")+".", nil)
+			return true
+		}
+		st.bedActions = append(st.bedActions, parts[4]+" "+b.ID)
+		b.Status = m[1]
+		httpx.JSON(w, http.StatusOK, ward.Bed{ID: b.ID, Code: b.Code, RoomCode: b.RoomCode, Type: b.Type, Status: b.Status})
+	case route == "POST /api/v1/admissions":
+		body, _ := io.ReadAll(r.Body)
+		if replay(body) {
+			return true
+		}
+		var in admission.AdmitInput
+		_ = json.Unmarshal(body, &in)
+		errs := map[string]string{}
+		if !slices.Contains(admission.Sources, in.Source) {
+			errs["source"] = "must be appointment, emergency or direct"
+		}
+		if strings.TrimSpace(in.Reason) == "" {
+			errs["reason"] = "is required (at most 500 characters)"
+		}
+		if in.Source == "appointment" && in.AppointmentID == "" {
+			errs["appointment_id"] = "is required for an admission from an appointment"
+		}
+		if len(errs) > 0 {
+			f.problem(w, http.StatusBadRequest, "invalid", "Some fields are not valid.", errs)
+			return true
+		}
+		i := f.bedIndex(in.BedID)
+		if i < 0 || f.patientIndex(in.PatientID) < 0 {
+			f.problem(w, http.StatusNotFound, "not_found", "No bed or patient has this id.", nil)
+			return true
+		}
+		if st.takeNext {
+			st.takeNext = false
+			st.beds[i].Status = "occupied"
+		}
+		for _, a := range st.admissions {
+			if a.PatientID == in.PatientID && a.Status == "active" {
+				f.problem(w, http.StatusConflict, "conflict", "This patient is already admitted. Transfer or discharge the current admission instead.", nil)
+				return true
+			}
+		}
+		if st.beds[i].Status != "available" {
+			f.problem(w, http.StatusConflict, "conflict", "This bed is not available (occupied, reserved, being cleaned or out of service). Choose another bed.", nil)
+			return true
+		}
+		st.admits = append(st.admits, in)
+		st.beds[i].Status = "occupied"
+		a := admission.Admission{ID: testNewAdmissionID, PatientID: in.PatientID, BedID: in.BedID, BedCode: st.beds[i].Code,
+			WardID: st.beds[i].WardID, Source: in.Source, AppointmentID: in.AppointmentID, Reason: in.Reason, ExpectedDays: in.ExpectedDays,
+			Status: "active", AdmittedAt: time.Now(), Version: 1,
+			History: []admission.Event{{Event: "admitted", ToBedID: in.BedID, OccurredAt: time.Now(), ActorName: "Nia Nurse"}}}
+		st.admissions = append(st.admissions, a)
+		remember(body, a)
+		httpx.JSON(w, http.StatusCreated, a)
+	case r.Method == http.MethodGet && len(parts) == 5 && parts[2] == "patients" && parts[4] == "admissions":
+		if f.restricted[parts[3]] {
+			f.problem(w, http.StatusForbidden, "forbidden", "This patient is not under your care.", nil)
+			return true
+		}
+		out := []admission.Admission{}
+		for i := len(st.admissions) - 1; i >= 0; i-- {
+			if a := st.admissions[i]; a.PatientID == parts[3] {
+				a = f.admissionView(a)
+				a.PatientName, a.PatientMRN, a.History = "", "", nil
+				out = append(out, a)
+			}
+		}
+		httpx.JSON(w, http.StatusOK, map[string]any{"items": out})
+	case len(parts) >= 4 && parts[2] == "admissions":
+		i := admIndex(parts[3])
+		if i < 0 {
+			f.problem(w, http.StatusNotFound, "not_found", "No admission has this id.", nil)
+			return true
+		}
+		a := &st.admissions[i]
+		if f.restricted[a.PatientID] {
+			f.problem(w, http.StatusForbidden, "forbidden", "This patient is not under your care.", nil)
+			return true
+		}
+		if r.Method == http.MethodGet && len(parts) == 4 {
+			httpx.JSON(w, http.StatusOK, f.admissionView(*a))
+			return true
+		}
+		if r.Method != http.MethodPost || len(parts) != 5 {
+			f.problem(w, http.StatusNotFound, "not_found", "There is no such endpoint.", nil)
+			return true
+		}
+		body, _ := io.ReadAll(r.Body)
+		st.commands = append(st.commands, parts[4]+" "+a.ID+" if-match="+r.Header.Get("If-Match"))
+		if replay(body) {
+			return true
+		}
+		if m := r.Header.Get("If-Match"); m != "" && m != httpx.ETag(a.Version) {
+			f.problem(w, http.StatusPreconditionFailed, "precondition_failed", "This admission was changed by someone else; reload it.", nil)
+			return true
+		}
+		if a.Status != "active" {
+			f.problem(w, http.StatusConflict, "conflict", "This patient is not admitted (the admission is "+a.Status+").", nil)
+			return true
+		}
+		old := f.bedIndex(a.BedID)
+		switch parts[4] {
+		case "transfer":
+			var in admission.TransferInput
+			_ = json.Unmarshal(body, &in)
+			j := f.bedIndex(in.BedID)
+			if j < 0 {
+				f.problem(w, http.StatusNotFound, "not_found", "No bed has this id.", nil)
+				return true
+			}
+			if st.takeNext {
+				st.takeNext = false
+				st.beds[j].Status = "occupied"
+			}
+			if st.beds[j].Status != "available" {
+				f.problem(w, http.StatusConflict, "conflict", "This bed is not available (occupied, reserved, being cleaned or out of service). Choose another bed.", nil)
+				return true
+			}
+			st.beds[old].Status, st.beds[j].Status = "cleaning", "occupied"
+			a.History = append(a.History, admission.Event{Event: "transferred", FromBedID: a.BedID, ToBedID: in.BedID, OccurredAt: time.Now()})
+			a.BedID, a.WardID = in.BedID, st.beds[j].WardID
+		case "discharge":
+			var in admission.DischargeInput
+			_ = json.Unmarshal(body, &in)
+			if !slices.Contains(admission.Dispositions, in.Disposition) {
+				f.problem(w, http.StatusBadRequest, "invalid", "Some fields are not valid.", map[string]string{"disposition": "must be home, transfer_out, deceased or against_advice"})
+				return true
+			}
+			now := time.Now()
+			st.beds[old].Status = "cleaning"
+			a.Status, a.EndedAt, a.Disposition, a.DischargeSummary = "discharged", &now, in.Disposition, in.Summary
+			a.History = append(a.History, admission.Event{Event: "discharged", FromBedID: a.BedID, OccurredAt: now})
+		case "cancel":
+			var in admission.CancelInput
+			_ = json.Unmarshal(body, &in)
+			if strings.TrimSpace(in.Reason) == "" {
+				f.problem(w, http.StatusBadRequest, "invalid", "Some fields are not valid.", map[string]string{"reason": "is required (at most 500 characters)"})
+				return true
+			}
+			now := time.Now()
+			st.beds[old].Status = "available"
+			a.Status, a.EndedAt, a.CancelReason = "cancelled", &now, in.Reason
+			a.History = append(a.History, admission.Event{Event: "cancelled", FromBedID: a.BedID, OccurredAt: now})
+		default:
+			f.problem(w, http.StatusNotFound, "not_found", "There is no such endpoint.", nil)
+			return true
+		}
+		a.Version++
+		out := *a
+		out.History = nil
+		remember(body, out)
+		httpx.JSON(w, http.StatusOK, out)
+	case route == "GET /api/v1/census":
+		st.censusQ = r.URL.Query()
+		c := st.census
+		c.From, c.To = cmp.Or(r.URL.Query().Get("from"), censusDay(-29)), cmp.Or(r.URL.Query().Get("to"), censusDay(0))
+		if id := r.URL.Query().Get("ward_id"); id != "" {
+			c.Wards = slices.DeleteFunc(slices.Clone(c.Wards), func(w ward.CensusWard) bool { return w.ID != id })
+		}
+		if r.URL.Query().Get("from") > r.URL.Query().Get("to") {
+			f.problem(w, http.StatusBadRequest, "invalid", "Some fields are not valid.", map[string]string{"to": "must not be before from"})
+			return true
+		}
+		httpx.JSON(w, http.StatusOK, c)
+	case route == "GET /api/v1/census.csv":
+		st.csvQ = r.URL.Query()
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		_, _ = io.WriteString(w, "day,ward_code,ward_name,beds,admissions,discharges,census,occupied_bed_days,occupancy\n2030-03-04,W1,Ward 1,4,0,1,1,0.75,0.7500\n")
 	default:
 		return false
 	}

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hospital-erp/hospital-erp/internal/access"
+	"github.com/hospital-erp/hospital-erp/internal/admission"
 	"github.com/hospital-erp/hospital-erp/internal/appointment"
 	"github.com/hospital-erp/hospital-erp/internal/client"
 	"github.com/hospital-erp/hospital-erp/internal/identity"
@@ -582,6 +583,14 @@ type PatientShowPage struct {
 	// AppointmentDays is how far the lists look ahead and back.
 	AppointmentDays int
 
+	// ShowAdmissions follows admission.read; Current is the admission
+	// still active (shown at the top), CanAdmit offers a new one.
+	ShowAdmissions  bool
+	Admissions      []AdmissionRow
+	AdmissionsError string
+	Current         *AdmissionRow
+	CanAdmit        bool
+
 	// Merges are the merges of this record still in force, which can be
 	// undone from here.
 	Merges []MergeBanner
@@ -855,6 +864,27 @@ func (s *Server) renderPatientShow(w http.ResponseWriter, r *http.Request, statu
 		if err := s.patientAppointments(w, r, p); err != nil {
 			return err
 		}
+	}
+	if sess.can(identity.PermAdmissionRead) {
+		p.ShowAdmissions = true
+		var list []admission.Admission
+		err := s.call(w, r, func(ctx context.Context, api *client.Client) error {
+			var err error
+			list, err = api.PatientAdmissions(ctx, pt.ID)
+			return err
+		})
+		if err := s.sectionError(r, err, &p.AdmissionsError); err != nil {
+			return err
+		}
+		for _, a := range list {
+			row := s.admissionRow(a)
+			p.Admissions = append(p.Admissions, row)
+			if a.Status == "active" {
+				p.Current = &row
+			}
+		}
+		p.CanAdmit = active && pt.Active && !pt.Deceased && p.Current == nil && p.AdmissionsError == "" &&
+			sess.can(identity.PermAdmissionWrite)
 	}
 	if p.CanBook {
 		depts, err := s.queueDepartments(w, r)

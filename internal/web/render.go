@@ -27,7 +27,8 @@ var templateFS embed.FS
 // pageNames are the page templates New insists on: a page missing from
 // the binary fails the start instead of the first request for it.
 var pageNames = []string{"login", "dashboard", "patient_list", "patient_new", "patient_show",
-	"patient_forbidden", "patient_edit", "patient_merge", "ward_list", "ward_show", "error",
+	"patient_forbidden", "patient_edit", "patient_merge", "bed_board", "ward_show", "housekeeping", "census",
+	"admission_new", "admission_show", "admission_command", "error",
 	"appointment_calendar", "appointment_show", "appointment_book", "appointment_reschedule", "queue_list", "queue_board",
 	"account", "account_password", "account_mfa", "account_mfa_codes",
 	"admin_users", "admin_user_new", "admin_user_show", "admin_user_confirm", "admin_roles",
@@ -35,7 +36,7 @@ var pageNames = []string{"login", "dashboard", "patient_list", "patient_new", "p
 
 // views holds one template set per page: the shared files (templates/_*.html:
 // the layout and the partials) plus the page's own file, which defines
-// "content" and may define partials of its own (ward_show's "bed_board").
+// "content" and may define partials of its own (bed_board's "bed_board_live").
 type views struct {
 	pages map[string]*template.Template
 }
@@ -108,6 +109,7 @@ func templateFuncs(a *assets) template.FuncMap {
 		"bedStatus": bedStatusLabel,
 		"bedType":   bedTypeLabel,
 		"upper":     strings.ToUpper,
+		"lower":     strings.ToLower,
 		"dateTime":  formatDateTime,
 		"utcTime":   formatUTC,
 		"isoTime":   isoTime,
@@ -169,7 +171,9 @@ func navFor(sess *session, current string) []NavItem {
 		{identity.PermPatientRead, "/patients", "Patients", "patients"},
 		{identity.PermAppointmentRead, "/appointments", "Appointments", "appointments"},
 		{identity.PermAppointmentRead, "/queue", "Queue", "queue"},
-		{identity.PermBedRead, "/wards", "Wards & beds", "wards"},
+		{identity.PermBedRead, "/beds", "Bed board", "beds"},
+		{identity.PermBedWrite, "/housekeeping", "Housekeeping", "housekeeping"},
+		{identity.PermBedRead, "/census", "Census", "census"},
 		{identity.PermUserAdmin, "/admin/users", "Administration", "admin"},
 		{identity.PermEmergencyReview, "/emergency-access", "Emergency access review", "emergency"},
 		{identity.PermAuditRead, "/audit", "Audit", "audit"},

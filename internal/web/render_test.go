@@ -12,6 +12,7 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/hospital-erp/hospital-erp/internal/access"
+	"github.com/hospital-erp/hospital-erp/internal/admission"
 	"github.com/hospital-erp/hospital-erp/internal/appointment"
 	"github.com/hospital-erp/hospital-erp/internal/audit"
 	"github.com/hospital-erp/hospital-erp/internal/identity"
@@ -26,14 +27,16 @@ import (
 func TestEveryPageRenders(t *testing.T) {
 	t.Parallel()
 	s := testServer(t, testKey)
+	s.loc = time.UTC
+	now := time.Now()
 	pt := patient.Patient{ID: testPatientID, MRN: "10000017", FamilyName: "O'Brien <b>", GivenNames: "Siobhán",
 		BirthDate: "1950-12-31", Sex: "female", CreatedAt: time.Now()}
 	wd := ward.Ward{ID: testWardID, Name: "Ward 1", DepartmentName: "Medicine", Specialty: "Cardiology", Floor: "2",
 		Beds: ward.BedCounts{Total: 3, Available: 1, Occupied: 1, OutOfService: 1}}
-	beds := []ward.Bed{{Code: "B1", RoomCode: "1", Status: "available", Type: "icu"}, {Code: "B2", RoomCode: "1 A", Status: "occupied"}}
+	bedsBoard := testBoard(now)
+	adm := testAdmission(now)
 	user := &UserView{Name: "Nia Nurse", RoleName: "Nurse"}
 	nav := navFor(&session{UserID: "u", Access: "a", Perms: []string{"patient.read", "bed.read"}}, "patients")
-	now := time.Now()
 	choices := assignmentChoices{roles: identity.RoleList(), depts: []ward.Department{{ID: testDeptID, Name: "Medicine"}},
 		wards: []ward.Ward{wd}}
 	full := pt
@@ -112,12 +115,48 @@ func TestEveryPageRenders(t *testing.T) {
 		{"patient_show", &PatientShowPage{Layout: signedIn(Layout{Title: "Patient record", BodyClass: "print-wristband"}), Patient: pt,
 			Address: []string{"1 High St", "LS1 Leeds"}}},
 		{"patient_show", &PatientShowPage{Layout: signedIn(Layout{Title: "Patient record"}), Patient: patient.Patient{ID: "y", MRN: "3"}}},
-		{"ward_list", &WardListPage{Layout: signedIn(Layout{Title: "Wards"})}},
-		{"ward_list", &WardListPage{Layout: signedIn(Layout{Title: "Wards"}), Wards: []WardRow{{Ward: wd, Bar: newBedBar(wd.Beds)}},
-			Totals: wd.Beds, TotalBar: newBedBar(wd.Beds)}},
-		{"ward_show", &WardShowPage{Layout: signedIn(Layout{Title: "Ward"}), Ward: wd, Board: newBedBoard(beds),
+		{"bed_board", func() page {
+			bv := s.newBoardView(&session{UserID: "u", Access: "a", Perms: []string{"admission.read", "admission.write"}}, bedsBoard, "")
+			return &BedBoardPage{Layout: signedIn(Layout{Title: "Bed board"}), Tabs: bedTabs(&session{}, "beds"), Board: bv,
+				Legend: countsByStatus(ward.BedCounts{}), FragmentURL: "/beds?fragment=board",
+				WardOptions: []Option{{Value: "", Label: "All wards"}}, ShowOptions: bedStatusFilters}
+		}()},
+		{"bed_board", &BedBoardPage{Layout: signedIn(Layout{Title: "Bed board"}), WardID: testWardID, Status: "cleaning",
+			WardURL: "/wards/" + testWardID, Board: s.newBoardView(&session{}, ward.Board{Wards: bedsBoard.Wards[:1]}, "cleaning")}},
+		{"bed_board", &BedBoardPage{Layout: signedIn(Layout{Title: "Bed board"})}},
+		{"ward_show", &WardShowPage{Layout: signedIn(Layout{Title: "Ward"}), Ward: wd, Live: wardLive(s, bedsBoard),
 			Legend: countsByStatus(ward.BedCounts{}), FragmentURL: "/wards/x?fragment=beds"}},
-		{"ward_show", &WardShowPage{Layout: signedIn(Layout{Title: "Ward"}), Ward: wd, Board: newBedBoard(nil)}},
+		{"ward_show", &WardShowPage{Layout: signedIn(Layout{Title: "Ward"}), Ward: wd, Live: WardLive{Ward: WardBoard{Name: "Empty"}}}},
+		{"housekeeping", &HousekeepingPage{Layout: signedIn(Layout{Title: "Housekeeping"}), Tabs: bedTabs(&session{}, "housekeeping"),
+			List: HousekeepingList{Cleaning: s.housekeepingBeds(bedsBoard), OutOfService: s.housekeepingBeds(bedsBoard), CanWrite: true, CSRF: "c",
+				Back: "/housekeeping", Available: newBedSelect(bedsBoard, "bed_id", "Bed", "", "")}}},
+		{"housekeeping", &HousekeepingPage{Layout: signedIn(Layout{Title: "Housekeeping"}), List: HousekeepingList{
+			Available: BedSelect{Name: "bed_id", Label: "Bed", Empty: "None", Error: "Choose"}, CanWrite: true}}},
+		{"census", censusPage(s)},
+		{"census", &CensusPage{Layout: signedIn(Layout{Title: "Census"}), FromError: "Enter a date", ToError: "Too long",
+			Summary: []SummaryItem{{Text: "Enter a date", Href: "#f-from"}}, WardOptions: []Option{{Value: "", Label: "All wards"}}}},
+		{"admission_new", &AdmitPage{Layout: signedIn(Layout{Title: "Admit"}), Key: "k", Params: admitParams{PatientQ: "o"},
+			PatientSearched: true, PatientResults: []PatientChoice{{Patient: pt, InputID: "patient-0"}},
+			Beds:    newBedSelect(bedsBoard, "bed_id", "Bed", "b1", ""),
+			Sources: []Choice{{ID: "source-emergency", Value: "emergency", Label: "Emergency", Hint: "ED"}, {ID: "source-direct", Value: "direct", Label: "Direct"}},
+			Reason:  Field{Name: "reason", Label: "Reason", Rows: 3}, ExpectedDays: Field{Name: "expected_days", Label: "Days", Type: "number", Optional: true}}},
+		{"admission_new", &AdmitPage{Layout: signedIn(Layout{Title: "Admit"}), Key: "k", Patient: &pt, ChangePatientURL: "/admissions/new",
+			Current: &AdmissionRow{URL: "/admissions/a", Where: "Ward 1, bed B1"}, Appointment: &AppointmentRef{ID: "a", When: "Monday", URL: "/appointments/a"},
+			Taken: true, Beds: BedSelect{Name: "bed_id", Label: "Bed", Empty: "No bed is free.", Error: "Choose a free bed"},
+			Sources:     []Choice{{ID: "source-appointment", Value: "appointment", Label: "From an appointment", Checked: true}},
+			SourceError: "Choose", PatientError: "Choose the patient",
+			Reason:       Field{Name: "reason", Label: "Reason", Rows: 3, Error: "Enter the reason"},
+			ExpectedDays: Field{Name: "expected_days", Label: "Days", Type: "number", Error: "Enter a number"},
+			Summary:      []SummaryItem{{Text: bedTakenMessage, Href: "#f-bed_id"}}}},
+		{"admission_show", admissionPage(s, adm, true)},
+		{"admission_show", func() page {
+			ended := adm
+			ended.Status, ended.EndedAt, ended.Disposition, ended.DischargeSummary = "discharged", &now, "home", "Well.\nFollow-up in 2 weeks."
+			return admissionPage(s, ended, false)
+		}()},
+		{"admission_command", commandPage(s, adm, "transfer", bedsBoard)},
+		{"admission_command", commandPage(s, adm, "discharge", bedsBoard)},
+		{"admission_command", commandPage(s, adm, "cancel", bedsBoard)},
 		{"login", &LoginPage{Layout: Layout{Title: "Enter your one-time code"}, MFAStep: true, Username: "nurse"}},
 		{"login", &LoginPage{Layout: Layout{Title: "Enter your one-time code"}, MFAStep: true, Username: "nurse",
 			OTPError: "The code is not valid.", Summary: []SummaryItem{{Text: "The code is not valid.", Href: "#f-otp"}}}},
@@ -275,8 +314,17 @@ func TestEveryPageRenders(t *testing.T) {
 			t.Errorf("page %s has no render case", name)
 		}
 	}
-	if _, err := s.views.execute("ward_show", "bed_board", newBedBoard(beds)); err != nil {
-		t.Errorf("bed_board fragment: %v", err)
+	for _, f := range []struct {
+		page, tmpl string
+		data       any
+	}{
+		{"bed_board", "bed_board_live", s.newBoardView(&session{}, bedsBoard, "")},
+		{"ward_show", "ward_live", wardLive(s, bedsBoard)},
+		{"housekeeping", "housekeeping_live", HousekeepingList{Cleaning: s.housekeepingBeds(bedsBoard), CanWrite: true}},
+	} {
+		if _, err := s.views.execute(f.page, f.tmpl, f.data); err != nil {
+			t.Errorf("%s fragment: %v", f.tmpl, err)
+		}
 	}
 	for _, display := range []bool{false, true} {
 		if _, err := s.views.execute("queue_board", "queue_board", board(true, display)); err != nil {
@@ -353,4 +401,90 @@ func splitFields(s string) []string {
 		}
 	}
 	return out
+}
+
+// testBoard is a board of two wards: every bed state, a patient shown
+// (with a stay past its expected length) and one not shown.
+func testBoard(now time.Time) ward.Board {
+	admitted := now.Add(-9 * 24 * time.Hour)
+	three := 3
+	return ward.Board{At: now, Totals: ward.BedCounts{Total: 7, Available: 2, Occupied: 2, Cleaning: 1, Reserved: 1, OutOfService: 1},
+		Wards: []ward.BoardWard{
+			{ID: testWardID, Code: "W1", Name: "Ward 1 – Acute Medicine", Counts: ward.BedCounts{Total: 5, Available: 1, Occupied: 2, Cleaning: 1, OutOfService: 1},
+				Beds: []ward.BoardBed{
+					{ID: "b1", Code: "B10", RoomCode: "101", Type: "general", Status: "available", UpdatedAt: now},
+					{ID: "b2", Code: "B2", RoomCode: "101", Type: "general", Status: "occupied", AdmissionID: "a1", AdmittedAt: &admitted,
+						ExpectedDays: &three, Patient: &ward.BoardPatient{ID: testPatientID, Name: "O'BRIEN <b>, Siobhán", MRN: "10000017"}},
+					{ID: "b3", Code: "B1", RoomCode: "102", Type: "icu", Status: "cleaning", UpdatedAt: now.Add(-90 * time.Minute)},
+					{ID: "b4", Code: "B1", RoomCode: "20", Type: "isolation", Status: "out_of_service", UpdatedAt: now.Add(-72 * time.Hour)},
+					{ID: "b5", Code: "B3", RoomCode: "101", Type: "general", Status: "occupied", AdmissionID: "a2", AdmittedAt: &admitted},
+				}},
+			{ID: "9d3f7e21-0c4b-4f0e-9a51-2b6c8d7e1a33", Code: "W2", Name: "Ward 2 – Surgery", Counts: ward.BedCounts{Total: 2, Available: 1, Reserved: 1},
+				Beds: []ward.BoardBed{{ID: "b6", Code: "S1", RoomCode: "1", Type: "general", Status: "available"},
+					{ID: "b7", Code: "S2", RoomCode: "1", Type: "maternity", Status: "reserved"}}},
+		}}
+}
+
+func testAdmission(now time.Time) admission.Admission {
+	five := 5
+	return admission.Admission{ID: "a1", PatientID: testPatientID, PatientName: "O'BRIEN <b>, Siobhán", PatientMRN: "10000017",
+		BedID: "b2", BedCode: "B2", WardID: testWardID, WardName: "Ward 1", Source: "appointment", AppointmentID: testApptID,
+		Reason: "Pneumonia", ExpectedDays: &five, Status: "active", AdmittedAt: now.Add(-50 * time.Hour), Version: 2,
+		History: []admission.Event{{Event: "admitted", ToBedCode: "B1", ToWardName: "Ward 2", OccurredAt: now.Add(-50 * time.Hour), ActorName: "Jo"},
+			{Event: "transferred", FromBedCode: "B1", FromWardName: "Ward 2", ToBedCode: "B2", ToWardName: "Ward 1", OccurredAt: now}}}
+}
+
+func wardLive(s *Server, b ward.Board) WardLive {
+	bv := s.newBoardView(&session{UserID: "u", Access: "a", Perms: []string{"admission.read"}}, ward.Board{Wards: b.Wards[:1]}, "")
+	live := WardLive{Ward: bv.Wards[0]}
+	for _, r := range live.Ward.Rooms {
+		for _, bed := range r.Beds {
+			switch {
+			case bed.Status == "occupied" && bed.PatientName != "":
+				live.Patients = append(live.Patients, bed)
+			case bed.Status == "occupied":
+				live.Hidden++
+			}
+		}
+	}
+	return live
+}
+
+func censusPage(s *Server) *CensusPage {
+	days := []ward.CensusDay{{Day: "2030-03-01", Census: 3, Admissions: 1, Occupancy: 0.5}, {Day: "2030-03-02", Census: 4, Discharges: 1, Occupancy: 0.8}}
+	w := ward.CensusWard{ID: testWardID, Name: "Ward <1>", Beds: 5, Census: 4, Admissions: 1, Discharges: 1, Occupancy: 0.65,
+		AverageLengthOfStay: 4.25, Days: days}
+	p := &CensusPage{Layout: Layout{Title: "Census", User: &UserView{Name: "N"}, CSRF: "c"}, Shown: true, Period: "1 – 2 Mar 2030",
+		Subject: "all wards", TimeZone: "UTC", CSVURL: "/census.csv?from=2030-03-01&to=2030-03-02",
+		Params: censusParams{From: "2030-03-01", To: "2030-03-02"}, WardOptions: []Option{{Value: "", Label: "All wards"}},
+		Quick: []NavItem{{Href: "/census", Label: "Last 7 days"}}, Tabs: bedTabs(&session{}, "census"),
+		Rows: []CensusRow{newCensusRow(w, "/census?ward_id=x")}}
+	t := newCensusRow(w, "")
+	p.Total = &t
+	p.Chart = newOccupancyChart("all wards", p.Period, days, 0.65)
+	return p
+}
+
+func admissionPage(s *Server, a admission.Admission, canWrite bool) *AdmissionPage {
+	return &AdmissionPage{Layout: Layout{Title: "Admission", User: &UserView{Name: "N"}, CSRF: "c"}, Adm: a, Row: s.admissionRow(a),
+		SourceLabel: sourceLabel(a.Source), AppointmentURL: "/appointments/x", ExpectedText: "5 days", CanWrite: canWrite,
+		DispositionLabel: dispositionLabel(a.Disposition),
+		History:          []HistoryRow{{When: "1 Mar", What: "Admitted", Beds: "To Ward 1, bed B2", By: "Jo"}}}
+}
+
+func commandPage(s *Server, a admission.Admission, kind string, b ward.Board) *AdmissionCommandPage {
+	cmd := admissionCommands[kind]
+	p := &AdmissionCommandPage{Layout: Layout{Title: cmd.Title, User: &UserView{Name: "N"}, CSRF: "c"}, Cmd: cmd, Adm: a,
+		Row: s.admissionRow(a), Key: "k", Taken: true, Summary: []SummaryItem{{Text: "x", Href: "#f-bed_id"}}}
+	switch kind {
+	case "transfer":
+		p.Beds = newBedSelect(b, "bed_id", "New bed", "", a.BedID)
+		p.Beds.Error = "Choose"
+	case "discharge":
+		p.Disposition = Field{Name: "disposition", Label: "Discharged to", Options: dispositionOptions("home"), Error: "Choose"}
+		p.Notes = Field{Name: "summary", Label: "Summary", Rows: 8, Optional: true, Hint: "h"}
+	case "cancel":
+		p.Reason = Field{Name: "reason", Label: "Why", Rows: 3, Error: "Enter"}
+	}
+	return p
 }

@@ -213,8 +213,27 @@ func (s *Server) routes() {
 	r.Handle("POST /queue/{department}/call-next", identity.PermAppointmentWrite, s.handleQueueCallNext)
 	r.Handle("POST /queue-entries/{id}/done", identity.PermAppointmentWrite, s.handleQueueFinish("done"))
 	r.Handle("POST /queue-entries/{id}/left", identity.PermAppointmentWrite, s.handleQueueFinish("left"))
-	r.Handle("GET /wards", httpx.Authenticated, s.handleWardList)
-	r.Handle("GET /wards/{id}", httpx.Authenticated, s.handleWardShow)
+
+	// Wards and beds: the bed board took the old ward list's place
+	// (/wards redirects); a ward's page lists its patients.
+	r.Handle("GET /beds", identity.PermBedRead, s.handleBedBoard)
+	r.Handle("GET /wards", identity.PermBedRead, s.handleWardList)
+	r.Handle("GET /wards/{id}", identity.PermBedRead, s.handleWardShow)
+	r.Handle("GET /housekeeping", identity.PermBedRead, s.handleHousekeeping)
+	r.Handle("POST /housekeeping/out-of-service", identity.PermBedWrite, s.handleBedAction("out-of-service"))
+	for action := range bedActions {
+		r.Handle("POST /beds/{id}/"+action, identity.PermBedWrite, s.handleBedAction(action))
+	}
+	r.Handle("GET /census", identity.PermBedRead, s.handleCensus)
+	r.Handle("GET /census.csv", identity.PermBedRead, s.handleCensusCSV)
+	r.Handle("GET /admissions/new", identity.PermAdmissionWrite, s.handleAdmitForm)
+	r.Handle("POST /admissions/new", identity.PermAdmissionWrite, s.handleAdmit)
+	r.Handle("GET /admissions/{id}", identity.PermAdmissionRead, s.handleAdmissionShow)
+	for _, c := range admissionCommands {
+		// Each command asks first: GET is its form, POST does it.
+		r.Handle("GET /admissions/{id}/"+c.Key, identity.PermAdmissionWrite, s.handleAdmissionCommandForm(c))
+		r.Handle("POST /admissions/{id}/"+c.Key, identity.PermAdmissionWrite, s.handleAdmissionCommand(c))
+	}
 	r.Handle("POST /events/ticket", httpx.Authenticated, s.handleEventsTicket)
 
 	r.Handle("GET /admin", identity.PermUserAdmin, s.handleAdminHome)

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hospital-erp/hospital-erp/internal/client"
 	"github.com/hospital-erp/hospital-erp/internal/identity"
@@ -78,103 +79,53 @@ func addCounts(a, b ward.BedCounts) ward.BedCounts {
 		Reserved: a.Reserved + b.Reserved, Cleaning: a.Cleaning + b.Cleaning, OutOfService: a.OutOfService + b.OutOfService}
 }
 
-// WardListPage lists the wards with their bed counts.
-type WardListPage struct {
-	Layout
-	Wards    []WardRow
-	Totals   ward.BedCounts
-	TotalBar BedBar
-}
+// wardURL is a ward's page: its beds and the patients in them.
+func wardURL(id string) string { return "/wards/" + url.PathEscape(id) }
 
-// WardRow is one ward of the list.
-type WardRow struct {
-	ward.Ward
-	Bar BedBar
-}
-
+// handleWardList keeps the old address of the ward list working: the bed
+// board took its place.
 func (s *Server) handleWardList(w http.ResponseWriter, r *http.Request) error {
-	if !sessionFrom(r.Context()).can(identity.PermBedRead) {
-		return errForbidden
-	}
-	var wards []ward.Ward
-	err := s.call(w, r, func(ctx context.Context, api *client.Client) error {
-		var err error
-		wards, err = api.Wards(ctx)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	p := &WardListPage{Layout: Layout{Title: "Wards and beds", Area: "Wards & beds", Nav: "wards"}}
-	for _, wd := range wards {
-		p.Wards = append(p.Wards, WardRow{Ward: wd, Bar: newBedBar(wd.Beds)})
-		p.Totals = addCounts(p.Totals, wd.Beds)
-	}
-	p.TotalBar = newBedBar(p.Totals)
-	return s.render(w, r, http.StatusOK, "ward_list", p)
+	http.Redirect(w, r, "/beds", http.StatusMovedPermanently)
+	return nil
 }
 
-// WardShowPage is one ward's bed board. Board is also served alone as
-// the fragment app.js swaps in when a bed changes.
+// WardShowPage is one ward: who lies where since when, and its beds, live.
+// Live is also served alone as the fragment app.js swaps in when a bed
+// of the ward changes.
 type WardShowPage struct {
 	Layout
 	Ward        ward.Ward
-	Board       BedBoard
+	Tabs        []NavItem
+	Live        WardLive
 	Legend      []StatusCount
 	FragmentURL string
+	BoardURL    string
 }
 
-// BedBoard is the live part of the ward page: the counts and the beds
-// grouped by room.
-type BedBoard struct {
-	Counts []StatusCount
-	Total  int
-	Bar    BedBar
-	Rooms  []Room
-}
-
-// Room is one room's beds.
-type Room struct {
-	Code string
-	Beds []ward.Bed
-}
-
-func newBedBoard(beds []ward.Bed) BedBoard {
-	var c ward.BedCounts
-	byRoom := map[string][]ward.Bed{}
-	for _, b := range beds {
-		c.Total++
-		switch b.Status {
-		case "available":
-			c.Available++
-		case "occupied":
-			c.Occupied++
-		case "reserved":
-			c.Reserved++
-		case "cleaning":
-			c.Cleaning++
-		case "out_of_service":
-			c.OutOfService++
-		}
-		byRoom[b.RoomCode] = append(byRoom[b.RoomCode], b)
-	}
-	board := BedBoard{Counts: countsByStatus(c), Total: c.Total, Bar: newBedBar(c)}
-	for code, list := range byRoom {
-		slices.SortFunc(list, func(a, b ward.Bed) int { return naturalCompare(a.Code, b.Code) })
-		board.Rooms = append(board.Rooms, Room{Code: code, Beds: list})
-	}
-	slices.SortFunc(board.Rooms, func(a, b Room) int { return naturalCompare(a.Code, b.Code) })
-	return board
+// WardLive is the live part of the ward page.
+type WardLive struct {
+	Ward WardBoard
+	// Patients are the occupied beds whose patient the user may see, in
+	// bed order.
+	Patients []BedView
+	// Hidden counts the other occupied beds (patients outside the user's
+	// care, or a role that does not see patients).
+	Hidden   int
+	CanAdmit bool
+	At       string
 }
 
 func (s *Server) handleWardShow(w http.ResponseWriter, r *http.Request) error {
-	if !sessionFrom(r.Context()).can(identity.PermBedRead) {
-		return errForbidden
-	}
+	sess := sessionFrom(r.Context())
 	id := r.PathValue("id")
+	fragment := r.URL.Query().Get("fragment") == "beds"
+	var b ward.Board
 	var d ward.WardDetail
 	err := s.call(w, r, func(ctx context.Context, api *client.Client) error {
 		var err error
+		if b, err = api.BedBoard(ctx, id, ""); err != nil || fragment {
+			return err
+		}
 		d, err = api.Ward(ctx, id)
 		return err
 	})
@@ -184,18 +135,49 @@ func (s *Server) handleWardShow(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	board := newBedBoard(d.BedList)
-	if r.URL.Query().Get("fragment") == "beds" {
-		return s.renderFragment(w, "ward_show", "bed_board", board)
+	if len(b.Wards) != 1 {
+		return errNotFound
+	}
+	bv := s.newBoardView(sess, b, "")
+	live := WardLive{Ward: bv.Wards[0], CanAdmit: bv.CanAdmit, At: bv.At}
+	for _, room := range live.Ward.Rooms {
+		for _, bed := range room.Beds {
+			if bed.Status != "occupied" {
+				continue
+			}
+			if bed.PatientName == "" {
+				live.Hidden++
+				continue
+			}
+			live.Patients = append(live.Patients, bed)
+		}
+	}
+	slices.SortFunc(live.Patients, func(a, b BedView) int { return naturalCompare(a.Code, b.Code) })
+	if fragment {
+		return s.renderFragment(w, "ward_show", "ward_live", live)
 	}
 	p := &WardShowPage{
-		Layout:      Layout{Title: d.Name + " – beds", Area: "Wards & beds", Nav: "wards"},
+		Layout:      Layout{Title: d.Name + " – ward", Area: "Wards & beds", Nav: "beds"},
 		Ward:        d.Ward,
-		Board:       board,
+		Tabs:        bedTabs(sess, ""),
+		Live:        live,
 		Legend:      countsByStatus(ward.BedCounts{}),
-		FragmentURL: "/wards/" + url.PathEscape(d.ID) + "?fragment=beds",
+		FragmentURL: wardURL(d.ID) + "?fragment=beds",
+		BoardURL:    "/beds?ward_id=" + url.QueryEscape(d.ID),
 	}
 	return s.render(w, r, http.StatusOK, "ward_show", p)
+}
+
+// bedTabs is the sub-navigation of the bed pages; current is the key of
+// the page shown ("" for none, as on a ward's page).
+func bedTabs(sess *session, current string) []NavItem {
+	tabs := []NavItem{{Href: "/beds", Label: "Bed board", Current: current == "beds"},
+		{Href: "/housekeeping", Label: "Housekeeping", Current: current == "housekeeping"},
+		{Href: "/census", Label: "Census", Current: current == "census"}}
+	if sess.can(identity.PermAdmissionWrite) {
+		tabs = append(tabs, NavItem{Href: "/admissions/new", Label: "Admit a patient", Current: current == "admit"})
+	}
+	return tabs
 }
 
 // naturalCompare orders "Bed 2" before "Bed 10".
@@ -225,4 +207,52 @@ func digitPrefix(s string) string {
 		i++
 	}
 	return s[:i]
+}
+
+// dateTimeIn is "2 Mar 2026, 14:05" in the hospital's time zone.
+func dateTimeIn(t time.Time, loc *time.Location) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.In(loc).Format("2 Jan 2006, 15:04")
+}
+
+// durationText is a time span as a ward says it: "40 min", "5 h", "3 days".
+func durationText(d time.Duration) string {
+	switch {
+	case d < time.Hour:
+		return strconv.Itoa(max(0, int(d.Minutes()))) + " min"
+	case d < 48*time.Hour:
+		return strconv.Itoa(int(d.Hours())) + " h"
+	}
+	return strconv.Itoa(int(d.Hours()/24)) + " days"
+}
+
+// stayDay is the day of a stay: the day of admission is day 1, counted
+// in the hospital's calendar days.
+func stayDay(admitted, now time.Time, loc *time.Location) int {
+	a, n := midnight(admitted, loc), midnight(now, loc)
+	days := 0
+	for d := a; d.Before(n) && days < 100000; d = d.AddDate(0, 0, 1) {
+		days++
+	}
+	return days + 1
+}
+
+// stayText says where a stay is against its expected length: "day 3 of
+// 5", "day 6 · discharge due today", "day 8 · discharge was due 7 Mar"
+// (overdue). A stay of 5 days is due to end on day 6, the discharge day.
+func stayText(admitted, now time.Time, expected *int, loc *time.Location) (string, bool) {
+	day := stayDay(admitted, now, loc)
+	text := "day " + strconv.Itoa(day)
+	switch {
+	case expected == nil:
+		return text, false
+	case day <= *expected:
+		return text + " of " + strconv.Itoa(*expected), false
+	case day == *expected+1:
+		return text + " · discharge due today", false
+	}
+	due := midnight(admitted, loc).AddDate(0, 0, *expected)
+	return text + " · discharge was due " + due.Format("2 Jan"), true
 }

@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"golang.org/x/net/html"
-	"golang.org/x/net/html/atom"
 )
 
 func TestHealth(t *testing.T) {
@@ -266,7 +265,7 @@ func TestNavigationFollowsPermissions(t *testing.T) {
 	}
 	res := e.get("/")
 	got := nav(res.doc)
-	for _, href := range []string{"/", "/patients", "/wards", "/api/v1/docs"} {
+	for _, href := range []string{"/", "/patients", "/beds", "/api/v1/docs"} {
 		if !got[href] {
 			t.Errorf("receptionist's navigation lacks %s: %v", href, got)
 		}
@@ -292,7 +291,7 @@ func TestNavigationFollowsPermissions(t *testing.T) {
 	e2.api.role, e2.api.perms = "inventory_manager", []string{"inventory.read"}
 	e2.login()
 	got = nav(e2.get("/").doc)
-	if got["/patients"] || got["/wards"] {
+	if got["/patients"] || got["/beds"] {
 		t.Errorf("inventory manager's navigation: %v", got)
 	}
 	if res := e2.get("/patients"); res.StatusCode != http.StatusForbidden {
@@ -453,75 +452,6 @@ func TestPatientShow(t *testing.T) {
 	}
 }
 
-func TestWards(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	e.login()
-	res := e.get("/wards")
-	rows := findAll(find(res.doc, byTag("tbody")), byTag("tr"))
-	if len(rows) != 2 {
-		t.Fatalf("%d ward rows", len(rows))
-	}
-	bar := find(rows[0], byTag("svg"))
-	if attr(bar, "role") != "img" || !strings.Contains(attr(bar, "aria-label"), "1 available") {
-		t.Errorf("bar label %q", attr(bar, "aria-label"))
-	}
-	if n := len(findAll(bar, byClass("bed-bar__seg"))); n != 4 {
-		t.Errorf("%d bar segments, want 4", n)
-	}
-
-	res = e.get("/wards/" + testWardID)
-	board := find(res.doc, byAttr("data-live-beds", ""))
-	if attr(board, "data-fragment-url") != "/wards/"+testWardID+"?fragment=beds" {
-		t.Fatalf("fragment url %q", attr(board, "data-fragment-url"))
-	}
-	rooms := findAll(board, byClass("room__title"))
-	var order []string
-	for _, r := range rooms {
-		order = append(order, text(r))
-	}
-	if strings.Join(order, ",") != "Room 20,Room 101,Room 102" {
-		t.Errorf("rooms in order %v", order)
-	}
-	beds := findAll(board, byClass("bed"))
-	if len(beds) != 4 || text(find(beds[1], byClass("bed__code"))) != "B2" {
-		t.Fatalf("%d beds", len(beds))
-	}
-	for _, b := range beds {
-		if text(find(b, byClass("bed__status"))) == "" {
-			t.Error("a bed has no text label: colour alone")
-		}
-	}
-	if live := find(res.doc, byAttr("data-live-status", "")); attr(live, "aria-live") != "polite" {
-		t.Error("no polite live status")
-	}
-	if meta := find(res.doc, byAttr("name", "csrf-token")); attr(meta, "content") == "" {
-		t.Error("no csrf-token meta for app.js")
-	}
-
-	frag := e.get("/wards/" + testWardID + "?fragment=beds")
-	if frag.StatusCode != http.StatusOK || frag.Header.Get("Cache-Control") != "no-store" {
-		t.Fatalf("fragment: %d", frag.StatusCode)
-	}
-	if strings.Contains(frag.body, "<html") || strings.Contains(frag.body, "site-header") {
-		t.Error("the fragment carries the layout")
-	}
-	nodes, err := html.ParseFragment(strings.NewReader(frag.body), &html.Node{Type: html.ElementNode, Data: "div", DataAtom: atom.Div})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, node := range nodes {
-		n += len(findAll(node, byClass("bed")))
-	}
-	if n != 4 {
-		t.Errorf("fragment has %d beds", n)
-	}
-	if res := e.get("/wards/unknown"); res.StatusCode != http.StatusNotFound {
-		t.Errorf("unknown ward: %d", res.StatusCode)
-	}
-}
-
 func TestEventsTicket(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -568,7 +498,7 @@ func TestTokenRefresh(t *testing.T) {
 		var wg sync.WaitGroup
 		for range 8 {
 			wg.Go(func() {
-				if res := e.get("/wards"); res.StatusCode != http.StatusOK {
+				if res := e.get("/beds"); res.StatusCode != http.StatusOK {
 					t.Errorf("GET /wards: %d", res.StatusCode)
 				}
 			})
@@ -622,7 +552,7 @@ func TestBackendUnavailable(t *testing.T) {
 	e.api.mu.Lock()
 	e.api.down = true
 	e.api.mu.Unlock()
-	res := e.get("/wards")
+	res := e.get("/beds")
 	if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" {
 		t.Fatalf("backend 503: %d", res.StatusCode)
 	}
@@ -658,7 +588,7 @@ func TestRequestIDReachesTheBackend(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.login()
-	req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/wards", nil)
+	req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/beds", nil)
 	req.Header.Set("X-Request-ID", "trace-me-123")
 	res := e.do(req)
 	if res.Header.Get("X-Request-ID") != "trace-me-123" {

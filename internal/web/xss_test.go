@@ -44,7 +44,8 @@ func checkNoInjection(t *testing.T, what string, doc *html.Node) {
 
 // A patient named <script>alert(1)</script> or "><img src=x
 // onerror=alert(1)> is text on every page: registry, forms, duplicates,
-// merge, calendar, appointment, booking, queue board and display.
+// merge, calendar, appointment, booking, queue board and display, bed
+// board, ward, housekeeping, admission pages and census (ward names too).
 func TestHostileNamesAreShownAsText(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -63,6 +64,11 @@ func TestHostileNamesAreShownAsText(t *testing.T) {
 	sc.appts[1].PractitionerName, sc.appts[1].ClinicName = hostileImg, hostileScript
 	sc.board.Entries[0].PatientName, sc.board.Entries[0].CallPoint = hostileImg, hostileScript
 	sc.board.Entries[1].PatientName = name0
+	// Wards and the census carry names typed by the facility's staff.
+	e.api.wards[0].Name, e.api.wards[1].Name = hostileImg, hostileScript
+	e.api.inpt.census.Wards[0].Name, e.api.inpt.census.Wards[1].Name = hostileScript, hostileImg
+	e.api.inpt.admissions[0].Reason = hostileImg
+	e.api.inpt.beds[0].Code, e.api.inpt.beds[0].RoomCode = hostileScript, hostileImg
 	e.api.mu.Unlock()
 	e.login()
 
@@ -111,6 +117,20 @@ func TestHostileNamesAreShownAsText(t *testing.T) {
 		{"/queue/" + testDeptID + "?display=1&fragment=queue", []string{hostileScript}},
 		{"/queue/" + testDeptID + "?call_point=" + url.QueryEscape(hostileImg), nil},
 		{"/patients?birth_date=" + url.QueryEscape(hostileScript), nil},
+		{"/beds", []string{name0, hostileImg, hostileScript}},
+		{"/beds?fragment=board", []string{name0, hostileImg}},
+		{"/beds?ward_id=" + testWardID + "&status=" + url.QueryEscape(hostileImg), []string{name0}},
+		{"/wards/" + testWardID, []string{name0, hostileImg}},
+		{"/wards/" + testWardID + "?fragment=beds", []string{name0, hostileScript}},
+		{"/housekeeping", []string{hostileImg}},
+		{"/housekeeping?fragment=list", []string{hostileImg}},
+		{"/admissions/" + testAdmissionID, []string{name0, hostileImg}},
+		{"/admissions/" + testAdmissionID + "/discharge", []string{name0}},
+		{"/admissions/" + testAdmissionID + "/transfer", []string{name0, hostileScript}},
+		{"/admissions/new?patient_id=" + testPatientID + "&bed_id=" + url.QueryEscape(hostileImg), []string{strings.ToUpper(hostileScript), hostileImg}},
+		{"/admissions/new?patient_q=" + url.QueryEscape(hostileScript), []string{strings.ToUpper(hostileScript)}},
+		{"/census", []string{hostileScript, hostileImg}},
+		{"/census?from=" + url.QueryEscape(hostileImg) + "&to=" + url.QueryEscape(hostileScript), nil},
 	}
 	for _, pg := range pages {
 		check("GET "+pg.path, e.get(pg.path), pg.want...)
@@ -147,6 +167,11 @@ func TestHostileNamesAreShownAsText(t *testing.T) {
 	check("booking error", res, hostileImg)
 	e.post("/queue/"+testDeptID+"/call-next", url.Values{"csrf_token": {csrf}, "call_point": {hostileImg}})
 	check("board after a call", e.get("/queue/"+testDeptID), hostileImg)
+	res = e.post("/admissions/new", url.Values{"csrf_token": {csrf}, "patient_q": {hostileScript}, "reason": {hostileImg},
+		"bed_id": {hostileScript}, "source": {hostileImg}, "idempotency_key": {"k"}, "expected_days": {hostileScript}})
+	check("admission error", res, hostileImg)
+	res = e.post("/admissions/"+testAdmissionID+"/cancel", url.Values{"csrf_token": {csrf}, "reason": {strings.Repeat(hostileImg, 20)}})
+	check("cancel error", res)
 	res = e.post("/patients/"+testPatientID+"/merge", url.Values{"csrf_token": {csrf}, "merged_id": {testOtherPatient}, "confirm": {"yes"}})
 	if res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("merge: %d", res.StatusCode)

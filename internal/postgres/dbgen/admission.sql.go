@@ -245,23 +245,37 @@ func (q *Queries) AdmissionDischarge(ctx context.Context, arg AdmissionDischarge
 }
 
 const admissionEvents = `-- name: AdmissionEvents :many
-SELECT e.id, e.admission_id, e.event, e.from_bed_id, e.to_bed_id, e.occurred_at, e.actor_id, e.details, coalesce(u.display_name, '') AS actor_name
-FROM admission_events e LEFT JOIN users u ON u.id = e.actor_id
+SELECT e.id, e.admission_id, e.event, e.from_bed_id, e.to_bed_id, e.occurred_at, e.actor_id, e.details, coalesce(u.display_name, '') AS actor_name,
+       coalesce(fb.code, '') AS from_bed_code, coalesce(fw.name, '') AS from_ward_name,
+       coalesce(tb.code, '') AS to_bed_code, coalesce(tw.name, '') AS to_ward_name
+FROM admission_events e
+LEFT JOIN users u ON u.id = e.actor_id
+LEFT JOIN beds fb ON fb.id = e.from_bed_id
+LEFT JOIN rooms fr ON fr.id = fb.room_id
+LEFT JOIN wards fw ON fw.id = fr.ward_id
+LEFT JOIN beds tb ON tb.id = e.to_bed_id
+LEFT JOIN rooms tr ON tr.id = tb.room_id
+LEFT JOIN wards tw ON tw.id = tr.ward_id
 WHERE e.admission_id = $1 ORDER BY e.id
 `
 
 type AdmissionEventsRow struct {
-	ID          int64
-	AdmissionID uuid.UUID
-	Event       string
-	FromBedID   *uuid.UUID
-	ToBedID     *uuid.UUID
-	OccurredAt  time.Time
-	ActorID     *uuid.UUID
-	Details     []byte
-	ActorName   string
+	ID           int64
+	AdmissionID  uuid.UUID
+	Event        string
+	FromBedID    *uuid.UUID
+	ToBedID      *uuid.UUID
+	OccurredAt   time.Time
+	ActorID      *uuid.UUID
+	Details      []byte
+	ActorName    string
+	FromBedCode  string
+	FromWardName string
+	ToBedCode    string
+	ToWardName   string
 }
 
+// The history with the beds and wards named, as a page shows them.
 func (q *Queries) AdmissionEvents(ctx context.Context, admissionID uuid.UUID) ([]AdmissionEventsRow, error) {
 	rows, err := q.db.Query(ctx, admissionEvents, admissionID)
 	if err != nil {
@@ -281,6 +295,10 @@ func (q *Queries) AdmissionEvents(ctx context.Context, admissionID uuid.UUID) ([
 			&i.ActorID,
 			&i.Details,
 			&i.ActorName,
+			&i.FromBedCode,
+			&i.FromWardName,
+			&i.ToBedCode,
+			&i.ToWardName,
 		); err != nil {
 			return nil, err
 		}

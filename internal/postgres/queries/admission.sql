@@ -42,8 +42,18 @@ UPDATE admissions SET status = 'cancelled', ended_at = now(), cancel_reason = $2
 WHERE id = $1 RETURNING *;
 
 -- name: AdmissionEvents :many
-SELECT e.*, coalesce(u.display_name, '') AS actor_name
-FROM admission_events e LEFT JOIN users u ON u.id = e.actor_id
+-- The history with the beds and wards named, as a page shows them.
+SELECT e.*, coalesce(u.display_name, '') AS actor_name,
+       coalesce(fb.code, '') AS from_bed_code, coalesce(fw.name, '') AS from_ward_name,
+       coalesce(tb.code, '') AS to_bed_code, coalesce(tw.name, '') AS to_ward_name
+FROM admission_events e
+LEFT JOIN users u ON u.id = e.actor_id
+LEFT JOIN beds fb ON fb.id = e.from_bed_id
+LEFT JOIN rooms fr ON fr.id = fb.room_id
+LEFT JOIN wards fw ON fw.id = fr.ward_id
+LEFT JOIN beds tb ON tb.id = e.to_bed_id
+LEFT JOIN rooms tr ON tr.id = tb.room_id
+LEFT JOIN wards tw ON tw.id = tr.ward_id
 WHERE e.admission_id = $1 ORDER BY e.id;
 
 -- name: AdmissionActiveForPatient :one

@@ -1,6 +1,7 @@
 // Hospital ERP web UI. This file does three things only: the "Print"
-// buttons, the live boards (the bed board of a ward page and the queue
-// board of a department), and the automatic log-off of idle sessions.
+// buttons, the live boards (the bed board, a ward's page, the
+// housekeeping list and the queue board of a department), and the
+// automatic log-off of idle sessions.
 // Every page and every form works without it.
 (function () {
   'use strict';
@@ -15,12 +16,13 @@
     }
   }
 
-  // The live boards: the bed board of a ward page and the queue board of
-  // a department. A WebSocket to the backend's event stream (opened with a
-  // short-lived ticket the web server fetches for us) says when something
-  // changed; the board's fragment is then fetched again and swapped in.
-  // Events name ids and ticket numbers only, never a patient: what the
-  // board shows always comes from the server's escaped HTML.
+  // The live boards: the bed board (every ward or one), a ward's page, the
+  // housekeeping list and the queue board of a department. A WebSocket to
+  // the backend's event stream (opened with a short-lived ticket the web
+  // server fetches for us) says when something changed; the board's
+  // fragment is then fetched again and swapped in. Events name ids and
+  // ticket numbers only, never a patient: what the board shows always
+  // comes from the server's escaped HTML.
   function initLiveBoards() {
     var beds = document.querySelector('[data-live-beds]');
     if (beds) {
@@ -47,6 +49,9 @@
 
     var lastEventID = '';
     var attempt = 0;
+    // Beds named by events since the last refresh, to announce once the
+    // fresh board shows their new state.
+    var changedBeds = [];
     var refreshTimer = 0;
     var refreshing = false;
     var refreshAgain = false;
@@ -85,12 +90,32 @@
       }
     }
 
+    // announceBeds tells screen reader users which beds changed: "Bed
+    // A-01B: Occupied." Code and state come from the swapped-in board
+    // (textContent, never HTML); a bed not on this board is not named.
+    function announceBeds(ids) {
+      if (!announce || topic !== 'beds') {
+        return;
+      }
+      var said = [];
+      for (var i = 0; i < ids.length; i++) {
+        var tile = document.getElementById('bed-' + ids[i]);
+        var state = tile ? tile.querySelector('.bed__status') : null;
+        if (tile && state && said.indexOf(ids[i]) < 0) {
+          said.push(ids[i]);
+          announce.textContent = 'Bed ' + tile.getAttribute('data-bed-code') + ': ' + state.textContent + '.';
+        }
+      }
+    }
+
     function refresh() {
       if (refreshing) {
         refreshAgain = true;
         return;
       }
       refreshing = true;
+      var beds = changedBeds;
+      changedBeds = [];
       fetch(fragmentURL, { credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'text/html' } })
         .then(function (res) {
           if (res.status === 401) {
@@ -102,7 +127,10 @@
           }
           return res.text();
         })
-        .then(swap)
+        .then(function (html) {
+          swap(html);
+          announceBeds(beds);
+        })
         .catch(function () { /* the next event or reconnect tries again */ })
         .then(function () {
           refreshing = false;
@@ -146,9 +174,10 @@
       if (msg.topic !== topic) {
         return false;
       }
-      // Events that name another ward or department need no refresh.
+      // Events that name another ward or department need no refresh; a
+      // board of every ward (no scope) needs all of them.
       var data = msg.data || {};
-      return !data[scopeKey] || data[scopeKey] === scopeID;
+      return !scopeID || !data[scopeKey] || data[scopeKey] === scopeID;
     }
 
     // A called ticket is announced to screen readers: "Ticket 007, Room 3".
@@ -184,10 +213,15 @@
             lastEventID = msg.id;
           }
           // "hello" too: something may have changed between this page
-          // being rendered and the stream starting.
+          // being rendered and the stream starting, or while the stream
+          // was down. So every (re)connect fetches the whole board again,
+          // and a "resync" (events missed) does too.
           if (relevant(msg)) {
             if (msg.topic === topic) {
               announceCall(msg);
+              if (msg.data && msg.data.bed_id && changedBeds.length < 50) {
+                changedBeds.push(msg.data.bed_id);
+              }
             }
             scheduleRefresh();
           }

@@ -75,11 +75,11 @@ func (s *Server) handleAccountShow(w http.ResponseWriter, r *http.Request) error
 		Layout:          Layout{Title: "My account", Area: "My account", Nav: "account"},
 		Me:              me,
 		RoleName:        roleName(me.Role),
-		PasswordChanged: formatDateTime(me.PasswordChangedAt),
-		SessionEnds:     formatDateTime(me.ExpiresAt),
+		PasswordChanged: formatDateTime(me.PasswordChangedAt, s.loc),
+		SessionEnds:     formatDateTime(me.ExpiresAt, s.loc),
 	}
 	if me.LastLoginAt != nil {
-		p.LastLogin = formatDateTime(*me.LastLoginAt)
+		p.LastLogin = formatDateTime(*me.LastLoginAt, s.loc)
 	}
 	return s.render(w, r, http.StatusOK, "account", p)
 }
@@ -428,11 +428,11 @@ func (s *Server) handleKeepAlive(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// formatDateTime writes a time as "2 Mar 2026, 14:05" in the server's
-// time zone (TZ), or "" for the zero time.
-func formatDateTime(t time.Time) string {
+// formatDateTime writes a time as "2 Mar 2026, 14:05" in the hospital's
+// time zone, or "" for the zero time.
+func formatDateTime(t time.Time, loc *time.Location) string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.Local().Format(dateLayout + ", 15:04")
+	return t.In(loc).Format(dateLayout + ", 15:04")
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/hospital-erp/hospital-erp/internal/client"
@@ -51,10 +52,10 @@ type UserRow struct {
 	MFAWarn bool
 }
 
-func newUserRow(u identity.User) UserRow {
+func newUserRow(u identity.User, loc *time.Location) UserRow {
 	row := UserRow{User: u, RoleName: roleName(u.Role), MFA: "Off"}
 	if u.LastLoginAt != nil {
-		row.LastLogin = formatDateTime(*u.LastLoginAt)
+		row.LastLogin = formatDateTime(*u.LastLoginAt, loc)
 	}
 	switch {
 	case u.MFAEnabled:
@@ -137,7 +138,7 @@ func (s *Server) handleUserList(w http.ResponseWriter, r *http.Request) error {
 	err := s.call(w, r, func(ctx context.Context, api *client.Client) error {
 		res, err := api.Users(ctx, client.UserQuery{Q: p.Q, Role: p.Role, Active: active, Cursor: cursor, Limit: userPageSize})
 		for _, u := range res.Items {
-			p.Users = append(p.Users, newUserRow(u))
+			p.Users = append(p.Users, newUserRow(u, s.loc))
 		}
 		next = res.NextCursor
 		return err
@@ -360,13 +361,13 @@ func (s *Server) newUserShowPage(r *http.Request, c assignmentChoices, u identit
 		Tab:             "users",
 		Account:         u,
 		RoleName:        roleName(u.Role),
-		PasswordChanged: formatDateTime(u.PasswordChangedAt),
-		Created:         formatDateTime(u.CreatedAt),
+		PasswordChanged: formatDateTime(u.PasswordChangedAt, s.loc),
+		Created:         formatDateTime(u.CreatedAt, s.loc),
 		Self:            sessionFrom(r.Context()).UserID == u.ID,
 		Version:         u.Version,
 	}
 	if u.LastLoginAt != nil {
-		p.LastLogin = formatDateTime(*u.LastLoginAt)
+		p.LastLogin = formatDateTime(*u.LastLoginAt, s.loc)
 	}
 	for _, d := range c.depts {
 		if d.ID == u.DepartmentID {

@@ -88,10 +88,10 @@ func (s *Server) renderGrantList(w http.ResponseWriter, r *http.Request, show st
 	}
 	now := s.now()
 	for i, g := range grants {
-		row := GrantRow{Grant: g, RoleName: roleName(g.Role), GrantedAt: formatDateTime(g.GrantedAt),
-			ExpiresAt: formatDateTime(g.ExpiresAt), Active: g.ExpiresAt.After(now), NoteID: "note-" + strconv.Itoa(i)}
+		row := GrantRow{Grant: g, RoleName: roleName(g.Role), GrantedAt: formatDateTime(g.GrantedAt, s.loc),
+			ExpiresAt: formatDateTime(g.ExpiresAt, s.loc), Active: g.ExpiresAt.After(now), NoteID: "note-" + strconv.Itoa(i)}
 		if g.ReviewedAt != nil {
-			row.Reviewed = formatDateTime(*g.ReviewedAt)
+			row.Reviewed = formatDateTime(*g.ReviewedAt, s.loc)
 		}
 		if g.ID == failedID {
 			row.Note, row.NoteError = note, noteErr

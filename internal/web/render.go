@@ -41,12 +41,12 @@ type views struct {
 	pages map[string]*template.Template
 }
 
-func parseViews(a *assets) (*views, error) {
+func parseViews(a *assets, loc *time.Location) (*views, error) {
 	shared, err := fs.Glob(templateFS, "templates/_*.html")
 	if err != nil || len(shared) == 0 {
 		return nil, fmt.Errorf("web: no shared templates (templates/_*.html): %v", err)
 	}
-	base, err := template.New("").Funcs(templateFuncs(a)).ParseFS(templateFS, shared...)
+	base, err := template.New("").Funcs(templateFuncs(a, loc)).ParseFS(templateFS, shared...)
 	if err != nil {
 		return nil, fmt.Errorf("web: templates: %w", err)
 	}
@@ -98,7 +98,7 @@ func (v *views) execute(name, tmpl string, data any) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func templateFuncs(a *assets) template.FuncMap {
+func templateFuncs(a *assets, loc *time.Location) template.FuncMap {
 	return template.FuncMap{
 		"asset":     a.path,
 		"roleName":  roleName,
@@ -110,7 +110,7 @@ func templateFuncs(a *assets) template.FuncMap {
 		"bedType":   bedTypeLabel,
 		"upper":     strings.ToUpper,
 		"lower":     strings.ToLower,
-		"dateTime":  formatDateTime,
+		"dateTime":  func(t time.Time) string { return formatDateTime(t, loc) },
 		"utcTime":   formatUTC,
 		"isoTime":   isoTime,
 		"permLabel": permissionLabel,

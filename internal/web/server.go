@@ -115,7 +115,7 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err := parseViews(a)
+	v, err := parseViews(a, o.Location)
 	if err != nil {
 		return nil, err
 	}

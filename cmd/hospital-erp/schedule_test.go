@@ -263,6 +263,13 @@ func TestAppointmentLifecycleAndQueue(t *testing.T) {
 	if err != nil || board.Waiting != 2 || board.Entries[0].PatientName == "" {
 		t.Fatalf("board: %+v %v", board, err)
 	}
+	// A nurse without a care relationship with these patients sees the
+	// tickets, not who holds them.
+	stranger := tb.newUser(t, identity.RoleNurse)
+	if nb, err := stranger.C.QueueBoard(ctx, cs.DeptID); err != nil || nb.Waiting != 2 || nb.Entries[0].PatientName != "" ||
+		nb.Entries[0].PatientID != "" || nb.Entries[0].Ticket == "" {
+		t.Fatalf("board for a nurse outside their care: %+v %v", nb, err)
+	}
 	// Two desks call at once: two different patients.
 	var wg sync.WaitGroup
 	called := make(chan string, 2)

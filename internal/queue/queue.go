@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/hospital-erp/hospital-erp/internal/access"
 	"github.com/hospital-erp/hospital-erp/internal/audit"
 	"github.com/hospital-erp/hospital-erp/internal/hospital"
 	"github.com/hospital-erp/hospital-erp/internal/identity"
@@ -220,8 +221,9 @@ func (s *Service) Finish(ctx context.Context, entryID, status string) (Entry, er
 }
 
 // Board returns a department's queue. Names and MRNs are included only for
-// users who may read patients; a waiting-room screen signed in with a role
-// without patient.read shows tickets only.
+// users who may read patients and, for care-scoped roles, only for the
+// patients in their care (like the bed board); a waiting-room screen signed
+// in with a role without patient.read shows tickets only.
 func (s *Service) Board(ctx context.Context, departmentID string) (Board, error) {
 	actor, err := hospital.Require(ctx, identity.PermAppointmentRead)
 	if err != nil {
@@ -231,7 +233,13 @@ func (s *Service) Board(ctx context.Context, departmentID string) (Board, error)
 	if err != nil {
 		return Board{}, hospital.Errorf(hospital.ENOTFOUND, "No department has this id.")
 	}
-	rows, err := s.db.Queries().QueueBoard(ctx, dept)
+	scope := access.ScopeOf(ctx)
+	wards := scope.Wards
+	if wards == nil {
+		wards = []uuid.UUID{}
+	}
+	rows, err := s.db.Queries().QueueBoard(ctx, dbgen.QueueBoardParams{DepartmentID: dept, ScopeUser: scope.User,
+		ScopeWards: wards, ScopeDepartment: scope.Department})
 	if err != nil {
 		return Board{}, postgres.Translate(err)
 	}
@@ -240,7 +248,11 @@ func (s *Service) Board(ctx context.Context, departmentID string) (Board, error)
 		e := fromRow(dbgen.QueueEntry{ID: r.ID, DepartmentID: r.DepartmentID, PatientID: r.PatientID, AppointmentID: r.AppointmentID,
 			Ticket: r.Ticket, Status: r.Status, CheckedInAt: r.CheckedInAt, CalledAt: r.CalledAt, CallPoint: r.CallPoint,
 			FinishedAt: r.FinishedAt})
-		withPatient(&e, actor, r.FamilyName, r.GivenNames, r.Mrn)
+		if r.Visible {
+			withPatient(&e, actor, r.FamilyName, r.GivenNames, r.Mrn)
+		} else {
+			e.PatientID = ""
+		}
 		if e.Status == "waiting" {
 			b.Waiting++
 		}

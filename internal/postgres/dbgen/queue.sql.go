@@ -88,12 +88,21 @@ func (q *Queries) QueueAddAt(ctx context.Context, arg QueueAddAtParams) (QueueEn
 }
 
 const queueBoard = `-- name: QueueBoard :many
-SELECT q.id, q.department_id, q.patient_id, q.appointment_id, q.ticket, q.status, q.checked_in_at, q.called_at, q.called_by, q.call_point, q.finished_at, p.family_name, p.given_names, p.mrn
+SELECT q.id, q.department_id, q.patient_id, q.appointment_id, q.ticket, q.status, q.checked_in_at, q.called_at, q.called_by, q.call_point, q.finished_at, p.family_name, p.given_names, p.mrn,
+       ($1::uuid IS NULL
+        OR patient_in_scope(q.patient_id, $1::uuid, $2::uuid[], $3::uuid))::bool AS visible
 FROM queue_entries q JOIN patients p ON p.id = q.patient_id
-WHERE q.department_id = $1 AND (q.status IN ('waiting', 'called') OR q.finished_at > now() - interval '15 minutes')
+WHERE q.department_id = $4 AND (q.status IN ('waiting', 'called') OR q.finished_at > now() - interval '15 minutes')
 ORDER BY CASE q.status WHEN 'called' THEN 0 WHEN 'waiting' THEN 1 ELSE 2 END, q.checked_in_at
 LIMIT 200
 `
+
+type QueueBoardParams struct {
+	ScopeUser       *uuid.UUID
+	ScopeWards      []uuid.UUID
+	ScopeDepartment *uuid.UUID
+	DepartmentID    uuid.UUID
+}
 
 type QueueBoardRow struct {
 	ID            uuid.UUID
@@ -110,11 +119,18 @@ type QueueBoardRow struct {
 	FamilyName    string
 	GivenNames    string
 	Mrn           string
+	Visible       bool
 }
 
-// Today's open entries of a department, in order.
-func (q *Queries) QueueBoard(ctx context.Context, departmentID uuid.UUID) ([]QueueBoardRow, error) {
-	rows, err := q.db.Query(ctx, queueBoard, departmentID)
+// Today's open entries of a department, in order, and whether the (scoped)
+// reader may see each patient.
+func (q *Queries) QueueBoard(ctx context.Context, arg QueueBoardParams) ([]QueueBoardRow, error) {
+	rows, err := q.db.Query(ctx, queueBoard,
+		arg.ScopeUser,
+		arg.ScopeWards,
+		arg.ScopeDepartment,
+		arg.DepartmentID,
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -137,6 +153,7 @@ func (q *Queries) QueueBoard(ctx context.Context, departmentID uuid.UUID) ([]Que
 			&i.FamilyName,
 			&i.GivenNames,
 			&i.Mrn,
+			&i.Visible,
 		); err != nil {
 			return nil, err
 		}

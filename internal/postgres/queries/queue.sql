@@ -32,10 +32,13 @@ UPDATE queue_entries SET status = $2, finished_at = now()
 WHERE id = $1 AND status IN ('waiting', 'called') RETURNING *;
 
 -- name: QueueBoard :many
--- Today's open entries of a department, in order.
-SELECT q.*, p.family_name, p.given_names, p.mrn
+-- Today's open entries of a department, in order, and whether the (scoped)
+-- reader may see each patient.
+SELECT q.*, p.family_name, p.given_names, p.mrn,
+       (sqlc.narg(scope_user)::uuid IS NULL
+        OR patient_in_scope(q.patient_id, sqlc.narg(scope_user)::uuid, sqlc.arg(scope_wards)::uuid[], sqlc.narg(scope_department)::uuid))::bool AS visible
 FROM queue_entries q JOIN patients p ON p.id = q.patient_id
-WHERE q.department_id = $1 AND (q.status IN ('waiting', 'called') OR q.finished_at > now() - interval '15 minutes')
+WHERE q.department_id = sqlc.arg(department_id) AND (q.status IN ('waiting', 'called') OR q.finished_at > now() - interval '15 minutes')
 ORDER BY CASE q.status WHEN 'called' THEN 0 WHEN 'waiting' THEN 1 ELSE 2 END, q.checked_in_at
 LIMIT 200;
 

@@ -55,3 +55,6 @@ LIMIT sqlc.arg(lim) OFFSET sqlc.arg(off);
 
 -- name: AuditHead :one
 SELECT hash FROM audit_blocks ORDER BY seq DESC LIMIT 1;
+
+-- name: AuditBlockLastSeq :one
+SELECT coalesce(max(seq), 0)::bigint AS seq FROM audit_blocks;

@@ -3,10 +3,18 @@ package main
 import (
 	"context"
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
 	"testing"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/hospital-erp/hospital-erp/internal/admission"
 	"github.com/hospital-erp/hospital-erp/internal/audit"
@@ -244,5 +252,100 @@ func TestAuditChainVerificationMetric(t *testing.T) {
 	status, _, _ := raw(t, http.MethodGet, tb.URL+"/health/live", "", nil, "")
 	if status != http.StatusOK {
 		t.Fatalf("liveness %d", status)
+	}
+}
+
+// monitoringDir is k8s/monitoring, the alert rules, dashboards and their
+// tools' configuration (tested with the real tools by tools/k8scheck).
+const monitoringDir = "../../k8s/monitoring"
+
+// TestMetricsCatalogue: the names that k8s/monitoring/config/metrics.yml
+// lists under hospital-erp, which the alert rules and dashboards may use,
+// are exactly those a running backend exposes on its metrics port (besides
+// the Go runtime's go_* and process_*), and docs/operations.md describes
+// each of them.
+func TestMetricsCatalogue(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(monitoringDir, "config", "metrics.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var catalogue map[string][]string
+	if err := yaml.Unmarshal(b, &catalogue); err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]bool{}
+	for _, name := range catalogue["hospital-erp"] {
+		listed[name] = true
+	}
+	if len(listed) < 30 {
+		t.Fatalf("metrics.yml lists %d application metrics; has its format changed?", len(listed))
+	}
+
+	// Everything a series needs to exist: a ward, a department with a
+	// queue and a call, an admission, an error, a verified audit chain.
+	// The database-derived gauges are read at the first scrape, so the
+	// data is in place before it.
+	tb := startBackend(t, backendOpts{env: map[string]string{"AUDIT_VERIFY_INTERVAL": "100ms"}})
+	ctx := context.Background()
+	w := setupWard(t, tb, "CT", 1)
+	desk := tb.newUser(t, identity.RoleReceptionist)
+	p := registerPatient(t, desk.C, "Catalogue", "Cat")
+	if _, err := desk.C.Admit(ctx, admission.AdmitInput{PatientID: p.ID, BedID: w.Beds[0], Source: "direct", Reason: "Test"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	cs := setupClinic(t, tb)
+	if _, err := desk.C.QueueWalkIn(ctx, cs.DeptID, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.Desk.C.QueueCallNext(ctx, cs.DeptID, "Room 1"); err != nil {
+		t.Fatal(err)
+	}
+	raw(t, http.MethodGet, tb.URL+"/api/v1/nope", "", nil, "")
+	if !eventually(5*time.Second, func() bool { _, ok := sample(t, tb.Metrics, "audit_chain_verified", nil); return ok }) {
+		t.Fatal("the audit chain was not verified")
+	}
+
+	resp, err := http.Get(metricsServer(t, tb.Metrics) + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("parse /metrics: %v", err)
+	}
+	for name := range listed {
+		if mf, ok := families[name]; !ok || len(mf.GetMetric()) == 0 {
+			t.Errorf("metrics.yml lists %s, the backend does not expose it", name)
+		}
+	}
+	var unlisted []string
+	for name := range families {
+		if !listed[name] && !strings.HasPrefix(name, "go_") && !strings.HasPrefix(name, "process_") && !strings.HasPrefix(name, "promhttp_") {
+			unlisted = append(unlisted, name)
+		}
+	}
+	sort.Strings(unlisted)
+	for _, name := range unlisted {
+		t.Errorf("the backend exposes %s: list it in k8s/monitoring/config/metrics.yml (and docs/operations.md)", name)
+	}
+
+	ops, err := os.ReadFile("../../docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wildcards := regexp.MustCompile("`([a-z_]+)\\*`").FindAllStringSubmatch(string(ops), -1)
+	for name := range listed {
+		if strings.HasPrefix(name, "go_") || strings.HasPrefix(name, "process_") || strings.Contains(string(ops), "`"+name) {
+			continue
+		}
+		covered := false
+		for _, w := range wildcards {
+			covered = covered || strings.HasPrefix(name, w[1])
+		}
+		if !covered {
+			t.Errorf("docs/operations.md does not describe %s", name)
+		}
 	}
 }

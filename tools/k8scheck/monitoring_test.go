@@ -612,3 +612,64 @@ func TestMonitoringStack(t *testing.T) {
 		t.Errorf("found %d images in k8s/monitoring, want Prometheus, Alertmanager, Loki and Promtail", len(images))
 	}
 }
+
+// TestPlainPrometheusConfig: config/prometheus.yml, for Prometheus without
+// the operator (and cmd/hospital-erp's end-to-end test), passes promtool and
+// says what the Prometheus resource and the ServiceMonitors say: the same
+// intervals, the rule file, one job per Service with a metrics port (the
+// job name the operator gives its targets), each target with the
+// environment as namespace.
+func TestPlainPrometheusConfig(t *testing.T) {
+	promtool, err := Tool("promtool", InstallPromtool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixture(t)
+	file := filepath.Join(repoRoot, "k8s", "monitoring", "config", "prometheus.yml")
+	if out, err := exec.Command(promtool, "check", "config", file).CombinedOutput(); err != nil {
+		t.Errorf("promtool check config: %v\n%s", err, out)
+	}
+	var cfg struct {
+		Global struct {
+			ScrapeInterval     string `json:"scrape_interval"`
+			EvaluationInterval string `json:"evaluation_interval"`
+		} `json:"global"`
+		RuleFiles     []string `json:"rule_files"`
+		ScrapeConfigs []struct {
+			JobName       string `json:"job_name"`
+			StaticConfigs []struct {
+				Labels map[string]string `json:"labels"`
+			} `json:"static_configs"`
+		} `json:"scrape_configs"`
+	}
+	if err := yaml.Unmarshal(monitoringFile(t, "config/prometheus.yml"), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	p := bundles["monitoring"].customs("Prometheus")[0].Object
+	if cfg.Global.ScrapeInterval != unstructuredString(p, "spec", "scrapeInterval") || cfg.Global.EvaluationInterval != unstructuredString(p, "spec", "evaluationInterval") {
+		t.Errorf("intervals %+v differ from the Prometheus resource's", cfg.Global)
+	}
+	if len(cfg.RuleFiles) != 1 || filepath.Join(repoRoot, "k8s", "monitoring", "config", cfg.RuleFiles[0]) != filepath.Join(repoRoot, "k8s", "monitoring", rulesFile) {
+		t.Errorf("rule_files %v, want the rule file %s", cfg.RuleFiles, rulesFile)
+	}
+	jobs := map[string]bool{}
+	for _, sc := range cfg.ScrapeConfigs {
+		jobs[sc.JobName] = true
+		for _, s := range sc.StaticConfigs {
+			if !strings.HasPrefix(s.Labels["namespace"], "hospital-erp-") {
+				t.Errorf("job %s: targets need the environment as namespace label, got %v", sc.JobName, s.Labels)
+			}
+		}
+	}
+	want := map[string]bool{}
+	for _, svc := range bundles["overlays/production"].services {
+		for _, port := range svc.Spec.Ports {
+			if port.Name == "metrics" {
+				want[svc.Name] = true
+			}
+		}
+	}
+	if !reflect.DeepEqual(jobs, want) {
+		t.Errorf("jobs %v, the ServiceMonitors scrape Services %v", sortedKeys(jobs), sortedKeys(want))
+	}
+}

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,6 +21,7 @@ import (
 
 	"github.com/hospital-erp/hospital-erp/internal/admission"
 	"github.com/hospital-erp/hospital-erp/internal/audit"
+	"github.com/hospital-erp/hospital-erp/internal/client"
 	"github.com/hospital-erp/hospital-erp/internal/identity"
 	"github.com/hospital-erp/hospital-erp/internal/metrics"
 	"github.com/hospital-erp/hospital-erp/internal/patient"
@@ -348,4 +352,85 @@ func TestMetricsCatalogue(t *testing.T) {
 			t.Errorf("docs/operations.md does not describe %s", name)
 		}
 	}
+}
+
+// TestLogSamplesAreReal: the sample lines that tools/k8scheck runs through
+// Promtail's pipeline (k8s/monitoring/config/promtail.test.yml) have exactly
+// the fields the backend writes for the same messages, so the pipeline's
+// field names (level, service, status) are tested against real lines.
+func TestLogSamplesAreReal(t *testing.T) {
+	var cases []struct {
+		Line string `yaml:"line"`
+	}
+	readYAML(t, filepath.Join(monitoringDir, "config", "promtail.test.yml"), &cases)
+	samples := map[string][]string{} // msg -> fields
+	for _, c := range cases {
+		i := strings.Index(c.Line, " {")
+		if i < 0 {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(c.Line[i+1:]), &m); err != nil {
+			t.Fatalf("sample %q: %v", c.Line, err)
+		}
+		samples[m["msg"].(string)] = fields(m)
+	}
+	if len(samples) < 2 {
+		t.Fatalf("promtail.test.yml has samples for %v only", samples)
+	}
+
+	tb := startBackend(t, backendOpts{})
+	rec, _ := tb.user(t, identity.RoleReceptionist)
+	ctx := context.Background()
+	if _, err := rec.Patients(ctx, client.PatientQuery{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := openAdmin(t, tb).Exec(ctx, "REVOKE SELECT ON patients FROM hospital_app"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rec.Patients(ctx, client.PatientQuery{}); client.StatusOf(err) != http.StatusInternalServerError {
+		t.Fatalf("search without SELECT on patients: %v, want 500", err)
+	}
+	// The harness's logger lacks the service attribute newLogger adds.
+	var svc bytes.Buffer
+	newLogger(&svc, slog.LevelInfo, "backend").Info("x")
+	var first map[string]any
+	if err := json.Unmarshal(svc.Bytes(), &first); err != nil || first["service"] != "backend" {
+		t.Fatalf("newLogger writes %s, want a service field", svc.String())
+	}
+	real := map[string][]string{}
+	for _, line := range strings.Split(tb.Logs.String(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) != nil {
+			continue
+		}
+		m["service"] = "backend"
+		if msg, _ := m["msg"].(string); real[msg] == nil {
+			real[msg] = fields(m)
+		}
+	}
+	for msg, want := range samples {
+		if got := real[msg]; strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("log line %q: the backend writes fields %v, promtail.test.yml's sample has %v", msg, got, want)
+		}
+	}
+}
+
+// fields lists a JSON object's keys with their JSON types: "status:number".
+func fields(m map[string]any) []string {
+	var out []string
+	for k, v := range m {
+		kind := "string"
+		switch v.(type) {
+		case float64:
+			kind = "number"
+		case bool:
+			kind = "bool"
+		case nil:
+			kind = "null"
+		}
+		out = append(out, k+":"+kind)
+	}
+	sort.Strings(out)
+	return out
 }

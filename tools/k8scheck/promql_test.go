@@ -210,7 +210,7 @@ func TestPromQL(t *testing.T) {
 
 // The labels Promtail gives log streams (config/promtail.yml).
 var lokiLabels = map[string]bool{"namespace": true, "pod": true, "container": true, "component": true,
-	"level": true, "status_class": true, "cluster": true}
+	"level": true, "status_class": true, "cluster": true, "stream": true}
 
 func checkLogQL(t *testing.T, q query) {
 	t.Helper()

@@ -5,7 +5,20 @@
 MONITORING := k8s/monitoring
 RULES      := $(MONITORING)/config/rules/hospital-erp.rules.yml
 
-.PHONY: monitoring-generate monitoring-test
+.PHONY: monitoring-generate monitoring-test monitoring-deps
+
+# "make k8s-check" on its own needs amtool and Alertmanager as well ("make
+# test" installs them with its other packages).
+k8s-check: monitoring-deps
+
+monitoring-deps: ## install Prometheus and Alertmanager (promtool, amtool) when missing and root
+	@missing=""; \
+	{ command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; } || missing="$$missing prometheus"; \
+	{ command -v prometheus-alertmanager >/dev/null 2>&1 && command -v amtool >/dev/null 2>&1; } || missing="$$missing prometheus-alertmanager"; \
+	[ -z "$$missing" ] && exit 0; \
+	if [ "$$(id -u)" -ne 0 ]; then echo "Missing Debian packages:$$missing"; echo "Install them with: sudo apt-get install -y$$missing"; exit 1; fi; \
+	echo "Installing Debian packages:$$missing"; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null
 
 monitoring-generate: ## regenerate k8s/monitoring/prometheusrule.yaml (from the rule file) and the dashboards (from tools/k8scheck/dashboards)
 	@{ printf '%s\n' \
@@ -21,5 +34,5 @@ monitoring-generate: ## regenerate k8s/monitoring/prometheusrule.yaml (from the 
 	  sed -n '/^groups:/,$$p' $(RULES) | sed 's/^\(.\)/  \1/'; } > $(MONITORING)/prometheusrule.yaml
 	cd tools/k8scheck && $(GO) test -count=1 ./dashboards -update
 
-monitoring-test: ## only the monitoring checks: promtool, amtool, Alertmanager, PromQL, dashboards, Promtail (seconds)
-	cd tools/k8scheck && $(GO) test -count=1 -run 'TestMonitoring|TestAlert|TestRules|TestDashboards|TestPromtail|TestPromQL|TestUpToDate' ./...
+monitoring-test: monitoring-deps ## only the monitoring checks: promtool, amtool, Alertmanager, PromQL, dashboards, Promtail (seconds)
+	cd tools/k8scheck && $(GO) test -count=1 -run 'TestMonitoring|TestPlain|TestAlert|TestRules|TestDashboards|TestPromtail|TestPromQL|TestUpToDate' ./...

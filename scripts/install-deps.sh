@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs the Debian packages a target needs when they are missing.
 #   scripts/install-deps.sh run    PostgreSQL server binaries (make run)
-#   scripts/install-deps.sh test   PostgreSQL, PgBouncer, Redis, Chromium (make test)
+#   scripts/install-deps.sh test   PostgreSQL, PgBouncer, Redis, Chromium, Prometheus and
+#                                  Alertmanager (make test)
 #   scripts/install-deps.sh bench  PostgreSQL, PgBouncer, Redis, redis-benchmark (make bench)
 # As root it runs apt-get; otherwise it prints the line to run and fails.
 set -eu
@@ -21,6 +22,10 @@ if [ "$want" = test ]; then
 	has redis-server || missing="$missing redis-server"
 	has redis-sentinel || missing="$missing redis-sentinel"
 	has chromium || missing="$missing chromium"
+	# The monitoring tests: promtool, the Prometheus server, amtool and
+	# Alertmanager (docs/observability.md).
+	{ has prometheus && has promtool; } || missing="$missing prometheus"
+	{ has prometheus-alertmanager && has amtool; } || missing="$missing prometheus-alertmanager"
 fi
 if [ "$want" = bench ]; then
 	has pgbouncer || missing="$missing pgbouncer"

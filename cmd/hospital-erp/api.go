@@ -110,6 +110,19 @@ func newBackend(ctx context.Context, cfg *config.Config, log *slog.Logger, m *me
 			m.AuditSealed.Add(float64(n))
 			m.AuditUnsealed.Set(float64(unsealed))
 		}})
+	go audit.RunVerifier(bctx, db, log, audit.VerifierOptions{Interval: cfg.AuditVerifyInterval, Blocks: 1000,
+		Verified: func(result string) {
+			m.AuditVerifications.WithLabelValues(result).Inc()
+			switch result {
+			case "ok":
+				m.AuditVerified.WithLabelValues().Set(1)
+			case "broken":
+				m.AuditVerified.WithLabelValues().Set(0)
+			default: // the chain could not be read: no verdict
+				return
+			}
+			m.AuditVerifiedAt.SetToCurrentTime()
+		}})
 
 	ids, err := identity.NewService(db, c, limiter, keys, identity.Settings{
 		Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, AccessTTL: cfg.AccessTokenTTL,
@@ -130,9 +143,18 @@ func newBackend(ctx context.Context, cfg *config.Config, log *slog.Logger, m *me
 	}})
 	go reads.Run(bctx, 2)
 	patients := patient.NewService(db, c, cfg.CacheTTL, bus, ac, reads, now)
-	queues := queue.NewService(db, bus, patients, cfg.Location, now)
+	queues := queue.NewService(db, bus, patients, cfg.Location, now, queue.Observer{Called: m.ObserveQueueWait})
 	wards := ward.NewService(db, c, cfg.CacheTTL, bus, cfg.Location, now)
+	appts := appointment.NewService(db, patients, ac, queues, bus, cfg.Location, now)
 	m.RegisterWardOccupancy(wards.Occupancy, 15*time.Second)
+	m.RegisterQueues(queues.Lengths, 15*time.Second)
+	m.RegisterAppointmentsToday(appts.TodayByStatus, 15*time.Second)
+	admissions := admission.NewService(db, patients, ac, wards, bus, admission.Observer{
+		Admitted:    func(source string) { m.Admissions.WithLabelValues(source).Inc() },
+		Transferred: m.Transfers.Inc,
+		Discharged:  func(disposition string) { m.Discharges.WithLabelValues(disposition).Inc() },
+		Cancelled:   m.Cancellations.Inc,
+	})
 	go idempotency.RunExpiry(bctx, db, log, 24*time.Hour, 10*time.Minute)
 	shutdown := make(chan struct{})
 	srv := httpapi.New(httpapi.Deps{
@@ -141,10 +163,10 @@ func newBackend(ctx context.Context, cfg *config.Config, log *slog.Logger, m *me
 		Access:     ac,
 		Audit:      audit.NewReader(db),
 		Patients:   patients,
-		Appts:      appointment.NewService(db, patients, ac, queues, bus, cfg.Location, now),
+		Appts:      appts,
 		Queue:      queues,
 		Wards:      wards,
-		Admissions: admission.NewService(db, patients, ac, wards, bus),
+		Admissions: admissions,
 		Bus:        bus,
 		Shutdown:   shutdown,
 	})

@@ -27,6 +27,15 @@ type WardCache interface {
 	InvalidateWards(ctx context.Context)
 }
 
+// Observer receives committed admission events for metrics; nil functions
+// are skipped.
+type Observer struct {
+	Admitted    func(source string)
+	Transferred func()
+	Discharged  func(disposition string)
+	Cancelled   func()
+}
+
 // Service runs admissions, transfers and discharges.
 type Service struct {
 	db       *postgres.DB
@@ -34,11 +43,12 @@ type Service struct {
 	access   *access.Checker
 	wards    WardCache
 	events   ward.Publisher
+	obs      Observer
 }
 
 // NewService wires the service.
-func NewService(db *postgres.DB, patients PatientChecker, ac *access.Checker, wards WardCache, events ward.Publisher) *Service {
-	return &Service{db: db, patients: patients, access: ac, wards: wards, events: events}
+func NewService(db *postgres.DB, patients PatientChecker, ac *access.Checker, wards WardCache, events ward.Publisher, obs Observer) *Service {
+	return &Service{db: db, patients: patients, access: ac, wards: wards, events: events, obs: obs}
 }
 
 // friendly turns the database's refusals into messages a ward clerk
@@ -132,6 +142,9 @@ func (s *Service) Admit(ctx context.Context, in AdmitInput) (Admission, bool, er
 	}
 	if !replayed {
 		s.changed(ctx, "occupied", a.WardID, a.BedID)
+		if s.obs.Admitted != nil {
+			s.obs.Admitted(a.Source)
+		}
 	}
 	return a, replayed, nil
 }
@@ -217,7 +230,7 @@ func (s *Service) Transfer(ctx context.Context, id string, version int, in Trans
 		return Admission{}, &hospital.Error{Code: hospital.EINVALID, Message: "Some fields are not valid.", Fields: map[string]string{"bed_id": "must be a bed id"}}
 	}
 	var fromWard, fromBed string
-	a, err := s.change(ctx, id, version, "admission.transfer", func(q *dbgen.Queries, cur dbgen.Admission) (dbgen.Admission, error) {
+	a, replayed, err := s.change(ctx, id, version, "admission.transfer", func(q *dbgen.Queries, cur dbgen.Admission) (dbgen.Admission, error) {
 		if cur.Status != "active" {
 			return cur, hospital.Errorf(hospital.ECONFLICT, "Only an active admission can be transferred (this one is %s).", cur.Status)
 		}
@@ -245,6 +258,9 @@ func (s *Service) Transfer(ctx context.Context, id string, version int, in Trans
 	}
 	s.changed(ctx, "cleaning", fromWard, fromBed)
 	s.changed(ctx, "occupied", a.WardID, a.BedID)
+	if s.obs.Transferred != nil && !replayed {
+		s.obs.Transferred()
+	}
 	return a, nil
 }
 
@@ -258,7 +274,7 @@ func (s *Service) Discharge(ctx context.Context, id string, version int, in Disc
 	if err := v.Err(); err != nil {
 		return Admission{}, err
 	}
-	a, err := s.change(ctx, id, version, "admission.discharge", func(q *dbgen.Queries, cur dbgen.Admission) (dbgen.Admission, error) {
+	a, replayed, err := s.change(ctx, id, version, "admission.discharge", func(q *dbgen.Queries, cur dbgen.Admission) (dbgen.Admission, error) {
 		if cur.Status != "active" {
 			return cur, hospital.Errorf(hospital.ECONFLICT, "This patient is not admitted (the admission is %s).", cur.Status)
 		}
@@ -273,6 +289,9 @@ func (s *Service) Discharge(ctx context.Context, id string, version int, in Disc
 		return Admission{}, err
 	}
 	s.changed(ctx, "cleaning", a.WardID, a.BedID)
+	if s.obs.Discharged != nil && !replayed {
+		s.obs.Discharged(a.Disposition)
+	}
 	return a, nil
 }
 
@@ -284,7 +303,7 @@ func (s *Service) Cancel(ctx context.Context, id string, version int, in CancelI
 		return Admission{}, &hospital.Error{Code: hospital.EINVALID, Message: "Some fields are not valid.",
 			Fields: map[string]string{"reason": "is required (at most 500 characters)"}}
 	}
-	a, err := s.change(ctx, id, version, "admission.cancel", func(q *dbgen.Queries, cur dbgen.Admission) (dbgen.Admission, error) {
+	a, replayed, err := s.change(ctx, id, version, "admission.cancel", func(q *dbgen.Queries, cur dbgen.Admission) (dbgen.Admission, error) {
 		if cur.Status != "active" {
 			return cur, hospital.Errorf(hospital.ECONFLICT, "Only an active admission can be cancelled (this one is %s).", cur.Status)
 		}
@@ -298,6 +317,9 @@ func (s *Service) Cancel(ctx context.Context, id string, version int, in CancelI
 		return Admission{}, err
 	}
 	s.changed(ctx, "available", a.WardID, a.BedID)
+	if s.obs.Cancelled != nil && !replayed {
+		s.obs.Cancelled()
+	}
 	return a, nil
 }
 
@@ -318,16 +340,17 @@ func (s *Service) moveCare(ctx context.Context, q *dbgen.Queries, patient, from 
 
 // change runs one command on a locked admission: version check, scope
 // check, history actor, audit row, bed events after commit.
-func (s *Service) change(ctx context.Context, id string, version int, action string, fn func(q *dbgen.Queries, cur dbgen.Admission) (dbgen.Admission, error)) (Admission, error) {
+// replayed is true when an Idempotency-Key returned an earlier answer.
+func (s *Service) change(ctx context.Context, id string, version int, action string, fn func(q *dbgen.Queries, cur dbgen.Admission) (dbgen.Admission, error)) (Admission, bool, error) {
 	actor, err := hospital.Require(ctx, identity.PermAdmissionWrite)
 	if err != nil {
-		return Admission{}, err
+		return Admission{}, false, err
 	}
 	aid, err := uuid.Parse(id)
 	if err != nil {
-		return Admission{}, hospital.Errorf(hospital.ENOTFOUND, "No admission has this id.")
+		return Admission{}, false, hospital.Errorf(hospital.ENOTFOUND, "No admission has this id.")
 	}
-	a, _, err := idempotency.Run(ctx, s.db, func(q *dbgen.Queries) (Admission, error) {
+	return idempotency.Run(ctx, s.db, func(q *dbgen.Queries) (Admission, error) {
 		if err := q.ActorSet(ctx, actor.UserID); err != nil {
 			return Admission{}, err
 		}
@@ -349,7 +372,6 @@ func (s *Service) change(ctx context.Context, id string, version int, action str
 		return a, audit.Write(ctx, q, audit.Entry{Action: action, ResourceType: "admission", ResourceID: a.ID, PatientID: &row.PatientID,
 			Details: map[string]any{"ward_id": a.WardID, "bed_id": a.BedID, "status": a.Status, "disposition": a.Disposition}})
 	})
-	return a, err
 }
 
 // changed tells every replica's bed boards that a bed is now in status

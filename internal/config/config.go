@@ -63,6 +63,8 @@ type Config struct {
 	EmergencyAccessTTL time.Duration
 	AuditSealInterval  time.Duration
 
+	AuditVerifyInterval time.Duration // background verification of the recent chain
+
 	APIURL        string
 	PublicURL     string
 	WebSessionKey []byte
@@ -237,6 +239,8 @@ var options = []option{
 		set: func(c *Config, v string) error { return duration(v, &c.EmergencyAccessTTL) }},
 	{name: "AUDIT_SEAL_INTERVAL", def: "1s", cmds: backend, help: "How often committed audit rows are sealed into the hash chain (the unsealed window).",
 		set: func(c *Config, v string) error { return duration(v, &c.AuditSealInterval) }},
+	{name: "AUDIT_VERIFY_INTERVAL", def: "5m", cmds: backend, help: "How often each replica verifies the most recent 1,000 blocks of the audit chain (metric audit_chain_verified).",
+		set: func(c *Config, v string) error { return duration(v, &c.AuditVerifyInterval) }},
 
 	{name: "API_URL", def: "http://127.0.0.1:3000", cmds: cmds(CmdWeb), help: "Base URL of the backend the web UI calls (http://backend:3000 in Kubernetes).",
 		set: func(c *Config, v string) error {

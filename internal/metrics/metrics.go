@@ -33,6 +33,20 @@ type Metrics struct {
 	AuditSealed     prometheus.Counter
 	AuditUnsealed   prometheus.Gauge
 	AuditBatchRows  prometheus.Histogram
+
+	// Hospital operations, counted where the services report them.
+	Admissions    *prometheus.CounterVec
+	Discharges    *prometheus.CounterVec
+	Transfers     prometheus.Counter
+	Cancellations prometheus.Counter
+	QueueWait     *prometheus.HistogramVec
+
+	// Audit chain verification (audit.RunVerifier).
+	AuditVerified      *prometheus.GaugeVec // no labels: absent until the first verification
+	AuditVerifications *prometheus.CounterVec
+	AuditVerifiedAt    prometheus.Gauge
+
+	departments *queueCollector // set by RegisterQueues; names the department of a queue wait
 }
 
 // New registers the collectors on a new registry, with Go runtime and
@@ -89,10 +103,38 @@ func New(service string) *Metrics {
 			Name: "audit_read_batch_rows", Help: "Audit rows of reads committed together (group commit).",
 			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 500},
 		}),
+		Admissions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "admissions_total", Help: "Patients admitted, by source (appointment, emergency, direct).",
+		}, []string{"source"}),
+		Discharges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "discharges_total", Help: "Admissions ended by discharge, by disposition.",
+		}, []string{"disposition"}),
+		Transfers: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "transfers_total", Help: "Admitted patients moved to another bed.",
+		}),
+		Cancellations: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "admission_cancellations_total", Help: "Admissions cancelled as entered in error.",
+		}),
+		QueueWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "queue_wait_seconds",
+			Help:    "Time from check-in to being called, per department (code).",
+			Buckets: []float64{60, 120, 300, 600, 900, 1200, 1800, 2700, 3600, 5400, 7200, 10800, 14400},
+		}, []string{"department"}),
+		AuditVerified: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "audit_chain_verified", Help: "1 when the last verification of the recent audit chain found it intact, 0 when it found it broken.",
+		}, nil),
+		AuditVerifications: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "audit_chain_verifications_total", Help: "Background verifications of the recent audit chain by result: ok, broken, error (could not read).",
+		}, []string{"result"}),
+		AuditVerifiedAt: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "audit_chain_last_verification_timestamp_seconds", Help: "When the audit chain was last verified (ok or broken), Unix time.",
+		}),
 	}
 	r.MustRegister(m.HTTPRequests, m.HTTPDuration, m.HTTPInFlight, m.Errors, m.CacheRequests,
 		m.RateLimited, m.RedisBreaker, m.WebSockets, m.EventsPublished, m.DBRetries,
 		m.Logins, m.BreakGlass, m.AuditSealed, m.AuditUnsealed, m.AuditBatchRows,
+		m.Admissions, m.Discharges, m.Transfers, m.Cancellations, m.QueueWait,
+		m.AuditVerified, m.AuditVerifications, m.AuditVerifiedAt,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		buildInfo(service))
@@ -110,6 +152,15 @@ func New(service string) *Metrics {
 	}
 	for _, r := range []string{"hit", "miss", "error", "bypass"} {
 		m.CacheRequests.WithLabelValues(r)
+	}
+	for _, s := range []string{"appointment", "emergency", "direct"} {
+		m.Admissions.WithLabelValues(s)
+	}
+	for _, d := range []string{"home", "transfer_out", "deceased", "against_advice"} {
+		m.Discharges.WithLabelValues(d)
+	}
+	for _, r := range []string{"ok", "broken", "error"} {
+		m.AuditVerifications.WithLabelValues(r)
 	}
 	return m
 }
@@ -175,6 +226,33 @@ func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(poolCancelled, prometheus.CounterValue, float64(s.CanceledAcquireCount()))
 }
 
+// reading is a database read shared by the scrapes of one replica: loaded
+// at most once per maxAge, within two seconds. When the database does not
+// answer, the last good reading is reported (the scrape still succeeds; the
+// numbers age).
+type reading[T any] struct {
+	load   func(context.Context) (T, error)
+	maxAge time.Duration
+
+	mu   sync.Mutex
+	at   time.Time
+	last T
+}
+
+func (r *reading[T]) get(force bool) T {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if force || time.Since(r.at) > r.maxAge {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		v, err := r.load(ctx)
+		cancel()
+		if err == nil {
+			r.last, r.at = v, time.Now()
+		}
+	}
+	return r.last
+}
+
 // WardBeds is how many beds of a ward are in each state.
 type WardBeds struct {
 	Ward     string
@@ -186,7 +264,7 @@ type WardBeds struct {
 // once per maxAge (every replica exports the same numbers: query them with
 // max by (ward)).
 func (m *Metrics) RegisterWardOccupancy(load func(context.Context) ([]WardBeds, error), maxAge time.Duration) {
-	m.Registry.MustRegister(&wardCollector{load: load, maxAge: maxAge})
+	m.Registry.MustRegister(&wardCollector{r: reading[[]WardBeds]{load: load, maxAge: maxAge}})
 }
 
 var (
@@ -194,34 +272,15 @@ var (
 	wardOccDesc  = prometheus.NewDesc("ward_occupancy_ratio", "Occupied beds over beds in service, per ward.", []string{"ward"}, nil)
 )
 
-type wardCollector struct {
-	load   func(context.Context) ([]WardBeds, error)
-	maxAge time.Duration
-
-	mu   sync.Mutex
-	at   time.Time
-	last []WardBeds
-}
+type wardCollector struct{ r reading[[]WardBeds] }
 
 func (c *wardCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- wardBedsDesc
 	ch <- wardOccDesc
 }
 
-// Collect reports the last good reading when the database does not answer
-// within two seconds (the scrape still succeeds; the numbers age).
 func (c *wardCollector) Collect(ch chan<- prometheus.Metric) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if time.Since(c.at) > c.maxAge {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		wards, err := c.load(ctx)
-		cancel()
-		if err == nil {
-			c.last, c.at = wards, time.Now()
-		}
-	}
-	for _, w := range c.last {
+	for _, w := range c.r.get(false) {
 		inService := 0
 		for _, status := range []string{"available", "occupied", "reserved", "cleaning", "out_of_service"} {
 			n := w.ByStatus[status]
@@ -235,5 +294,85 @@ func (c *wardCollector) Collect(ch chan<- prometheus.Metric) {
 			ratio = float64(w.ByStatus["occupied"]) / float64(inService)
 		}
 		ch <- prometheus.MustNewConstMetric(wardOccDesc, prometheus.GaugeValue, ratio, w.Ward)
+	}
+}
+
+// DepartmentQueue is one department's walk-in queue now.
+type DepartmentQueue struct {
+	DepartmentID string
+	Department   string // code: the label
+	Waiting      int
+	LongestWait  time.Duration // of the patients waiting now; 0 when nobody waits
+}
+
+// RegisterQueues exports each department's queue length and longest
+// current wait, read with load at most once per maxAge (the same on every
+// replica: query with max by (department)). The reading also names the
+// departments for ObserveQueueWait.
+func (m *Metrics) RegisterQueues(load func(context.Context) ([]DepartmentQueue, error), maxAge time.Duration) {
+	m.departments = &queueCollector{r: reading[[]DepartmentQueue]{load: load, maxAge: maxAge}}
+	m.Registry.MustRegister(m.departments)
+}
+
+// ObserveQueueWait records how long a patient waited in a department's
+// queue before being called. The department is labelled by its code; a
+// department the last reading does not know triggers a fresh reading.
+func (m *Metrics) ObserveQueueWait(departmentID string, waited time.Duration) {
+	code := "unknown"
+	if m.departments != nil {
+		code = m.departments.code(departmentID)
+	}
+	m.QueueWait.WithLabelValues(code).Observe(waited.Seconds())
+}
+
+var (
+	queueWaitingDesc = prometheus.NewDesc("queue_waiting_patients", "Patients waiting in a department's queue now.", []string{"department"}, nil)
+	queueLongestDesc = prometheus.NewDesc("queue_longest_wait_seconds", "How long the longest-waiting patient of a department's queue has waited so far (0 when nobody waits).", []string{"department"}, nil)
+)
+
+type queueCollector struct{ r reading[[]DepartmentQueue] }
+
+func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- queueWaitingDesc
+	ch <- queueLongestDesc
+}
+
+func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, d := range c.r.get(false) {
+		ch <- prometheus.MustNewConstMetric(queueWaitingDesc, prometheus.GaugeValue, float64(d.Waiting), d.Department)
+		ch <- prometheus.MustNewConstMetric(queueLongestDesc, prometheus.GaugeValue, d.LongestWait.Seconds(), d.Department)
+	}
+}
+
+func (c *queueCollector) code(departmentID string) string {
+	for _, force := range []bool{false, true} {
+		for _, d := range c.r.get(force) {
+			if d.DepartmentID == departmentID {
+				return d.Department
+			}
+		}
+	}
+	return "unknown"
+}
+
+// RegisterAppointmentsToday exports today's appointments by status, read
+// with load at most once per maxAge (the same on every replica).
+func (m *Metrics) RegisterAppointmentsToday(load func(context.Context) (map[string]int, error), maxAge time.Duration) {
+	m.Registry.MustRegister(&appointmentCollector{r: reading[map[string]int]{load: load, maxAge: maxAge}})
+}
+
+var apptTodayDesc = prometheus.NewDesc("appointments_today", "Appointments starting today (hospital time zone) by status.", []string{"status"}, nil)
+
+type appointmentCollector struct{ r reading[map[string]int] }
+
+func (c *appointmentCollector) Describe(ch chan<- *prometheus.Desc) { ch <- apptTodayDesc }
+
+func (c *appointmentCollector) Collect(ch chan<- prometheus.Metric) {
+	byStatus := c.r.get(false)
+	if byStatus == nil {
+		return // never read
+	}
+	for _, status := range []string{"booked", "checked_in", "completed", "cancelled", "no_show"} {
+		ch <- prometheus.MustNewConstMetric(apptTodayDesc, prometheus.GaugeValue, float64(byStatus[status]), status)
 	}
 }

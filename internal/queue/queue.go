@@ -67,6 +67,11 @@ type PatientChecker interface {
 	Exists(ctx context.Context, q *dbgen.Queries, patient uuid.UUID, action string) error
 }
 
+// Observer receives queue events for metrics; nil functions are skipped.
+type Observer struct {
+	Called func(departmentID string, waited time.Duration) // a patient was called after waiting this long
+}
+
 // Service runs the queues.
 type Service struct {
 	db       *postgres.DB
@@ -74,12 +79,13 @@ type Service struct {
 	patients PatientChecker
 	loc      *time.Location
 	now      hospital.Clock
+	obs      Observer
 }
 
 // NewService wires the service. loc is the hospital's time zone (ticket
 // numbers restart at local midnight).
-func NewService(db *postgres.DB, events Publisher, patients PatientChecker, loc *time.Location, now hospital.Clock) *Service {
-	return &Service{db: db, events: events, patients: patients, loc: loc, now: now}
+func NewService(db *postgres.DB, events Publisher, patients PatientChecker, loc *time.Location, now hospital.Clock, obs Observer) *Service {
+	return &Service{db: db, events: events, patients: patients, loc: loc, now: now, obs: obs}
 }
 
 // Enqueue puts a patient into a department's queue inside q (check-in of
@@ -185,6 +191,9 @@ func (s *Service) CallNextPatient(ctx context.Context, departmentID string, in C
 		return Entry{}, err
 	}
 	s.Published(ctx, e, "queue.called")
+	if s.obs.Called != nil && e.CalledAt != nil {
+		s.obs.Called(e.DepartmentID, e.CalledAt.Sub(e.CheckedInAt))
+	}
 	return e, nil
 }
 

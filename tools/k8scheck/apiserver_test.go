@@ -58,8 +58,9 @@ func controlPlane(t *testing.T) *ControlPlane {
 			return
 		}
 		// The environments' namespaces (with their Pod Security labels) must
-		// exist for a dry run of the objects inside them; Argo CD's and
-		// cert-manager's stand in for the installed operators.
+		// exist for a dry run of the objects inside them; Argo CD's,
+		// cert-manager's and kube-prometheus-stack's stand in for the
+		// installed operators.
 		var nss bytes.Buffer
 		for _, env := range Environments {
 			for _, o := range bundles["overlays/"+env].objects {
@@ -69,7 +70,7 @@ func controlPlane(t *testing.T) *ControlPlane {
 				}
 			}
 		}
-		for _, ns := range []string{"argocd", "cert-manager"} {
+		for _, ns := range []string{"argocd", "cert-manager", "monitoring"} {
 			nss.WriteString("---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: " + ns + "\n")
 		}
 		_, cpErr = cp.Run(nss.Bytes(), "apply", "-f", "-")

@@ -36,6 +36,8 @@ var moduleCRDs = []moduleCRD{
 var generatedCRDs = []string{
 	"monitoring.coreos.com_servicemonitors.yaml",
 	"monitoring.coreos.com_prometheusrules.yaml",
+	"monitoring.coreos.com_prometheuses.yaml",
+	"monitoring.coreos.com_alertmanagers.yaml",
 }
 
 // CRDFiles returns the paths of every CustomResourceDefinition the manifests
@@ -62,7 +64,9 @@ func generateCRDs(root, cache string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(cache, "crds-"+key)
+	// The list is part of the key: a new entry must not find an old,
+	// complete directory without it.
+	dir := filepath.Join(cache, "crds-"+key+"-"+fmt.Sprint(len(generatedCRDs)))
 	var files []string
 	for _, f := range generatedCRDs {
 		files = append(files, filepath.Join(dir, f))

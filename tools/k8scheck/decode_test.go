@@ -79,7 +79,7 @@ func TestStrictDecoding(t *testing.T) {
 
 // TestCustomResources validates every custom resource (ExternalSecret,
 // SecretStore, Certificate, ClusterIssuer, ServiceMonitor, PrometheusRule,
-// Application, AppProject) against its operator's CRD schema as the API
+// Prometheus, Alertmanager, Application, AppProject) against its operator's CRD schema as the API
 // server would: unknown fields, types, enums, required fields, CEL rules.
 func TestCustomResources(t *testing.T) {
 	_, list := crds(t)
@@ -99,7 +99,7 @@ func TestCustomResources(t *testing.T) {
 			}
 		})
 	}
-	for _, kind := range []string{"ExternalSecret", "SecretStore", "Certificate", "ClusterIssuer", "ServiceMonitor", "PrometheusRule", "Application", "AppProject"} {
+	for _, kind := range []string{"ExternalSecret", "SecretStore", "Certificate", "ClusterIssuer", "ServiceMonitor", "PrometheusRule", "Prometheus", "Alertmanager", "Application", "AppProject"} {
 		if !seen[kind] {
 			t.Errorf("no %s rendered: the architecture needs one", kind)
 		}

@@ -23,8 +23,9 @@ import (
 )
 
 // Sources are the kustomizations under k8s/ that CI renders: the three
-// environments, the cluster-wide objects and the Argo CD bootstrap.
-var Sources = []string{"overlays/development", "overlays/staging", "overlays/production", "cluster", "argocd"}
+// environments, the cluster-wide objects, the monitoring and the Argo CD
+// bootstrap.
+var Sources = []string{"overlays/development", "overlays/staging", "overlays/production", "cluster", "monitoring", "argocd"}
 
 // bundle is one rendered kustomization, decoded strictly.
 type bundle struct {

@@ -13,6 +13,17 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+const auditBlockLastSeq = `-- name: AuditBlockLastSeq :one
+SELECT coalesce(max(seq), 0)::bigint AS seq FROM audit_blocks
+`
+
+func (q *Queries) AuditBlockLastSeq(ctx context.Context) (int64, error) {
+	row := q.db.QueryRow(ctx, auditBlockLastSeq)
+	var seq int64
+	err := row.Scan(&seq)
+	return seq, err
+}
+
 const auditBlockRows = `-- name: AuditBlockRows :many
 SELECT e.id, e.row_hash, audit_row_hash(e) AS computed_hash
 FROM audit_events e

@@ -61,3 +61,6 @@ SELECT hash FROM audit_blocks ORDER BY seq DESC LIMIT 1;
 INSERT INTO audit_events (actor_id, actor_role, action, resource_type, resource_id, patient_id, outcome,
                           request_id, client_ip, user_agent, details)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11);
+
+-- name: AuditBlockLastSeq :one
+SELECT coalesce(max(seq), 0)::bigint AS seq FROM audit_blocks;

@@ -256,9 +256,12 @@ func (s *Service) Transfer(ctx context.Context, id string, version int, in Trans
 	if err != nil {
 		return Admission{}, err
 	}
+	if replayed {
+		return a, nil // the first answer's events went out already
+	}
 	s.changed(ctx, "cleaning", fromWard, fromBed)
 	s.changed(ctx, "occupied", a.WardID, a.BedID)
-	if s.obs.Transferred != nil && !replayed {
+	if s.obs.Transferred != nil {
 		s.obs.Transferred()
 	}
 	return a, nil
@@ -288,8 +291,11 @@ func (s *Service) Discharge(ctx context.Context, id string, version int, in Disc
 	if err != nil {
 		return Admission{}, err
 	}
+	if replayed {
+		return a, nil
+	}
 	s.changed(ctx, "cleaning", a.WardID, a.BedID)
-	if s.obs.Discharged != nil && !replayed {
+	if s.obs.Discharged != nil {
 		s.obs.Discharged(a.Disposition)
 	}
 	return a, nil
@@ -316,8 +322,11 @@ func (s *Service) Cancel(ctx context.Context, id string, version int, in CancelI
 	if err != nil {
 		return Admission{}, err
 	}
+	if replayed {
+		return a, nil
+	}
 	s.changed(ctx, "available", a.WardID, a.BedID)
-	if s.obs.Cancelled != nil && !replayed {
+	if s.obs.Cancelled != nil {
 		s.obs.Cancelled()
 	}
 	return a, nil

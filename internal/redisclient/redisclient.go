@@ -30,6 +30,11 @@ type Options struct {
 	Password      string
 	DialTimeout   time.Duration
 	Timeout       time.Duration
+	// PoolSize is the most connections to Redis (zero: 64). go-redis'
+	// default (10 per GOMAXPROCS) is 10 in a one-core pod: requests then
+	// queue for a connection, time out, and open the breaker though Redis
+	// is fine.
+	PoolSize int
 	// OpenFor is how long the breaker stays open before letting one probe
 	// through. Zero means 2s.
 	OpenFor time.Duration
@@ -67,6 +72,9 @@ func New(o Options) (*Client, error) {
 	if o.OpenFor == 0 {
 		o.OpenFor = 2 * time.Second
 	}
+	if o.PoolSize == 0 {
+		o.PoolSize = 64
+	}
 	var rc redis.UniversalClient
 	switch {
 	case len(o.SentinelAddrs) > 0:
@@ -79,6 +87,7 @@ func New(o Options) (*Client, error) {
 			ReadTimeout:      o.Timeout,
 			WriteTimeout:     o.Timeout,
 			PoolTimeout:      o.Timeout,
+			PoolSize:         o.PoolSize,
 			MaxRetries:       1,
 			MinRetryBackoff:  10 * time.Millisecond,
 			MaxRetryBackoff:  50 * time.Millisecond,
@@ -93,6 +102,7 @@ func New(o Options) (*Client, error) {
 		opts.ReadTimeout = o.Timeout
 		opts.WriteTimeout = o.Timeout
 		opts.PoolTimeout = o.Timeout
+		opts.PoolSize = o.PoolSize
 		// Retrying a slow Redis only makes the request slower; the breaker
 		// handles outages.
 		opts.MaxRetries = -1

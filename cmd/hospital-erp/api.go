@@ -87,7 +87,9 @@ func newBackend(ctx context.Context, cfg *config.Config, log *slog.Logger, m *me
 			db.Close()
 			return nil, fmt.Errorf("REDIS_URL: %w", err)
 		}
-		c = cache.NewRedis(rc, cfg.RedisKeyPrefix, m.CacheObserver())
+		// Hot keys (sessions, records being read) are served from memory
+		// for a second before going back to Redis.
+		c = cache.NewTiered(cache.NewRedis(rc, cfg.RedisKeyPrefix, m.CacheObserver()), 20_000, time.Second, m.CacheObserver())
 		limiter = ratelimit.NewResilient(rc, cfg.RedisKeyPrefix)
 		log.Info("redis configured", "sentinel", len(cfg.RedisSentinelAddrs) > 0)
 	} else {

@@ -1,7 +1,8 @@
 // Package cache is the API response cache (cache-aside): Redis when
 // configured, an in-process map for a single instance. When Redis is down
 // the cache is bypassed, never replaced by per-instance memory, because
-// other replicas could not invalidate it.
+// other replicas could not invalidate it; the only per-instance copies are
+// Tiered's, which live about a second.
 package cache
 
 import (
@@ -163,4 +164,53 @@ func GetOrLoad[T any](ctx context.Context, c Cache, key string, ttl time.Duratio
 		c.Set(ctx, key, b, ttl)
 	}
 	return v, nil
+}
+
+// Tiered puts a short-lived in-process copy in front of a shared cache: a
+// hot key (a session checked on every request, a patient record being
+// read) is served from memory for at most l1TTL, then read again from the
+// shared cache. Deletes clear both tiers of this process; other replicas
+// may serve their copy until it expires, so l1TTL bounds how long a change
+// made elsewhere (a revoked session, an edited record) can go unseen —
+// about a second.
+type Tiered struct {
+	l1    *Memory
+	l2    Cache
+	l1TTL time.Duration
+}
+
+// NewTiered returns l2 behind an in-process tier of at most maxEntries
+// entries kept for l1TTL; observe counts the in-process hits (l2 counts
+// the rest).
+func NewTiered(l2 Cache, maxEntries int, l1TTL time.Duration, observe Observer) *Tiered {
+	hits := func(result string) {
+		if result == "hit" && observe != nil {
+			observe(result)
+		}
+	}
+	return &Tiered{l1: NewMemory(maxEntries, hits), l2: l2, l1TTL: l1TTL}
+}
+
+func (t *Tiered) Get(ctx context.Context, key string) ([]byte, bool) {
+	if b, ok := t.l1.Get(ctx, key); ok {
+		return b, true
+	}
+	b, ok := t.l2.Get(ctx, key)
+	if ok {
+		t.l1.Set(ctx, key, b, t.l1TTL)
+	}
+	return b, ok
+}
+
+// Set writes the shared tier only (and drops this process's copy): the
+// in-process tier is filled from shared hits alone, so when Redis is down
+// nothing is kept per instance and the cache is bypassed as documented.
+func (t *Tiered) Set(ctx context.Context, key string, value []byte, ttl time.Duration) {
+	t.l1.Delete(ctx, key)
+	t.l2.Set(ctx, key, value, ttl)
+}
+
+func (t *Tiered) Delete(ctx context.Context, keys ...string) {
+	t.l1.Delete(ctx, keys...)
+	t.l2.Delete(ctx, keys...)
 }

@@ -408,3 +408,29 @@ func TestReadiness(t *testing.T) {
 		t.Fatalf("draining ready = %d, want 503", status)
 	}
 }
+
+// Signed-in staff are limited per user, not per address (a hospital's
+// staff share one address behind NAT); requests without a session and
+// refused credentials are limited per address.
+func TestRateLimitPerUserNotPerAddress(t *testing.T) {
+	tb := startBackend(t, backendOpts{env: map[string]string{"RATE_LIMIT_IP": "6/1m", "RATE_LIMIT_USER": "1000/1m"}})
+	ctx := context.Background()
+	a, _ := tb.user(t, identity.RoleReceptionist) // one sign-in from 127.0.0.1
+	b, _ := tb.user(t, identity.RoleNurse)        // and another
+	for i := range 20 {
+		for _, c := range []*client.Client{a, b} {
+			if _, err := c.Departments(ctx); err != nil {
+				t.Fatalf("signed-in request %d from the shared address: %v", i, err)
+			}
+		}
+	}
+	forged := client.New(tb.URL, nil).WithToken("eyJhbGciOiJFZERTQSJ9.e30.AAAA")
+	var statuses []int
+	for range 6 {
+		_, err := forged.Departments(ctx)
+		statuses = append(statuses, client.StatusOf(err))
+	}
+	if statuses[0] != http.StatusUnauthorized || statuses[5] != http.StatusTooManyRequests {
+		t.Fatalf("forged tokens from one address: %v, want 401s then 429", statuses)
+	}
+}

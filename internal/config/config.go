@@ -176,9 +176,9 @@ var options = []option{
 
 	{name: "CACHE_TTL", def: "5m", cmds: backend, help: "Time-to-live of cached API responses (invalidated explicitly on writes).",
 		set: func(c *Config, v string) error { return duration(v, &c.CacheTTL) }},
-	{name: "RATE_LIMIT_IP", def: "1200/1m", cmds: backend, help: "Requests per client IP and period.",
+	{name: "RATE_LIMIT_IP", def: "1200/1m", cmds: backend, help: "Requests per client IP and period, for requests without a signed-in user (sign-in, public pages).",
 		set: func(c *Config, v string) error { return rate(v, &c.RateLimitIP) }},
-	{name: "RATE_LIMIT_USER", def: "1200/1m", cmds: backend, help: "Requests per authenticated user and period.",
+	{name: "RATE_LIMIT_USER", def: "1200/1m", cmds: backend, help: "Requests per signed-in user and period (instead of the IP limit: staff behind one NAT address are limited each).",
 		set: func(c *Config, v string) error { return rate(v, &c.RateLimitUser) }},
 	{name: "RATE_LIMIT_LOGIN", def: "10/1m", cmds: backend, help: "Login attempts per client IP and per username and period (enforced in-process too when Redis is down).",
 		set: func(c *Config, v string) error { return rate(v, &c.RateLimitLogin) }},

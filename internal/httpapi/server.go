@@ -77,9 +77,9 @@ func New(d Deps) *Server {
 		httpx.Gzip(),
 		httpx.BodyLimit(d.Config.MaxBodyBytes),
 		httpx.Timeout(d.Config.RequestTimeout),
-		s.limitIP,
+		s.inFlight,
 		s.authenticate,
-		s.limitUser,
+		s.limit,
 		idempotency.Middleware,
 	)
 	return s
@@ -104,36 +104,45 @@ func (s *Server) panicked(w http.ResponseWriter, r *http.Request) {
 
 func isHealth(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/health/") }
 
-// limitIP applies the per-client-IP limit to everything but health checks.
-func (s *Server) limitIP(next http.Handler) http.Handler {
+// inFlight counts the requests being served.
+func (s *Server) inFlight(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.metrics.HTTPInFlight.Inc()
 		defer s.metrics.HTTPInFlight.Dec()
-		if isHealth(r) {
-			next.ServeHTTP(w, r)
-			return
-		}
-		ip := ""
-		if info := httpx.InfoFrom(r.Context()); info != nil {
-			ip = info.ClientIP.String()
-		}
-		if !s.allow(w, r, "ip", "ip:"+ip, s.cfg.RateLimitIP) {
-			return
-		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-// limitUser applies the per-user limit to authenticated requests.
-func (s *Server) limitUser(next http.Handler) http.Handler {
+// limit applies one rate limit per request (one Redis round trip): the
+// signed-in user's, or, for requests without a session (sign-in, public
+// pages), the client IP's; refused credentials count against the IP too
+// (withActor). A
+// hospital's staff often share one address behind NAT, so the address is
+// not what limits them. Health checks are not limited.
+func (s *Server) limit(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if a := hospital.ActorFrom(r.Context()); a != nil {
+		switch a := hospital.ActorFrom(r.Context()); {
+		case isHealth(r):
+		case a != nil:
 			if !s.allow(w, r, "user", "user:"+a.UserID, s.cfg.RateLimitUser) {
+				return
+			}
+		default:
+			if !s.allowIP(w, r) {
 				return
 			}
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// allowIP applies the client address's limit (answering 429 when over it).
+func (s *Server) allowIP(w http.ResponseWriter, r *http.Request) bool {
+	ip := ""
+	if info := httpx.InfoFrom(r.Context()); info != nil {
+		ip = info.ClientIP.String()
+	}
+	return s.allow(w, r, "ip", "ip:"+ip, s.cfg.RateLimitIP)
 }
 
 // allow sets the RateLimit-* headers and answers 429 when over the limit.
@@ -212,7 +221,11 @@ func (s *Server) withActor(w http.ResponseWriter, r *http.Request, next http.Han
 	{
 		actor, err := auth()
 		if err != nil {
-			s.writeError(w, r, err)
+			// Failed credentials count against the client's address, so
+			// forged or stale tokens cannot be sprayed without limit.
+			if s.allowIP(w, r) {
+				s.writeError(w, r, err)
+			}
 			return
 		}
 		if info := httpx.InfoFrom(r.Context()); info != nil {

@@ -39,6 +39,7 @@ import (
 	"github.com/hospital-erp/hospital-erp/internal/identity"
 	"github.com/hospital-erp/hospital-erp/internal/loadgen"
 	"github.com/hospital-erp/hospital-erp/internal/localpg"
+	"github.com/hospital-erp/hospital-erp/internal/postgres/explain"
 	"github.com/hospital-erp/hospital-erp/internal/testenv"
 )
 
@@ -146,6 +147,9 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer s.redis.Stop()
+	if err := s.plans(ctx); err != nil {
+		return err
+	}
 	if err := s.ceilings(ctx, o); err != nil {
 		return err
 	}
@@ -607,4 +611,28 @@ func fetch(ctx context.Context, url, path string) error {
 	defer f.Close()
 	_, err = io.Copy(f, resp.Body)
 	return err
+}
+
+// plans runs the main queries with EXPLAIN (ANALYZE, BUFFERS) on the
+// dataset, twice (the second run shows the warm cache).
+func (s *stack) plans(ctx context.Context) error {
+	say("query plans: EXPLAIN (ANALYZE, BUFFERS) of the main queries")
+	conn, err := pgx.Connect(ctx, s.pg.URL(s.dbName))
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	sample, err := explain.LoadSample(ctx, conn, "Europe/London")
+	if err != nil {
+		return err
+	}
+	for range 2 {
+		r := &explain.Recorder{Conn: conn, Analyze: true}
+		explain.MainQueries(ctx, r, sample)
+		if r.Err != nil {
+			return r.Err
+		}
+		s.report.Plans = r.Plans
+	}
+	return nil
 }

@@ -145,6 +145,8 @@ JOIN patients p ON p.id = a.patient_id
 JOIN practitioners pr ON pr.id = a.practitioner_id
 JOIN clinics c ON c.id = a.clinic_id
 WHERE a.starts_at < $4::timestamptz AND a.ends_at > $5::timestamptz
+  -- appointments last at most a day (appointments_at_most_a_day): bounds the index range
+  AND a.starts_at > $5::timestamptz - interval '24 hours'
   AND ($6::uuid IS NULL OR a.practitioner_id = $6::uuid)
   AND ($7::uuid IS NULL OR a.clinic_id = $7::uuid)
   AND ($8::uuid IS NULL OR a.patient_id = $8::uuid)

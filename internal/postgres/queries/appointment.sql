@@ -100,6 +100,8 @@ JOIN patients p ON p.id = a.patient_id
 JOIN practitioners pr ON pr.id = a.practitioner_id
 JOIN clinics c ON c.id = a.clinic_id
 WHERE a.starts_at < sqlc.arg(to_time)::timestamptz AND a.ends_at > sqlc.arg(from_time)::timestamptz
+  -- appointments last at most a day (appointments_at_most_a_day): bounds the index range
+  AND a.starts_at > sqlc.arg(from_time)::timestamptz - interval '24 hours'
   AND (sqlc.narg(practitioner_id)::uuid IS NULL OR a.practitioner_id = sqlc.narg(practitioner_id)::uuid)
   AND (sqlc.narg(clinic_id)::uuid IS NULL OR a.clinic_id = sqlc.narg(clinic_id)::uuid)
   AND (sqlc.narg(patient_id)::uuid IS NULL OR a.patient_id = sqlc.narg(patient_id)::uuid)

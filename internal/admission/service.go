@@ -216,7 +216,7 @@ func (s *Service) Transfer(ctx context.Context, id string, version int, in Trans
 		return Admission{}, &hospital.Error{Code: hospital.EINVALID, Message: "Some fields are not valid.", Fields: map[string]string{"bed_id": "must be a bed id"}}
 	}
 	var fromWard, fromBed string
-	a, err := s.change(ctx, id, version, "admission.transfer", func(q *dbgen.Queries, cur dbgen.Admission) (dbgen.Admission, error) {
+	a, replayed, err := s.change(ctx, id, version, "admission.transfer", func(q *dbgen.Queries, cur dbgen.Admission) (dbgen.Admission, error) {
 		if cur.Status != "active" {
 			return cur, hospital.Errorf(hospital.ECONFLICT, "Only an active admission can be transferred (this one is %s).", cur.Status)
 		}
@@ -239,8 +239,8 @@ func (s *Service) Transfer(ctx context.Context, id string, version int, in Trans
 		}
 		return row, nil
 	})
-	if err != nil {
-		return Admission{}, err
+	if err != nil || replayed {
+		return a, err
 	}
 	s.changed(ctx, "cleaning", fromWard, fromBed)
 	s.changed(ctx, "occupied", a.WardID, a.BedID)
@@ -257,7 +257,7 @@ func (s *Service) Discharge(ctx context.Context, id string, version int, in Disc
 	if err := v.Err(); err != nil {
 		return Admission{}, err
 	}
-	a, err := s.change(ctx, id, version, "admission.discharge", func(q *dbgen.Queries, cur dbgen.Admission) (dbgen.Admission, error) {
+	a, replayed, err := s.change(ctx, id, version, "admission.discharge", func(q *dbgen.Queries, cur dbgen.Admission) (dbgen.Admission, error) {
 		if cur.Status != "active" {
 			return cur, hospital.Errorf(hospital.ECONFLICT, "This patient is not admitted (the admission is %s).", cur.Status)
 		}
@@ -268,8 +268,8 @@ func (s *Service) Discharge(ctx context.Context, id string, version int, in Disc
 		}
 		return row, s.moveCare(ctx, q, cur.PatientID, cur.WardID, nil)
 	})
-	if err != nil {
-		return Admission{}, err
+	if err != nil || replayed {
+		return a, err
 	}
 	s.changed(ctx, "cleaning", a.WardID, a.BedID)
 	return a, nil
@@ -283,7 +283,7 @@ func (s *Service) Cancel(ctx context.Context, id string, version int, in CancelI
 		return Admission{}, &hospital.Error{Code: hospital.EINVALID, Message: "Some fields are not valid.",
 			Fields: map[string]string{"reason": "is required (at most 500 characters)"}}
 	}
-	a, err := s.change(ctx, id, version, "admission.cancel", func(q *dbgen.Queries, cur dbgen.Admission) (dbgen.Admission, error) {
+	a, replayed, err := s.change(ctx, id, version, "admission.cancel", func(q *dbgen.Queries, cur dbgen.Admission) (dbgen.Admission, error) {
 		if cur.Status != "active" {
 			return cur, hospital.Errorf(hospital.ECONFLICT, "Only an active admission can be cancelled (this one is %s).", cur.Status)
 		}
@@ -293,8 +293,8 @@ func (s *Service) Cancel(ctx context.Context, id string, version int, in CancelI
 		}
 		return row, s.moveCare(ctx, q, cur.PatientID, cur.WardID, nil)
 	})
-	if err != nil {
-		return Admission{}, err
+	if err != nil || replayed {
+		return a, err
 	}
 	s.changed(ctx, "available", a.WardID, a.BedID)
 	return a, nil
@@ -317,16 +317,18 @@ func (s *Service) moveCare(ctx context.Context, q *dbgen.Queries, patient, from 
 
 // change runs one command on a locked admission: version check, scope
 // check, history actor, audit row, bed events after commit.
-func (s *Service) change(ctx context.Context, id string, version int, action string, fn func(q *dbgen.Queries, cur dbgen.Admission) (dbgen.Admission, error)) (Admission, error) {
+// replayed reports an answer repeated from the Idempotency-Key's stored
+// response (nothing changed, so nothing is announced).
+func (s *Service) change(ctx context.Context, id string, version int, action string, fn func(q *dbgen.Queries, cur dbgen.Admission) (dbgen.Admission, error)) (Admission, bool, error) {
 	actor, err := hospital.Require(ctx, identity.PermAdmissionWrite)
 	if err != nil {
-		return Admission{}, err
+		return Admission{}, false, err
 	}
 	aid, err := uuid.Parse(id)
 	if err != nil {
-		return Admission{}, hospital.Errorf(hospital.ENOTFOUND, "No admission has this id.")
+		return Admission{}, false, hospital.Errorf(hospital.ENOTFOUND, "No admission has this id.")
 	}
-	a, _, err := idempotency.Run(ctx, s.db, func(q *dbgen.Queries) (Admission, error) {
+	return idempotency.Run(ctx, s.db, func(q *dbgen.Queries) (Admission, error) {
 		if err := q.ActorSet(ctx, actor.UserID); err != nil {
 			return Admission{}, err
 		}
@@ -348,7 +350,6 @@ func (s *Service) change(ctx context.Context, id string, version int, action str
 		return a, audit.Write(ctx, q, audit.Entry{Action: action, ResourceType: "admission", ResourceID: a.ID, PatientID: &row.PatientID,
 			Details: map[string]any{"ward_id": a.WardID, "bed_id": a.BedID, "status": a.Status, "disposition": a.Disposition}})
 	})
-	return a, err
 }
 
 // changed tells every replica's bed boards that a bed is now in status

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages a target needs when they are missing.
 #   scripts/install-deps.sh run    PostgreSQL server binaries (make run)
-#   scripts/install-deps.sh test   PostgreSQL, PgBouncer, Redis, Chromium (make test)
+#   scripts/install-deps.sh test   PostgreSQL, PgBouncer, Redis, Sentinel, NGINX, Chromium (make test)
 # As root it runs apt-get; otherwise it prints the line to run and fails.
 set -eu
 
@@ -19,6 +19,7 @@ if [ "$want" = test ]; then
 	has pgbouncer || missing="$missing pgbouncer"
 	has redis-server || missing="$missing redis-server"
 	has redis-sentinel || missing="$missing redis-sentinel"
+	has nginx || missing="$missing nginx"
 	has chromium || missing="$missing chromium"
 fi
 [ -z "$missing" ] && exit 0

@@ -174,9 +174,12 @@ func (db *DB) runTx(ctx context.Context, opts pgx.TxOptions, fn func(q *dbgen.Qu
 			err = pending.error
 			return
 		}
+		// Read before Rollback: rolling back returns the connection to the
+		// pool, where another request may take it at once.
+		lost := tx.Conn().IsClosed()
 		// Rollback on a broken connection fails too; the pool discards it.
 		_ = tx.Rollback(context.WithoutCancel(ctx))
-		if tx.Conn().IsClosed() {
+		if lost {
 			err = notCommitted{err}
 		}
 	}()

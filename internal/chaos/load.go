@@ -65,8 +65,8 @@ type Attempt struct {
 	Outcome string
 	// Clean: an error answer in problem+json (503s also with Retry-After).
 	Clean bool
-	Retry bool // a retry of an earlier attempt (same key)
-	Code  string
+	Retry bool   // a retry of an earlier attempt (same key)
+	Code  string // the problem's code of an error answer
 }
 
 // Ack is an acknowledged command: the first 2xx answer the client saw.

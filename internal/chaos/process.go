@@ -36,9 +36,11 @@ func Binary() (string, error) {
 			return
 		}
 		binPath = filepath.Join(dir, "hospital-erp")
-		goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-		if _, err := os.Stat(goBin); err != nil {
-			goBin = "go"
+		// The go on PATH (the one running the tests, normally), else the
+		// toolchain this test binary was built with.
+		goBin, err := exec.LookPath("go")
+		if err != nil {
+			goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
 		}
 		cmd := exec.Command(goBin, "build", "-trimpath", "-o", binPath, "./cmd/hospital-erp")
 		cmd.Dir = root

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages a target needs when they are missing.
 #   scripts/install-deps.sh run    PostgreSQL server binaries (make run)
-#   scripts/install-deps.sh test   PostgreSQL, PgBouncer, Redis, Chromium, Prometheus and
+#   scripts/install-deps.sh test   PostgreSQL, PgBouncer, Redis, Sentinel, NGINX, Chromium, Prometheus and
 #                                  Alertmanager (make test)
 #   scripts/install-deps.sh bench  PostgreSQL, PgBouncer, Redis, redis-benchmark (make bench)
 # As root it runs apt-get; otherwise it prints the line to run and fails.
@@ -21,6 +21,7 @@ if [ "$want" = test ]; then
 	has pgbouncer || missing="$missing pgbouncer"
 	has redis-server || missing="$missing redis-server"
 	has redis-sentinel || missing="$missing redis-sentinel"
+	has nginx || missing="$missing nginx"
 	has chromium || missing="$missing chromium"
 	# The monitoring tests: promtool, the Prometheus server, amtool and
 	# Alertmanager (docs/observability.md).

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -21,14 +22,27 @@ import (
 )
 
 // runBackup writes a consistent logical backup (see internal/backup) to a
-// file (atomically, with a .sha256 beside it) or to stdout ("-", to pipe
+// file (atomically, with a .sha256 beside it), into a directory under a
+// time-stamped name (the Kubernetes CronJob: the image has no shell to
+// name files or delete old ones, hence --keep), or to stdout ("-", to pipe
 // into an object store's upload command).
 func runBackup(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	out := fs.String("out", "", `file to write ("-" for stdout); default hospital-erp-<UTC time>.backup.gz here`)
+	out := fs.String("out", "", `file to write, or a directory to write hospital-erp-<UTC time>.backup.gz into ("-" for stdout); default: that name here`)
+	keep := fs.Int("keep", 0, "after a backup into a directory, delete all but the newest N hospital-erp-*.backup.gz there (0 keeps all)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	dir := ""
+	if fi, err := os.Stat(*out); *out == "" || (err == nil && fi.IsDir()) {
+		dir = *out
+		if dir == "" {
+			dir = "."
+		}
+	}
+	if *keep < 0 || (*keep > 0 && dir == "") {
+		return errors.New("backup: --keep N needs --out DIR (a directory) and N >= 0")
 	}
 	cfg, err := loadConfig(config.CmdBackup, getenv, nil)
 	if err != nil {
@@ -60,8 +74,8 @@ func runBackup(ctx context.Context, args []string, getenv func(string) string, s
 		return nil
 	}
 	path := *out
-	if path == "" {
-		path = "hospital-erp-" + time.Now().UTC().Format("20060102T150405Z") + ".backup.gz"
+	if dir != "" {
+		path = filepath.Join(dir, backupPrefix+time.Now().UTC().Format("20060102T150405Z")+backupSuffix)
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".backup-*")
 	if err != nil {
@@ -88,7 +102,41 @@ func runBackup(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	log.Info("backup written", "file", path, "sha256", sum, "tables", len(m.Tables), "rows", totalRows(m),
 		"schema_version", schema, "duration", time.Since(start).String())
+	if *keep > 0 {
+		removed, err := pruneBackups(dir, *keep)
+		if err != nil {
+			return fmt.Errorf("backup written, but deleting old ones failed: %w", err)
+		}
+		if len(removed) > 0 {
+			log.Info("old backups deleted", "kept", *keep, "deleted", removed)
+		}
+	}
 	return nil
+}
+
+const backupPrefix, backupSuffix = "hospital-erp-", ".backup.gz"
+
+// pruneBackups deletes all but the newest keep backups in dir (their names
+// sort by time) with their .sha256 files, and returns the names deleted.
+func pruneBackups(dir string, keep int) ([]string, error) {
+	names, err := filepath.Glob(filepath.Join(dir, backupPrefix+"*"+backupSuffix))
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	var removed []string
+	for len(names) > keep {
+		old := names[0]
+		names = names[1:]
+		if err := os.Remove(old); err != nil {
+			return removed, err
+		}
+		if err := os.Remove(old + ".sha256"); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return removed, err
+		}
+		removed = append(removed, filepath.Base(old))
+	}
+	return removed, nil
 }
 
 func totalRows(m backup.Manifest) int64 {

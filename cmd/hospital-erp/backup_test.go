@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -228,4 +229,47 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// What the Kubernetes CronJob runs: `backup --out DIR --keep N` as a role
+// that may only read (pg_read_all_data, as docs/reliability.md sets up the
+// backup role), writing a time-stamped file into the volume and deleting
+// all but the newest N with their checksums.
+func TestBackupIntoDirectoryAsReadOnlyRole(t *testing.T) {
+	tb := startBackend(t, backendOpts{})
+	ctx := context.Background()
+	admin := openAdmin(t, tb)
+	pw := localpg.RandomPassword()
+	if _, err := admin.Exec(ctx, "CREATE ROLE backup_"+pw[:8]+" LOGIN PASSWORD '"+pw+"' IN ROLE pg_read_all_data"); err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(tb.AdminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword("backup_"+pw[:8], pw)
+	dir := t.TempDir()
+	for _, old := range []string{"20260101T000000Z", "20260102T000000Z", "20260103T000000Z"} {
+		name := filepath.Join(dir, "hospital-erp-"+old+".backup.gz")
+		_ = os.WriteFile(name, []byte("old"), 0o600)
+		_ = os.WriteFile(name+".sha256", []byte("old"), 0o600)
+	}
+	_ = os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("not a backup"), 0o600)
+	env := map[string]string{"DATABASE_URL": u.String(), "LOG_LEVEL": "info"}
+	var out bytes.Buffer
+	if err := run(ctx, []string{"hospital-erp", "backup", "--out", dir, "--keep", "2"}, func(k string) string { return env[k] }, &out, &out); err != nil {
+		t.Fatalf("backup as a read-only role: %v\n%s", err, out.String())
+	}
+	entries, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if len(names) != 5 || names[0] != "hospital-erp-20260103T000000Z.backup.gz" || names[1] != "hospital-erp-20260103T000000Z.backup.gz.sha256" ||
+		!strings.HasPrefix(names[2], "hospital-erp-2") || !strings.HasSuffix(names[3], ".backup.gz.sha256") || names[4] != "notes.txt" {
+		t.Fatalf("directory after --keep 2: %v", names)
+	}
+	if err := run(ctx, []string{"hospital-erp", "backup", "--out", filepath.Join(dir, "x.gz"), "--keep", "1"}, func(k string) string { return env[k] }, &out, &out); err == nil {
+		t.Fatal("--keep with a file name was accepted")
+	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/hospital-erp/hospital-erp/internal/audit"
 	"github.com/hospital-erp/hospital-erp/internal/hospital"
+	"github.com/hospital-erp/hospital-erp/internal/idempotency"
 	"github.com/hospital-erp/hospital-erp/internal/identity"
 	"github.com/hospital-erp/hospital-erp/internal/postgres"
 	"github.com/hospital-erp/hospital-erp/internal/postgres/dbgen"
@@ -158,7 +159,7 @@ func (c *Checker) GrantEmergency(ctx context.Context, patientID string, in Grant
 	}
 	uid, _ := uuid.Parse(actor.UserID)
 	var g Grant
-	err = c.db.InTx(ctx, func(q *dbgen.Queries) error {
+	replayed, err := idempotency.Do(ctx, c.db, &g, func(q *dbgen.Queries) error {
 		row, err := q.EmergencyGrant(ctx, dbgen.EmergencyGrantParams{UserID: uid, PatientID: pid, Reason: reason,
 			ExpiresAt: c.now().Add(c.grantTTL)})
 		if err != nil {
@@ -175,7 +176,9 @@ func (c *Checker) GrantEmergency(ctx context.Context, patientID string, in Grant
 	if err != nil {
 		return Grant{}, err
 	}
-	c.granted()
+	if !replayed {
+		c.granted()
+	}
 	return g, nil
 }
 
@@ -213,7 +216,7 @@ func (c *Checker) Review(ctx context.Context, id string, in ReviewRequest) error
 		return &hospital.Error{Code: hospital.EINVALID, Message: "Some fields are not valid.", Fields: map[string]string{"note": "is too long"}}
 	}
 	uid, _ := uuid.Parse(actor.UserID)
-	err = c.db.InTx(ctx, func(q *dbgen.Queries) error {
+	_, err = idempotency.Do(ctx, c.db, &struct{}{}, func(q *dbgen.Queries) error {
 		row, err := q.EmergencyReview(ctx, dbgen.EmergencyReviewParams{ID: gid, ReviewedBy: &uid, ReviewNote: strings.TrimSpace(in.Note)})
 		if err != nil {
 			return err

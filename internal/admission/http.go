@@ -5,7 +5,6 @@ import (
 	"net/http"
 
 	"github.com/hospital-erp/hospital-erp/internal/httpx"
-	"github.com/hospital-erp/hospital-erp/internal/idempotency"
 	"github.com/hospital-erp/hospital-erp/internal/identity"
 )
 
@@ -32,11 +31,10 @@ func (h *Handler) handleAdmissionAdmit(w http.ResponseWriter, r *http.Request) e
 	if err := httpx.Decode(r, &in); err != nil {
 		return err
 	}
-	a, replayed, err := h.svc.Admit(r.Context(), in)
+	a, _, err := h.svc.Admit(r.Context(), in)
 	if err != nil {
 		return err
 	}
-	idempotency.MarkReplayed(w, replayed)
 	w.Header().Set("Location", "/api/v1/admissions/"+a.ID)
 	w.Header().Set("ETag", httpx.ETag(a.Version))
 	httpx.JSON(w, http.StatusCreated, a)

@@ -253,8 +253,8 @@ func (s *Service) Transfer(ctx context.Context, id string, version int, in Trans
 		}
 		return row, nil
 	})
-	if err != nil {
-		return Admission{}, err
+	if err != nil || replayed {
+		return a, err
 	}
 	if replayed {
 		return a, nil // the first answer's events went out already
@@ -288,8 +288,8 @@ func (s *Service) Discharge(ctx context.Context, id string, version int, in Disc
 		}
 		return row, s.moveCare(ctx, q, cur.PatientID, cur.WardID, nil)
 	})
-	if err != nil {
-		return Admission{}, err
+	if err != nil || replayed {
+		return a, err
 	}
 	if replayed {
 		return a, nil
@@ -319,8 +319,8 @@ func (s *Service) Cancel(ctx context.Context, id string, version int, in CancelI
 		}
 		return row, s.moveCare(ctx, q, cur.PatientID, cur.WardID, nil)
 	})
-	if err != nil {
-		return Admission{}, err
+	if err != nil || replayed {
+		return a, err
 	}
 	if replayed {
 		return a, nil
@@ -349,7 +349,8 @@ func (s *Service) moveCare(ctx context.Context, q *dbgen.Queries, patient, from 
 
 // change runs one command on a locked admission: version check, scope
 // check, history actor, audit row, bed events after commit.
-// replayed is true when an Idempotency-Key returned an earlier answer.
+// replayed reports an answer repeated from the Idempotency-Key's stored
+// response (nothing changed, so nothing is announced).
 func (s *Service) change(ctx context.Context, id string, version int, action string, fn func(q *dbgen.Queries, cur dbgen.Admission) (dbgen.Admission, error)) (Admission, bool, error) {
 	actor, err := hospital.Require(ctx, identity.PermAdmissionWrite)
 	if err != nil {

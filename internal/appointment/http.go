@@ -9,7 +9,6 @@ import (
 
 	"github.com/hospital-erp/hospital-erp/internal/hospital"
 	"github.com/hospital-erp/hospital-erp/internal/httpx"
-	"github.com/hospital-erp/hospital-erp/internal/idempotency"
 	"github.com/hospital-erp/hospital-erp/internal/identity"
 )
 
@@ -250,11 +249,10 @@ func (h *Handler) handleAppointmentBook(w http.ResponseWriter, r *http.Request) 
 	if err := httpx.Decode(r, &in); err != nil {
 		return err
 	}
-	a, replayed, err := h.svc.Book(r.Context(), in)
+	a, _, err := h.svc.Book(r.Context(), in)
 	if err != nil {
 		return err
 	}
-	idempotency.MarkReplayed(w, replayed)
 	w.Header().Set("Location", "/api/v1/appointments/"+a.ID)
 	w.Header().Set("ETag", httpx.ETag(a.Version))
 	httpx.JSON(w, http.StatusCreated, a)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hospital-erp/hospital-erp/internal/audit"
 	"github.com/hospital-erp/hospital-erp/internal/hospital"
+	"github.com/hospital-erp/hospital-erp/internal/idempotency"
 	"github.com/hospital-erp/hospital-erp/internal/identity"
 	"github.com/hospital-erp/hospital-erp/internal/postgres"
 	"github.com/hospital-erp/hospital-erp/internal/postgres/dbgen"
@@ -80,7 +81,7 @@ func (s *Service) CreatePractitioner(ctx context.Context, in PractitionerInput) 
 		return Practitioner{}, err
 	}
 	var p Practitioner
-	err = s.db.InTx(ctx, func(q *dbgen.Queries) error {
+	_, err = idempotency.Do(ctx, s.db, &p, func(q *dbgen.Queries) error {
 		row, err := q.PractitionerCreate(ctx, dbgen.PractitionerCreateParams{UserID: user, DisplayName: in.DisplayName,
 			DepartmentID: dept, Specialty: strings.TrimSpace(in.Specialty)})
 		if err != nil {
@@ -126,7 +127,7 @@ func (s *Service) CreateClinic(ctx context.Context, in ClinicInput) (Clinic, err
 		return Clinic{}, err
 	}
 	var c Clinic
-	err = s.db.InTx(ctx, func(q *dbgen.Queries) error {
+	_, err = idempotency.Do(ctx, s.db, &c, func(q *dbgen.Queries) error {
 		row, err := q.ClinicCreate(ctx, dbgen.ClinicCreateParams{DepartmentID: dept, Code: in.Code, Name: in.Name,
 			Location: strings.TrimSpace(in.Location), SlotMinutes: int32(in.SlotMinutes)})
 		if err != nil {
@@ -193,7 +194,7 @@ func (s *Service) AddRule(ctx context.Context, practitionerID string, in Rule) (
 		return Rule{}, err
 	}
 	var out Rule
-	err = s.db.InTx(ctx, func(q *dbgen.Queries) error {
+	_, err = idempotency.Do(ctx, s.db, &out, func(q *dbgen.Queries) error {
 		row, err := q.RuleCreate(ctx, dbgen.RuleCreateParams{PractitionerID: pid, ClinicID: cid, Weekday: int32(in.Weekday),
 			StartTime: pgtype.Time{Microseconds: start.Microseconds(), Valid: true}, EndTime: pgtype.Time{Microseconds: end.Microseconds(), Valid: true},
 			ValidFrom: from, ValidTo: to})
@@ -216,7 +217,7 @@ func (s *Service) DeleteRule(ctx context.Context, practitionerID, ruleID string)
 	if err1 != nil || err2 != nil {
 		return hospital.Errorf(hospital.ENOTFOUND, "No such availability rule.")
 	}
-	return s.db.InTx(ctx, func(q *dbgen.Queries) error {
+	_, err := idempotency.Do(ctx, s.db, &struct{}{}, func(q *dbgen.Queries) error {
 		n, err := q.RuleDelete(ctx, dbgen.RuleDeleteParams{ID: rid, PractitionerID: pid})
 		if err != nil {
 			return err
@@ -226,6 +227,7 @@ func (s *Service) DeleteRule(ctx context.Context, practitionerID, ruleID string)
 		}
 		return audit.Write(ctx, q, audit.Entry{Action: "availability.rule_remove", ResourceType: "availability_rule", ResourceID: ruleID})
 	})
+	return err
 }
 
 // AddException records leave or a holiday.
@@ -246,7 +248,7 @@ func (s *Service) AddException(ctx context.Context, in Exception) (Exception, er
 		return Exception{}, err
 	}
 	var out Exception
-	err = s.db.InTx(ctx, func(q *dbgen.Queries) error {
+	_, err = idempotency.Do(ctx, s.db, &out, func(q *dbgen.Queries) error {
 		row, err := q.ExceptionCreate(ctx, dbgen.ExceptionCreateParams{PractitionerID: pid, StartsAt: in.StartsAt, EndsAt: in.EndsAt, Reason: in.Reason})
 		if err != nil {
 			return err
@@ -266,7 +268,7 @@ func (s *Service) DeleteException(ctx context.Context, id string) error {
 	if err != nil {
 		return hospital.Errorf(hospital.ENOTFOUND, "No such exception.")
 	}
-	return s.db.InTx(ctx, func(q *dbgen.Queries) error {
+	_, err = idempotency.Do(ctx, s.db, &struct{}{}, func(q *dbgen.Queries) error {
 		n, err := q.ExceptionDelete(ctx, eid)
 		if err != nil {
 			return err
@@ -276,6 +278,7 @@ func (s *Service) DeleteException(ctx context.Context, id string) error {
 		}
 		return audit.Write(ctx, q, audit.Entry{Action: "availability.exception_remove", ResourceType: "availability_exception", ResourceID: id})
 	})
+	return err
 }
 
 // SlotFilter selects free slots.

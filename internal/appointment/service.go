@@ -255,7 +255,7 @@ func (s *Service) Reschedule(ctx context.Context, id string, version int, in Res
 	if in.StartsAt.Before(s.now().Add(-time.Minute)) {
 		return Appointment{}, invalid("starts_at", "is in the past")
 	}
-	return s.change(ctx, id, version, "appointment.reschedule", func(q *dbgen.Queries, cur dbgen.Appointment) (dbgen.Appointment, error) {
+	a, _, err := s.change(ctx, id, version, "appointment.reschedule", func(q *dbgen.Queries, cur dbgen.Appointment) (dbgen.Appointment, error) {
 		if cur.Status != StatusBooked {
 			return cur, hospital.Errorf(hospital.ECONFLICT, "Only a booked appointment can be rescheduled (this one is %s).", cur.Status)
 		}
@@ -296,6 +296,7 @@ func (s *Service) Reschedule(ctx context.Context, id string, version int, in Res
 		}
 		return row, err
 	})
+	return a, err
 }
 
 // Cancel cancels a booked appointment, giving a reason; the slot frees up.
@@ -327,9 +328,8 @@ func (s *Service) setStatus(ctx context.Context, id string, version int, status,
 	if _, err := hospital.Require(ctx, identity.PermAppointmentWrite); err != nil {
 		return Appointment{}, err
 	}
-	var ticket string
 	var entry queue.Entry
-	a, err := s.change(ctx, id, version, "appointment."+status, func(q *dbgen.Queries, cur dbgen.Appointment) (dbgen.Appointment, error) {
+	a, replayed, err := s.change(ctx, id, version, "appointment."+status, func(q *dbgen.Queries, cur dbgen.Appointment) (dbgen.Appointment, error) {
 		if !allowed(cur.Status, status) {
 			return cur, hospital.Errorf(hospital.ECONFLICT, "An appointment that is %s cannot become %s.", label(cur.Status), label(status))
 		}
@@ -341,28 +341,29 @@ func (s *Service) setStatus(ctx context.Context, id string, version int, status,
 			if entry, err = s.queue.Enqueue(ctx, q, clinic.DepartmentID, cur.PatientID, &cur.ID); err != nil {
 				return cur, err
 			}
-			ticket = entry.Ticket
 		}
 		return q.AppointmentSetStatus(ctx, dbgen.AppointmentSetStatusParams{ID: cur.ID, Status: status, CancelReason: reason})
-	})
+	}, func(a *Appointment) { a.QueueTicket = entry.Ticket }) // stored with the key, so a replay shows the ticket too
 	if err != nil {
 		return Appointment{}, err
 	}
-	a.QueueTicket = ticket
-	if entry.ID != "" {
+	if entry.ID != "" && !replayed {
 		s.queue.Published(ctx, entry, "queue.checked_in")
 	}
 	return a, nil
 }
 
 // change runs one state change on a locked appointment: version check,
-// scope check, audit row, event after commit.
-func (s *Service) change(ctx context.Context, id string, version int, action string, fn func(q *dbgen.Queries, cur dbgen.Appointment) (dbgen.Appointment, error)) (Appointment, error) {
+// scope check, audit row, event after commit. finish completes the answer
+// inside the transaction (it is stored with the Idempotency-Key). replayed
+// reports an answer repeated from the key's stored response.
+func (s *Service) change(ctx context.Context, id string, version int, action string, fn func(q *dbgen.Queries, cur dbgen.Appointment) (dbgen.Appointment, error),
+	finish ...func(*Appointment)) (Appointment, bool, error) {
 	aid, err := uuid.Parse(id)
 	if err != nil {
-		return Appointment{}, hospital.Errorf(hospital.ENOTFOUND, "No appointment has this id.")
+		return Appointment{}, false, hospital.Errorf(hospital.ENOTFOUND, "No appointment has this id.")
 	}
-	a, _, err := idempotency.Run(ctx, s.db, func(q *dbgen.Queries) (Appointment, error) {
+	a, replayed, err := idempotency.Run(ctx, s.db, func(q *dbgen.Queries) (Appointment, error) {
 		cur, err := q.AppointmentGetForUpdate(ctx, aid)
 		if err != nil {
 			if hospital.ErrorCode(postgres.Translate(err)) == hospital.ENOTFOUND {
@@ -381,14 +382,19 @@ func (s *Service) change(ctx context.Context, id string, version int, action str
 			return Appointment{}, err
 		}
 		a := fromRow(row)
+		for _, f := range finish {
+			f(&a)
+		}
 		return a, audit.Write(ctx, q, audit.Entry{Action: action, ResourceType: "appointment", ResourceID: a.ID, PatientID: &row.PatientID,
 			Details: map[string]any{"status": a.Status, "starts_at": a.StartsAt}})
 	})
 	if err != nil {
-		return Appointment{}, err
+		return Appointment{}, false, err
 	}
-	s.publish(ctx, a, "appointment.changed")
-	return a, nil
+	if !replayed {
+		s.publish(ctx, a, "appointment.changed")
+	}
+	return a, replayed, nil
 }
 
 func (s *Service) publish(ctx context.Context, a Appointment, typ string) {

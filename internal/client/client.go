@@ -75,6 +75,16 @@ func WithRequestID(ctx context.Context, id string) context.Context {
 	return context.WithValue(ctx, requestIDKey{}, id)
 }
 
+type idempotencyKey struct{}
+
+// WithIdempotencyKey makes the commands sent with ctx carry
+// Idempotency-Key key, so that sending one again (after a time-out or a
+// dropped connection) returns the first answer instead of acting twice.
+// Use a new key for each new command and the same key for its retries.
+func WithIdempotencyKey(ctx context.Context, key string) context.Context {
+	return context.WithValue(ctx, idempotencyKey{}, key)
+}
+
 type forwardedKey struct{}
 
 type forwarded struct{ ip, userAgent string }
@@ -153,6 +163,9 @@ func (c *Client) newRequest(ctx context.Context, method, path string, in any, he
 	}
 	if id, _ := ctx.Value(requestIDKey{}).(string); id != "" {
 		req.Header.Set("X-Request-ID", id)
+	}
+	if key, _ := ctx.Value(idempotencyKey{}).(string); key != "" && method != http.MethodGet && req.Header.Get("Idempotency-Key") == "" {
+		req.Header.Set("Idempotency-Key", key)
 	}
 	if f, ok := ctx.Value(forwardedKey{}).(forwarded); ok {
 		if f.ip != "" {

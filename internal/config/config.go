@@ -142,7 +142,7 @@ var options = []option{
 
 	{name: "DATABASE_URL", secret: true, cmds: dbUsers,
 		required: req(CmdAPI, CmdMigrate, CmdSeed, CmdAudit, CmdBackup, CmdRestore),
-		help:     "PostgreSQL URL. For api: through PgBouncer (transaction pooling), as a member of the hospital_app role. For migrate and backup: PostgreSQL directly, as the schema owner. For restore: directly, as a superuser (rds_superuser on RDS). dev starts a local server when unset.",
+		help:     "PostgreSQL URL. For api: through PgBouncer (transaction pooling), as a member of the hospital_app role. For migrate: PostgreSQL directly, as the schema owner. For backup: directly, as the owner or a role that reads everything (pg_read_all_data). For restore: directly, as a superuser (rds_superuser on RDS). dev starts a local server when unset.",
 		set:      func(c *Config, v string) error { c.DatabaseURL = v; return checkURL(v, "postgres", "postgresql") }},
 	{name: "DATABASE_MAX_CONNS", def: "10", cmds: backend, help: "Connections this process opens to PgBouncer.",
 		set: func(c *Config, v string) error { n, err := positiveInt(v); c.DatabaseMaxConns = int32(n); return err }},

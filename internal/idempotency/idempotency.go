@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -35,6 +36,9 @@ const ReplayedHeader = "Idempotent-Replayed"
 type Request struct {
 	Key         string
 	Fingerprint [32]byte
+	// replayed is set by Run when it answers from the stored response; the
+	// middleware then marks the HTTP response.
+	replayed *atomic.Bool
 }
 
 type ctxKey struct{}
@@ -73,9 +77,38 @@ func Middleware(next http.Handler) http.Handler {
 		h.Write(body)
 		var fp [32]byte
 		copy(fp[:], h.Sum(nil))
-		next.ServeHTTP(w, r.WithContext(WithRequest(r.Context(), Request{Key: key, Fingerprint: fp})))
+		req := Request{Key: key, Fingerprint: fp, replayed: new(atomic.Bool)}
+		next.ServeHTTP(&markingWriter{ResponseWriter: w, replayed: req.replayed}, r.WithContext(WithRequest(r.Context(), req)))
 	})
 }
+
+// markingWriter adds Idempotent-Replayed to a response that Run answered
+// from the stored one, so every command marks replays the same way.
+type markingWriter struct {
+	http.ResponseWriter
+	replayed *atomic.Bool
+	wrote    bool
+}
+
+func (m *markingWriter) WriteHeader(code int) {
+	if !m.wrote {
+		m.wrote = true
+		if m.replayed.Load() {
+			m.Header().Set(ReplayedHeader, "true")
+		}
+	}
+	m.ResponseWriter.WriteHeader(code)
+}
+
+func (m *markingWriter) Write(b []byte) (int, error) {
+	if !m.wrote {
+		m.WriteHeader(http.StatusOK)
+	}
+	return m.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (m *markingWriter) Unwrap() http.ResponseWriter { return m.ResponseWriter }
 
 type errReader struct{ err error }
 
@@ -143,15 +176,29 @@ func Run[T any](ctx context.Context, db *postgres.DB, fn func(q *dbgen.Queries) 
 	if err != nil {
 		return zero, false, err
 	}
+	if replayed && req.replayed != nil {
+		req.replayed.Store(true)
+	}
 	return out, replayed, nil
 }
 
-// MarkReplayed sets the response header that tells a client it got a
-// stored answer.
-func MarkReplayed(w http.ResponseWriter, replayed bool) {
-	if replayed {
-		w.Header().Set(ReplayedHeader, "true")
+// Do is Run for a closure that sets its result itself, as most commands
+// are written: *out is what is stored with the key, and what a replay
+// restores without running fn. Commands without a response body pass a
+// *struct{}.
+func Do[T any](ctx context.Context, db *postgres.DB, out *T, fn func(q *dbgen.Queries) error) (replayed bool, err error) {
+	v, replayed, err := Run(ctx, db, func(q *dbgen.Queries) (T, error) {
+		if err := fn(q); err != nil {
+			var zero T
+			return zero, err
+		}
+		return *out, nil
+	})
+	if err != nil {
+		return false, err
 	}
+	*out = v
+	return replayed, nil
 }
 
 // RunExpiry deletes keys older than ttl every interval until ctx ends.

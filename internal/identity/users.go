@@ -10,6 +10,7 @@ import (
 	"github.com/hospital-erp/hospital-erp/internal/audit"
 	"github.com/hospital-erp/hospital-erp/internal/hospital"
 	"github.com/hospital-erp/hospital-erp/internal/httpx"
+	"github.com/hospital-erp/hospital-erp/internal/idempotency"
 	"github.com/hospital-erp/hospital-erp/internal/postgres"
 	"github.com/hospital-erp/hospital-erp/internal/postgres/dbgen"
 )
@@ -246,7 +247,7 @@ func (s *Service) UpdateUser(ctx context.Context, id string, version int, in Use
 	}
 	var u User
 	var sessions []uuid.UUID
-	err = s.db.InTx(ctx, func(q *dbgen.Queries) error {
+	_, err = idempotency.Do(ctx, s.db, &u, func(q *dbgen.Queries) error {
 		before, err := q.UserGet(ctx, uid)
 		if err != nil {
 			return err
@@ -296,7 +297,7 @@ func (s *Service) SetActive(ctx context.Context, id string, active bool) (User, 
 	}
 	var u User
 	var revoked []uuid.UUID
-	err = s.db.InTx(ctx, func(q *dbgen.Queries) error {
+	_, err = idempotency.Do(ctx, s.db, &u, func(q *dbgen.Queries) error {
 		row, err := q.UserSetActive(ctx, dbgen.UserSetActiveParams{ID: uid, Active: active})
 		if err != nil {
 			return err
@@ -333,13 +334,15 @@ func (s *Service) RevokeSessions(ctx context.Context, id string) (int, error) {
 		return 0, err
 	}
 	var revoked []uuid.UUID
-	err = s.db.InTx(ctx, func(q *dbgen.Queries) error {
+	ended := 0
+	_, err = idempotency.Do(ctx, s.db, &ended, func(q *dbgen.Queries) error {
 		if _, err := q.UserGet(ctx, uid); err != nil {
 			return err
 		}
 		if revoked, err = q.SessionsRevokeForUser(ctx, dbgen.SessionsRevokeForUserParams{UserID: uid, RevokeReason: ptr("ended by administrator")}); err != nil {
 			return err
 		}
+		ended = len(revoked)
 		return audit.Write(ctx, q, audit.Entry{Action: "user.sessions_revoke", ResourceType: "user", ResourceID: uid.String(),
 			Details: map[string]any{"sessions_ended": len(revoked)}})
 	})
@@ -347,7 +350,7 @@ func (s *Service) RevokeSessions(ctx context.Context, id string) (int, error) {
 		return 0, notFoundAs(err, "No user has this id.")
 	}
 	s.dropSessions(ctx, revoked)
-	return len(revoked), nil
+	return ended, nil
 }
 
 // ResetPassword sets a new password chosen by an administrator and ends
@@ -536,7 +539,7 @@ func (s *Service) ResetMFA(ctx context.Context, id string) error {
 		return err
 	}
 	var revoked []uuid.UUID
-	err = s.db.InTx(ctx, func(q *dbgen.Queries) error {
+	_, err = idempotency.Do(ctx, s.db, &struct{}{}, func(q *dbgen.Queries) error {
 		if _, err := q.UserGet(ctx, uid); err != nil {
 			return err
 		}

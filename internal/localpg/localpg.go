@@ -180,6 +180,20 @@ func (s *Server) Stop() error {
 // Kill stops the server abruptly (SIGKILL), as a crash would; for fault tests.
 func (s *Server) Kill() { _ = s.cmd.Process.Kill(); <-s.done }
 
+// Crash stops the server in immediate mode (SIGQUIT): every backend exits
+// at once, nothing is checkpointed, and the next start runs crash
+// recovery, as after a machine failure; for fault tests. Unlike Kill it
+// leaves no orphaned backends holding shared memory.
+func (s *Server) Crash() {
+	_ = s.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-s.done:
+	case <-time.After(15 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
+}
+
 func (s *Server) waitReady(ctx context.Context, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for {

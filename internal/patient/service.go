@@ -13,6 +13,7 @@ import (
 	"github.com/hospital-erp/hospital-erp/internal/cache"
 	"github.com/hospital-erp/hospital-erp/internal/hospital"
 	"github.com/hospital-erp/hospital-erp/internal/httpx"
+	"github.com/hospital-erp/hospital-erp/internal/idempotency"
 	"github.com/hospital-erp/hospital-erp/internal/identity"
 	"github.com/hospital-erp/hospital-erp/internal/postgres"
 	"github.com/hospital-erp/hospital-erp/internal/postgres/dbgen"
@@ -79,7 +80,7 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (Patient, erro
 	}
 	by, _ := uuid.Parse(actor.UserID)
 	var p Patient
-	err = s.db.InTx(ctx, func(q *dbgen.Queries) error {
+	replayed, err := idempotency.Do(ctx, s.db, &p, func(q *dbgen.Queries) error {
 		if !in.ConfirmNotDuplicate {
 			dups, err := storeDuplicates(ctx, q, in, birth)
 			if err != nil {
@@ -128,7 +129,9 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (Patient, erro
 	if err != nil {
 		return Patient{}, err
 	}
-	_ = s.events.Publish(ctx, TopicPatients, "patient.registered", map[string]string{"id": p.ID})
+	if !replayed {
+		_ = s.events.Publish(ctx, TopicPatients, "patient.registered", map[string]string{"id": p.ID})
+	}
 	return p, nil
 }
 
@@ -230,7 +233,7 @@ func (s *Service) Update(ctx context.Context, id string, version int, in UpdateI
 		return Patient{}, err
 	}
 	var p Patient
-	err = s.db.InTx(ctx, func(q *dbgen.Queries) error {
+	replayed, err := idempotency.Do(ctx, s.db, &p, func(q *dbgen.Queries) error {
 		if err := s.access.Patient(ctx, q, pid, "patient.update"); err != nil {
 			return err
 		}
@@ -243,7 +246,9 @@ func (s *Service) Update(ctx context.Context, id string, version int, in UpdateI
 	if err != nil {
 		return Patient{}, notFound(err)
 	}
-	s.changed(ctx, pid, "patient.updated", p.Version)
+	if !replayed {
+		s.changed(ctx, pid, "patient.updated", p.Version)
+	}
 	return p, nil
 }
 
@@ -270,7 +275,7 @@ func (s *Service) AddIdentifier(ctx context.Context, id string, in Identifier) (
 		return Identifier{}, err
 	}
 	var out Identifier
-	err = s.db.InTx(ctx, func(q *dbgen.Queries) error {
+	replayed, err := idempotency.Do(ctx, s.db, &out, func(q *dbgen.Queries) error {
 		if err := s.Exists(ctx, q, pid, "patient.update"); err != nil {
 			return err
 		}
@@ -286,7 +291,9 @@ func (s *Service) AddIdentifier(ctx context.Context, id string, in Identifier) (
 	if err != nil {
 		return Identifier{}, err
 	}
-	s.changed(ctx, pid, "patient.updated", 0)
+	if !replayed {
+		s.changed(ctx, pid, "patient.updated", 0)
+	}
 	return out, nil
 }
 
@@ -313,7 +320,7 @@ func (s *Service) AddContact(ctx context.Context, id string, in Contact) (Contac
 		return Contact{}, err
 	}
 	var out Contact
-	err = s.db.InTx(ctx, func(q *dbgen.Queries) error {
+	replayed, err := idempotency.Do(ctx, s.db, &out, func(q *dbgen.Queries) error {
 		if err := s.Exists(ctx, q, pid, "patient.update"); err != nil {
 			return err
 		}
@@ -329,7 +336,9 @@ func (s *Service) AddContact(ctx context.Context, id string, in Contact) (Contac
 	if err != nil {
 		return Contact{}, err
 	}
-	s.changed(ctx, pid, "patient.updated", 0)
+	if !replayed {
+		s.changed(ctx, pid, "patient.updated", 0)
+	}
 	return out, nil
 }
 
@@ -353,7 +362,8 @@ func (s *Service) removeChild(ctx context.Context, id, childID, action, resource
 	if err != nil {
 		return hospital.Errorf(hospital.ENOTFOUND, "Not found.")
 	}
-	err = s.db.InTx(ctx, func(q *dbgen.Queries) error {
+	var none struct{}
+	replayed, err := idempotency.Do(ctx, s.db, &none, func(q *dbgen.Queries) error {
 		if err := s.Exists(ctx, q, pid, "patient.update"); err != nil {
 			return err
 		}
@@ -369,7 +379,7 @@ func (s *Service) removeChild(ctx context.Context, id, childID, action, resource
 		}
 		return audit.Write(ctx, q, audit.Entry{Action: action, ResourceType: resource, ResourceID: childID, PatientID: &pid})
 	})
-	if err == nil {
+	if err == nil && !replayed {
 		s.changed(ctx, pid, "patient.updated", 0)
 	}
 	return err
@@ -449,7 +459,7 @@ func (s *Service) Merge(ctx context.Context, survivor string, in MergeInput) (Me
 	}
 	by, _ := uuid.Parse(actor.UserID)
 	var m Merge
-	err = s.db.InTx(ctx, func(q *dbgen.Queries) error {
+	replayed, err := idempotency.Do(ctx, s.db, &m, func(q *dbgen.Queries) error {
 		// Lock both records in id order (no deadlock with a reverse merge).
 		first, second := sid, mid
 		if second.String() < first.String() {
@@ -493,8 +503,10 @@ func (s *Service) Merge(ctx context.Context, survivor string, in MergeInput) (Me
 	if err != nil {
 		return Merge{}, err
 	}
-	s.changed(ctx, sid, "patient.merged", 0)
-	s.changed(ctx, mid, "patient.merged", 0)
+	if !replayed {
+		s.changed(ctx, sid, "patient.merged", 0)
+		s.changed(ctx, mid, "patient.merged", 0)
+	}
 	return m, nil
 }
 
@@ -511,7 +523,7 @@ func (s *Service) Unmerge(ctx context.Context, mergeID string) (Merge, error) {
 	}
 	by, _ := uuid.Parse(actor.UserID)
 	var m Merge
-	err = s.db.InTx(ctx, func(q *dbgen.Queries) error {
+	replayed, err := idempotency.Do(ctx, s.db, &m, func(q *dbgen.Queries) error {
 		rec, err := q.PatientMergeForUpdate(ctx, id)
 		if err != nil {
 			if hospital.ErrorCode(postgres.Translate(err)) == hospital.ENOTFOUND {
@@ -548,8 +560,10 @@ func (s *Service) Unmerge(ctx context.Context, mergeID string) (Merge, error) {
 	if err != nil {
 		return Merge{}, err
 	}
-	s.changed(ctx, uuid.MustParse(m.SurvivorID), "patient.unmerged", 0)
-	s.changed(ctx, uuid.MustParse(m.MergedID), "patient.unmerged", 0)
+	if !replayed {
+		s.changed(ctx, uuid.MustParse(m.SurvivorID), "patient.unmerged", 0)
+		s.changed(ctx, uuid.MustParse(m.MergedID), "patient.unmerged", 0)
+	}
 	return m, nil
 }
 

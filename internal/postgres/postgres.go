@@ -127,9 +127,18 @@ func (db *DB) InTx(ctx context.Context, fn func(q *dbgen.Queries) error) error {
 
 // InTxOpts runs fn in a transaction with the statement timeout set by
 // SET LOCAL. The whole transaction is retried, a bounded number of times
-// with jittered back-off, on serialization failure (40001) and deadlock
-// (40P01), and when beginning it failed before anything reached the server.
-// fn must therefore have no effects outside the transaction.
+// with jittered back-off, when it certainly did not commit:
+//   - on serialization failure (40001) and deadlock (40P01), which roll it back;
+//   - when beginning it failed (BEGIN changes nothing, whether or not it
+//     reached the server);
+//   - when the connection broke before COMMIT was sent (PostgreSQL rolls back
+//     the transaction of a lost session; PgBouncer closes the client when its
+//     server connection dies).
+//
+// A connection lost while COMMIT is in flight is never retried: the
+// transaction may have committed, so the caller gets EUNAVAILABLE and a
+// client retries with its Idempotency-Key instead. fn must have no effects
+// outside the transaction.
 func (db *DB) InTxOpts(ctx context.Context, opts pgx.TxOptions, fn func(q *dbgen.Queries) error) error {
 	var err error
 	for attempt := 1; ; attempt++ {
@@ -151,12 +160,27 @@ func (db *DB) InTxOpts(ctx context.Context, opts pgx.TxOptions, fn func(q *dbgen
 func (db *DB) runTx(ctx context.Context, opts pgx.TxOptions, fn func(q *dbgen.Queries) error) (err error) {
 	tx, err := db.Pool.BeginTx(ctx, opts)
 	if err != nil {
-		return beginError{err}
+		if isConnError(err) {
+			return notCommitted{err}
+		}
+		return err
 	}
 	defer func() {
-		if err != nil {
-			// Rollback on a broken connection fails too; the pool discards it.
-			_ = tx.Rollback(context.WithoutCancel(ctx))
+		if err == nil {
+			return
+		}
+		var pending commitError
+		if errors.As(err, &pending) {
+			err = pending.error
+			return
+		}
+		// Read before Rollback: rolling back returns the connection to the
+		// pool, where another request may take it at once.
+		lost := tx.Conn().IsClosed()
+		// Rollback on a broken connection fails too; the pool discards it.
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+		if lost {
+			err = notCommitted{err}
 		}
 	}()
 	if db.statementTimeout > 0 {
@@ -168,22 +192,30 @@ func (db *DB) runTx(ctx context.Context, opts pgx.TxOptions, fn func(q *dbgen.Qu
 	if err = fn(dbgen.New(tx)); err != nil {
 		return err
 	}
-	return tx.Commit(ctx)
+	if err = tx.Commit(ctx); err != nil {
+		return commitError{err}
+	}
+	return nil
 }
 
-// beginError marks a failure to begin, which is safe to retry when pgconn
-// says nothing reached the server.
-type beginError struct{ error }
+// notCommitted marks a failure that certainly left nothing committed: the
+// transaction never began, or its connection was lost before COMMIT.
+type notCommitted struct{ error }
 
-func (e beginError) Unwrap() error { return e.error }
+func (e notCommitted) Unwrap() error { return e.error }
+
+// commitError is a failure of COMMIT itself, whose outcome may be unknown.
+type commitError struct{ error }
+
+func (e commitError) Unwrap() error { return e.error }
 
 func retryable(err error) bool {
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		return pgErr.Code == "40001" || pgErr.Code == "40P01"
+	if errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01") {
+		return true
 	}
-	var be beginError
-	return errors.As(err, &be) && pgconn.SafeToRetry(be.error)
+	var nc notCommitted
+	return errors.As(err, &nc)
 }
 
 // Ping checks that a query round-trips, through PgBouncer when configured so.

@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hospital-erp/hospital-erp/internal/chaos"
 	"github.com/hospital-erp/hospital-erp/internal/hospital"
 	"github.com/hospital-erp/hospital-erp/internal/postgres"
 	"github.com/hospital-erp/hospital-erp/internal/postgres/dbgen"
@@ -199,5 +203,142 @@ func TestStatementTimeout(t *testing.T) {
 	// The pool is still usable afterwards.
 	if err := db.Ping(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// openVia opens a pool on d that reaches PgBouncer through a fault proxy,
+// counting retries.
+func openVia(t *testing.T, d testenv.Database, retries *atomic.Int64) (*postgres.DB, *chaos.Proxy) {
+	t.Helper()
+	u, err := url.Parse(d.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy, err := chaos.StartProxy(u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(proxy.Close)
+	u.Host = proxy.Addr()
+	db, err := postgres.Open(context.Background(), u.String(), postgres.Options{MaxConns: 2, StatementTimeout: 5 * time.Second,
+		ConnectTimeout: 5 * time.Second, OnRetry: func() { retries.Add(1) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	return db, proxy
+}
+
+func departments(t *testing.T, d testenv.Database, code string) int {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), d.DirectURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int
+	if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM departments WHERE code = $1", code).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// A connection lost in the middle of a transaction left nothing committed
+// (the server rolls back a lost session), so InTx runs the whole
+// transaction again: one row, written by the second attempt.
+func TestInTxRetriesConnectionLostBeforeCommit(t *testing.T) {
+	d := testenv.NewDatabase(t)
+	var retries atomic.Int64
+	db, proxy := openVia(t, d, &retries)
+	ctx := context.Background()
+	calls := 0
+	err := db.InTx(ctx, func(q *dbgen.Queries) error {
+		calls++
+		if _, err := q.DepartmentCreate(ctx, dbgen.DepartmentCreateParams{Code: "LOST", Name: "Lost", Kind: "clinical"}); err != nil {
+			return err
+		}
+		if calls == 1 {
+			proxy.CutAll()
+		}
+		_, err := q.DepartmentList(ctx)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("InTx after a lost connection: %v", err)
+	}
+	if calls != 2 || retries.Load() != 1 {
+		t.Fatalf("fn ran %d times with %d retries, want 2 and 1", calls, retries.Load())
+	}
+	if n := departments(t, d, "LOST"); n != 1 {
+		t.Fatalf("%d rows, want exactly 1", n)
+	}
+}
+
+// A connection lost while COMMIT is in flight leaves the outcome unknown:
+// InTx must not run the transaction again (it may have committed) and
+// answers unavailable, whether COMMIT reached the server or not. Clients
+// resolve the doubt with their Idempotency-Key.
+func TestInTxNeverRetriesALostCommit(t *testing.T) {
+	for _, reached := range []bool{true, false} {
+		t.Run(fmt.Sprintf("commit reached the server %v", reached), func(t *testing.T) {
+			d := testenv.NewDatabase(t)
+			var retries atomic.Int64
+			db, proxy := openVia(t, d, &retries)
+			ctx := context.Background()
+			fired := proxy.CutOn([]byte("commit"), reached)
+			calls := 0
+			err := db.InTx(ctx, func(q *dbgen.Queries) error {
+				calls++
+				_, err := q.DepartmentCreate(ctx, dbgen.DepartmentCreateParams{Code: "AMBIG", Name: "Ambiguous", Kind: "clinical"})
+				return err
+			})
+			select {
+			case <-fired:
+			default:
+				t.Fatal("the fault never fired: no COMMIT went through the proxy")
+			}
+			if hospital.ErrorCode(err) != hospital.EUNAVAILABLE {
+				t.Fatalf("lost commit: %v, want unavailable", err)
+			}
+			if calls != 1 || retries.Load() != 0 {
+				t.Fatalf("fn ran %d times with %d retries, want 1 and 0", calls, retries.Load())
+			}
+			want := 0
+			if reached {
+				want = 1
+			}
+			// The server finishes (or rolls back) on its own time.
+			deadline := time.Now().Add(5 * time.Second)
+			for departments(t, d, "AMBIG") != want && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if n := departments(t, d, "AMBIG"); n != want {
+				t.Fatalf("%d rows, want %d", n, want)
+			}
+		})
+	}
+}
+
+// Beginning a transaction while the pooler is unreachable is retried (BEGIN
+// changes nothing) and then reported as unavailable, quickly.
+func TestInTxBeginFailureIsUnavailable(t *testing.T) {
+	d := testenv.NewDatabase(t)
+	var retries atomic.Int64
+	db, proxy := openVia(t, d, &retries)
+	proxy.Close()
+	db.Pool.Reset()
+	start := time.Now()
+	err := db.InTx(context.Background(), func(q *dbgen.Queries) error {
+		t.Fatal("fn ran without a connection")
+		return nil
+	})
+	if hospital.ErrorCode(err) != hospital.EUNAVAILABLE {
+		t.Fatalf("begin without a server: %v, want unavailable", err)
+	}
+	if retries.Load() != 3 {
+		t.Fatalf("%d retries, want 3 (the bounded attempts)", retries.Load())
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("giving up took %v", took)
 	}
 }

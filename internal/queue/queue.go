@@ -14,6 +14,7 @@ import (
 	"github.com/hospital-erp/hospital-erp/internal/access"
 	"github.com/hospital-erp/hospital-erp/internal/audit"
 	"github.com/hospital-erp/hospital-erp/internal/hospital"
+	"github.com/hospital-erp/hospital-erp/internal/idempotency"
 	"github.com/hospital-erp/hospital-erp/internal/identity"
 	"github.com/hospital-erp/hospital-erp/internal/postgres"
 	"github.com/hospital-erp/hospital-erp/internal/postgres/dbgen"
@@ -136,7 +137,7 @@ func (s *Service) AddWalkIn(ctx context.Context, departmentID string, in WalkIn)
 		return Entry{}, &hospital.Error{Code: hospital.EINVALID, Message: "Some fields are not valid.", Fields: map[string]string{"patient_id": "must be a patient id"}}
 	}
 	var e Entry
-	err = s.db.InTx(ctx, func(q *dbgen.Queries) error {
+	replayed, err := idempotency.Do(ctx, s.db, &e, func(q *dbgen.Queries) error {
 		if err := s.patients.Exists(ctx, q, pid, "queue.check_in"); err != nil {
 			return err
 		}
@@ -149,7 +150,9 @@ func (s *Service) AddWalkIn(ctx context.Context, departmentID string, in WalkIn)
 	if err != nil {
 		return Entry{}, err
 	}
-	s.Published(ctx, e, "queue.checked_in")
+	if !replayed {
+		s.Published(ctx, e, "queue.checked_in")
+	}
 	return e, nil
 }
 
@@ -172,7 +175,7 @@ func (s *Service) CallNextPatient(ctx context.Context, departmentID string, in C
 	}
 	uid, _ := uuid.Parse(actor.UserID)
 	var e Entry
-	err = s.db.InTx(ctx, func(q *dbgen.Queries) error {
+	replayed, err := idempotency.Do(ctx, s.db, &e, func(q *dbgen.Queries) error {
 		row, err := q.QueueCallNext(ctx, dbgen.QueueCallNextParams{CalledBy: &uid, CallPoint: in.CallPoint, DepartmentID: dept})
 		if err != nil {
 			if hospital.ErrorCode(postgres.Translate(err)) == hospital.ENOTFOUND {
@@ -190,9 +193,11 @@ func (s *Service) CallNextPatient(ctx context.Context, departmentID string, in C
 	if err != nil {
 		return Entry{}, err
 	}
-	s.Published(ctx, e, "queue.called")
-	if s.obs.Called != nil && e.CalledAt != nil {
-		s.obs.Called(e.DepartmentID, e.CalledAt.Sub(e.CheckedInAt))
+	if !replayed {
+		s.Published(ctx, e, "queue.called")
+		if s.obs.Called != nil && e.CalledAt != nil {
+			s.obs.Called(e.DepartmentID, e.CalledAt.Sub(e.CheckedInAt))
+		}
 	}
 	return e, nil
 }
@@ -207,7 +212,7 @@ func (s *Service) Finish(ctx context.Context, entryID, status string) (Entry, er
 		return Entry{}, hospital.Errorf(hospital.ENOTFOUND, "No such queue entry.")
 	}
 	var e Entry
-	err = s.db.InTx(ctx, func(q *dbgen.Queries) error {
+	replayed, err := idempotency.Do(ctx, s.db, &e, func(q *dbgen.Queries) error {
 		row, err := q.QueueFinish(ctx, dbgen.QueueFinishParams{ID: id, Status: status})
 		if err != nil {
 			if hospital.ErrorCode(postgres.Translate(err)) == hospital.ENOTFOUND {
@@ -225,7 +230,9 @@ func (s *Service) Finish(ctx context.Context, entryID, status string) (Entry, er
 	if err != nil {
 		return Entry{}, err
 	}
-	s.Published(ctx, e, "queue."+status)
+	if !replayed {
+		s.Published(ctx, e, "queue."+status)
+	}
 	return e, nil
 }
 

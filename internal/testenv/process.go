@@ -236,12 +236,14 @@ func (b *PgBouncer) Admin(ctx context.Context, command string) error {
 	return err
 }
 
-// Redis is a redis-server without persistence.
+// Redis is a redis-server without persistence (or a Sentinel).
 type Redis struct {
-	Port int
-	dir  string
-	bin  string
-	proc *process
+	Port     int
+	dir      string
+	bin      string
+	args     []string // extra arguments (replication)
+	sentinel bool     // bin is redis-sentinel with dir/sentinel.conf
+	proc     *process
 }
 
 // StartRedis starts a Redis under dir.
@@ -279,8 +281,12 @@ func NewRedis(t interface {
 // Start (re)starts the server on the same port.
 func (r *Redis) Start() error {
 	logPath := filepath.Join(r.dir, "redis.log")
-	p, err := startProcess(r.bin, []string{"--port", strconv.Itoa(r.Port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", r.dir, "--daemonize", "no"}, logPath, nil)
+	args := []string{"--port", strconv.Itoa(r.Port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", r.dir, "--daemonize", "no"}
+	if r.sentinel {
+		args = []string{filepath.Join(r.dir, "sentinel.conf"), "--daemonize", "no"}
+	}
+	p, err := startProcess(r.bin, append(args, r.args...), logPath, nil)
 	if err != nil {
 		return err
 	}
@@ -294,7 +300,23 @@ func (r *Redis) Start() error {
 // Addr is host:port.
 func (r *Redis) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(r.Port)) }
 
-// Stop shuts the server down; Start brings it back on the same port.
+// Pause stops the server process (SIGSTOP): it keeps its connections but
+// answers nothing, as a hung or overloaded server. Resume continues it.
+func (r *Redis) Pause() {
+	if r.proc != nil {
+		r.proc.signal(syscall.SIGSTOP)
+	}
+}
+
+// Resume continues a paused server (SIGCONT).
+func (r *Redis) Resume() {
+	if r.proc != nil {
+		r.proc.signal(syscall.SIGCONT)
+	}
+}
+
+// Stop kills the server (as a crash would); Start brings it back on the
+// same port.
 func (r *Redis) Stop() {
 	if r.proc != nil {
 		r.proc.stop(syscall.SIGKILL)

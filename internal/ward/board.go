@@ -10,6 +10,7 @@ import (
 	"github.com/hospital-erp/hospital-erp/internal/access"
 	"github.com/hospital-erp/hospital-erp/internal/audit"
 	"github.com/hospital-erp/hospital-erp/internal/hospital"
+	"github.com/hospital-erp/hospital-erp/internal/idempotency"
 	"github.com/hospital-erp/hospital-erp/internal/identity"
 	"github.com/hospital-erp/hospital-erp/internal/metrics"
 	"github.com/hospital-erp/hospital-erp/internal/postgres"
@@ -182,7 +183,7 @@ func (s *Service) BedAction(ctx context.Context, bedID, action string) (Bed, err
 	}
 	var bed Bed
 	var wardID string
-	err = s.db.InTx(ctx, func(q *dbgen.Queries) error {
+	replayed, err := idempotency.Do(ctx, s.db, &bed, func(q *dbgen.Queries) error {
 		if err := q.ActorSet(ctx, actor.UserID); err != nil {
 			return err
 		}
@@ -207,8 +208,8 @@ func (s *Service) BedAction(ctx context.Context, bedID, action string) (Bed, err
 		return audit.Write(ctx, q, audit.Entry{Action: "bed." + strings.ReplaceAll(action, "-", "_"), ResourceType: "bed",
 			ResourceID: bed.ID, Details: map[string]any{"from": states[0], "to": states[1], "ward_id": wardID}})
 	})
-	if err != nil {
-		return Bed{}, err
+	if err != nil || replayed {
+		return bed, err
 	}
 	s.InvalidateWards(ctx)
 	_ = s.events.Publish(ctx, TopicBeds, "bed."+bed.Status, BedEvent{WardID: wardID, BedID: bed.ID, Status: bed.Status})

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -337,4 +338,87 @@ func freePort(t *testing.T) int {
 		t.Fatal(err)
 	}
 	return ports[0]
+}
+
+// TestBackupCronJob: the scheduled logical backup (docs/reliability.md)
+// runs "hospital-erp backup" at least four times a day, never two at once,
+// with a deadline; it writes into a directory on a PersistentVolumeClaim of
+// the environment and keeps a week of backups; it reads RDS directly (not
+// through PgBouncer, whose transaction pooling would split its snapshot),
+// over TLS, as its own read-only role's secret.
+func TestBackupCronJob(t *testing.T) {
+	envs(t, func(t *testing.T, b *bundle) {
+		var cj *batchv1.CronJob
+		for _, c := range b.cronjobs {
+			if c.Name == "backup" {
+				cj = c
+			}
+		}
+		if cj == nil {
+			t.Fatal("no CronJob backup")
+		}
+		s := cj.Spec
+		fields := strings.Fields(s.Schedule)
+		if len(fields) != 5 || fields[2] != "*" || fields[3] != "*" || fields[4] != "*" {
+			t.Errorf("schedule %q: want a daily pattern (minute hour * * *)", s.Schedule)
+		} else if runs := len(strings.Split(fields[1], ",")); fields[1] != "*" && !strings.HasPrefix(fields[1], "*/") && runs < 4 {
+			t.Errorf("schedule %q: %d runs a day, want at least 4", s.Schedule, runs)
+		} else if n, ok := strings.CutPrefix(fields[1], "*/"); ok && atoi(n) > 6 {
+			t.Errorf("schedule %q: every %s hours, want at most 6", s.Schedule, n)
+		}
+		if s.TimeZone == nil || *s.TimeZone == "" {
+			t.Error("timeZone must be set (the controller's zone is not part of the manifest)")
+		}
+		if s.ConcurrencyPolicy != batchv1.ForbidConcurrent {
+			t.Errorf("concurrencyPolicy %q, want Forbid", s.ConcurrencyPolicy)
+		}
+		if s.StartingDeadlineSeconds == nil {
+			t.Error("startingDeadlineSeconds must be set: a missed run is skipped, not piled up")
+		}
+		js := s.JobTemplate.Spec
+		if js.ActiveDeadlineSeconds == nil || js.BackoffLimit == nil {
+			t.Error("the Job needs activeDeadlineSeconds and backoffLimit")
+		}
+		spec := &js.Template.Spec
+		if len(spec.Containers) != 1 {
+			t.Fatalf("%d containers, want 1", len(spec.Containers))
+		}
+		c := spec.Containers[0]
+		if appCommand(c) != "backup" {
+			t.Fatalf("args %v: want hospital-erp backup", c.Args)
+		}
+		flags := map[string]string{}
+		for i := 1; i+1 < len(c.Args); i += 2 {
+			flags[c.Args[i]] = c.Args[i+1]
+		}
+		if atoi(flags["--keep"]) < 7 {
+			t.Errorf("--keep %q: keep at least a week", flags["--keep"])
+		}
+		claim := ""
+		for _, m := range c.VolumeMounts {
+			if m.MountPath == flags["--out"] {
+				for _, v := range spec.Volumes {
+					if v.Name == m.Name && v.PersistentVolumeClaim != nil {
+						claim = v.PersistentVolumeClaim.ClaimName
+					}
+				}
+			}
+		}
+		found := false
+		for _, o := range b.objects {
+			found = found || (o.GetKind() == "PersistentVolumeClaim" && o.GetName() == claim)
+		}
+		if claim == "" || !found {
+			t.Errorf("--out %q is not a mounted PersistentVolumeClaim of the environment (claim %q)", flags["--out"], claim)
+		}
+		url := b.envValue(&c, "DATABASE_URL")
+		if !strings.Contains(url, "@$(DATABASE_HOST):") || !strings.Contains(url, "sslmode=require") {
+			t.Errorf("DATABASE_URL %q: must reach DATABASE_HOST (RDS) directly with sslmode=require", url)
+		}
+		for _, e := range c.Env {
+			if r := e.ValueFrom; r != nil && r.SecretKeyRef != nil && r.SecretKeyRef.Name != "database-backup" {
+				t.Errorf("env %s from Secret %s: the backup uses its own role (database-backup)", e.Name, r.SecretKeyRef.Name)
+			}
+		}
+	})
 }

@@ -40,6 +40,7 @@ type bundle struct {
 	deployments     []*appsv1.Deployment
 	statefulsets    []*appsv1.StatefulSet
 	jobs            []*batchv1.Job
+	cronjobs        []*batchv1.CronJob
 	services        []*corev1.Service
 	configmaps      []*corev1.ConfigMap
 	serviceaccounts []*corev1.ServiceAccount
@@ -125,6 +126,8 @@ func (b *bundle) collect(obj runtime.Object) {
 		b.statefulsets = append(b.statefulsets, x)
 	case *batchv1.Job:
 		b.jobs = append(b.jobs, x)
+	case *batchv1.CronJob:
+		b.cronjobs = append(b.cronjobs, x)
 	case *corev1.Service:
 		b.services = append(b.services, x)
 	case *corev1.ConfigMap:
@@ -176,6 +179,10 @@ func (b *bundle) workloads() []workload {
 	}
 	for _, j := range b.jobs {
 		ws = append(ws, workload{"Job " + j.Name, "Job", j.Name, j.Spec.Template.Labels, &j.Spec.Template.Spec, 1})
+	}
+	for _, j := range b.cronjobs {
+		tmpl := &j.Spec.JobTemplate.Spec.Template
+		ws = append(ws, workload{"CronJob " + j.Name, "CronJob", j.Name, tmpl.Labels, &tmpl.Spec, 1})
 	}
 	return ws
 }

@@ -154,7 +154,7 @@ func TestContainersResourcesAndProbes(t *testing.T) {
 					}
 				}
 			}
-			if w.kind == "Job" {
+			if w.kind == "Job" || w.kind == "CronJob" {
 				continue
 			}
 			for _, c := range w.spec.Containers {

@@ -150,7 +150,7 @@ func TestNetworkPolicies(t *testing.T) {
 		solver := Endpoint{Name: "cert-manager HTTP-01 solver", Namespace: ns.Name, NamespaceLabels: map[string]string{"kubernetes.io/metadata.name": ns.Name},
 			PodLabels: map[string]string{"acme.cert-manager.io/http01-solver": "true"}}
 		db := Endpoint{Name: "RDS", IP: net.ParseIP(databaseIP[b.env])}
-		for _, name := range []string{"backend", "frontend", "pgbouncer", "redis", "migrate"} {
+		for _, name := range []string{"backend", "frontend", "pgbouncer", "redis", "migrate", "backup"} {
 			if _, ok := pod[name]; !ok {
 				t.Fatalf("no workload labelled app.kubernetes.io/name=%s", name)
 			}
@@ -170,6 +170,7 @@ func TestNetworkPolicies(t *testing.T) {
 			{pod["backend"], pod["redis"], 26379, tcp, true},
 			{pod["pgbouncer"], db, 5432, tcp, true},
 			{pod["migrate"], db, 5432, tcp, true},
+			{pod["backup"], db, 5432, tcp, true},
 			{pod["redis"], pod["redis"], 6379, tcp, true},
 			{pod["redis"], pod["redis"], 26379, tcp, true},
 			{prometheus, pod["backend"], 9464, tcp, true},
@@ -192,6 +193,12 @@ func TestNetworkPolicies(t *testing.T) {
 			{pod["redis"], internet, 443, tcp, false},
 			{pod["migrate"], pod["pgbouncer"], 5432, tcp, false},
 			{pod["migrate"], internet, 443, tcp, false},
+			// The backup reads RDS and nothing else: no PgBouncer (its
+			// snapshot needs one session), no Redis, no internet.
+			{pod["backup"], pod["pgbouncer"], 5432, tcp, false},
+			{pod["backup"], pod["redis"], 6379, tcp, false},
+			{pod["backup"], internet, 443, tcp, false},
+			{strangerPod, pod["backup"], 3000, tcp, false},
 			{ingressController, pod["pgbouncer"], 5432, tcp, false},
 			{ingressController, pod["redis"], 6379, tcp, false},
 			{ingressController, pod["backend"], 9464, tcp, false},
@@ -199,7 +206,7 @@ func TestNetworkPolicies(t *testing.T) {
 			{strangerPod, pod["backend"], 3000, tcp, false},
 			{strangerPod, pod["redis"], 6379, tcp, false},
 		}
-		for _, name := range []string{"backend", "frontend", "pgbouncer", "redis", "migrate"} {
+		for _, name := range []string{"backend", "frontend", "pgbouncer", "redis", "migrate", "backup"} {
 			flows = append(flows, struct {
 				src, dst Endpoint
 				port     int32

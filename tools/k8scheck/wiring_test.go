@@ -67,6 +67,7 @@ func TestApplicationSettings(t *testing.T) {
 			"api":     {"DATABASE_URL", "JWT_PRIVATE_KEYS", "REDIS_SENTINEL_ADDRS", "REDIS_MASTER_NAME", "REDIS_PASSWORD", "TRUSTED_PROXIES", "PUBLIC_URL", "LOG_LEVEL"},
 			"web":     {"API_URL", "WEB_SESSION_KEY", "PUBLIC_URL", "COOKIE_SECURE", "LOG_LEVEL", "TRUSTED_PROXIES"},
 			"migrate": {"DATABASE_URL", "LOG_LEVEL"},
+			"backup":  {"DATABASE_URL", "LOG_LEVEL"},
 		}
 		seen := map[string]bool{}
 		for _, w := range b.workloads() {
@@ -105,7 +106,9 @@ func TestApplicationSettings(t *testing.T) {
 						}
 					}
 				}
-				if cmd == "migrate" {
+				if cmd == "migrate" || cmd == "backup" {
+					// Direct connections whose URL is composed from the
+					// secret's username and password ($(DB_PASSWORD)).
 					continue
 				}
 				for _, e := range c.Env {

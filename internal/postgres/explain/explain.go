@@ -32,7 +32,7 @@ type Plan struct {
 	// FullScans are tables read through a whole index, without an index
 	// condition (as costly as a sequential scan, in index order).
 	FullScans []string
-	Indexes  []string // indexes used
+	Indexes   []string // indexes used
 	// With Analyze:
 	ExecutionMS float64
 	SharedHit   int64 // pages found in PostgreSQL's buffer cache

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -36,8 +37,20 @@ func runLoadgen(ctx context.Context, args []string, getenv func(string) string, 
 	subscribers := fs.Int("subscribers", 1000, "fanout: WebSocket clients")
 	events := fs.Int("events", 50, "fanout: bed changes to deliver")
 	readSample := fs.Int("read-sample", 5000, "read: patients sampled (newest first)")
+	cpuProfile := fs.String("cpuprofile", "", "write the load generator's own CPU profile to this file (is the generator the bottleneck?)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	password := getenv("LOADGEN_PASSWORD")
 	if password == "" {

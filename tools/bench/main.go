@@ -48,6 +48,7 @@ type options struct {
 	patients, beds, prs int
 	duration            time.Duration
 	quick, profile      bool
+	serve               bool
 	only                string
 }
 
@@ -66,6 +67,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 15*time.Second, "length of each measured run")
 	flag.BoolVar(&o.quick, "quick", false, "small dataset and short runs (checks the tool, not the system)")
 	flag.BoolVar(&o.profile, "profile", false, "also record a CPU and an allocation profile of the backend under each scenario (in the data directory)")
+	flag.BoolVar(&o.serve, "serve", false, "start the measured stack and wait (until Ctrl-C) instead of measuring: for profiling by hand")
 	flag.StringVar(&o.only, "only", "", "run only these scenarios (comma-separated: read, search, book, admit, fanout)")
 	flag.Parse()
 	if o.quick {
@@ -130,7 +132,7 @@ func run(ctx context.Context, o options) error {
 	s.report.Options = o
 	say("PostgreSQL (CPU 1, shared_buffers 1GB, fsync and synchronous_commit on)")
 	s.pg, err = localpg.Start(ctx, localpg.Options{DataDir: filepath.Join(dir, "pg"), Log: logTo(dir, "postgres.log"),
-		Settings: []string{"shared_buffers=1GB", "max_connections=300", "work_mem=16MB"}})
+		Settings: []string{"shared_buffers=1GB", "max_connections=300", "work_mem=16MB", "shared_preload_libraries=pg_stat_statements"}})
 	if err != nil {
 		return err
 	}
@@ -147,6 +149,16 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer s.redis.Stop()
+	if o.serve {
+		if err := s.startAPI(ctx); err != nil {
+			return err
+		}
+		defer s.stopAPI()
+		say("backend %s (pprof and metrics at %s); logins in %s; Ctrl-C stops", s.apiURL, s.debugURL, filepath.Join(dir, "demo-logins.txt"))
+		say("PgBouncer %s", s.pgb.UserURL("hospital_api", s.appPass, s.dbName))
+		<-ctx.Done()
+		return nil
+	}
 	if err := s.plans(ctx); err != nil {
 		return err
 	}

@@ -217,7 +217,8 @@ func LoadSample(ctx context.Context, conn Conn, tz string) (Sample, error) {
 // MainQueries explains the queries behind the busiest screens: patient
 // search (every stage), the patient's record and chart, a practitioner's
 // and a clinic's day, the bed board, the census, a care-scope check, a
-// queue board and the audit report. A nurse's scope is used where the
+// queue board, the audit report and the audit sealer's check that runs
+// every second on every replica. A nurse's scope is used where the
 // query takes one, so the scope check is in the plan.
 func MainQueries(ctx context.Context, r *Recorder, s Sample) {
 	q := dbgen.New(r)
@@ -250,4 +251,5 @@ func MainQueries(ctx context.Context, r *Recorder, s Sample) {
 	_, _ = q.LengthOfStay(ctx, dbgen.LengthOfStayParams{FromTime: s.Day.AddDate(0, 0, -29), ToTime: s.Day})
 	_, _ = q.AuditSearch(ctx, dbgen.AuditSearchParams{FromTime: s.Day.AddDate(0, 0, -1), ToTime: s.Day.AddDate(0, 0, 1),
 		PatientID: &s.PatientID, Sort: "-time", Lim: 51})
+	_, _ = q.AuditUnsealedCount(ctx)
 }

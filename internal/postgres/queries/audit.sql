@@ -10,10 +10,22 @@ SELECT count(*) FROM audit_events WHERE patient_id = $1 AND action = $2;
 SELECT audit_seal(sqlc.arg(max_rows)::int)::int AS sealed;
 
 -- name: AuditUnsealedCount :one
--- Rows not yet in a block (the window the chain does not cover yet).
-SELECT count(*)::bigint AS unsealed, coalesce(extract(epoch FROM now() - min(e.occurred_at)), 0)::float8 AS oldest_seconds
-FROM audit_events e
-WHERE (e.xact_id, e.id) > coalesce((SELECT (b.to_xid, b.to_id) FROM audit_blocks b ORDER BY b.seq DESC LIMIT 1), ('0'::xid8, 0::bigint));
+-- Rows not yet in a block (the window the chain does not cover yet) and how
+-- long the oldest has waited. Walks the seal index from the last block's end
+-- (a row comparison against a coalesced row is not an index condition: that
+-- form scanned the whole table every second).
+WITH last AS (
+    SELECT coalesce((SELECT b.to_xid FROM audit_blocks b ORDER BY b.seq DESC LIMIT 1), '0'::xid8) AS xact_id,
+           coalesce((SELECT b.to_id FROM audit_blocks b ORDER BY b.seq DESC LIMIT 1), 0::bigint) AS id
+), unsealed AS (
+    SELECT e.occurred_at
+    FROM audit_events e, last
+    WHERE (e.xact_id, e.id) > (last.xact_id, last.id)
+    ORDER BY e.xact_id, e.id
+    LIMIT 10000000
+)
+SELECT count(*)::bigint AS unsealed, coalesce(extract(epoch FROM now() - min(u.occurred_at)), 0)::float8 AS oldest_seconds
+FROM unsealed u;
 
 -- name: AuditBlocks :many
 SELECT * FROM audit_blocks WHERE seq > sqlc.arg(after_seq) ORDER BY seq LIMIT sqlc.arg(lim);

@@ -190,6 +190,7 @@ type Sample struct {
 	Family, Given                                       string
 	Day                                                 time.Time // local midnight of a day with appointments
 	TZ                                                  string
+	Block                                               dbgen.AuditBlockRowsParams // the latest sealed audit block (zero when none)
 }
 
 // LoadSample picks a patient with appointments, their practitioner and
@@ -211,14 +212,21 @@ func LoadSample(ctx context.Context, conn Conn, tz string) (Sample, error) {
 	if err := conn.QueryRow(ctx, `SELECT id FROM users LIMIT 1`).Scan(&s.UserID); err != nil {
 		return s, fmt.Errorf("sample user: %w", err)
 	}
+	err = conn.QueryRow(ctx, `SELECT from_xid, from_id, to_xid, to_id FROM audit_blocks ORDER BY seq DESC LIMIT 1`).
+		Scan(&s.Block.FromXid, &s.Block.FromID, &s.Block.ToXid, &s.Block.ToID)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return s, fmt.Errorf("sample audit block: %w", err)
+	}
+	s.Block.FromXid.Valid, s.Block.ToXid.Valid = true, true
 	return s, nil
 }
 
 // MainQueries explains the queries behind the busiest screens: patient
 // search (every stage), the patient's record and chart, a practitioner's
 // and a clinic's day, the bed board, the census, a care-scope check, a
-// queue board, the audit report and the audit sealer's check that runs
-// every second on every replica. A nurse's scope is used where the
+// queue board, the audit report, and the audit chain's own work: the
+// sealer's check that runs every second and the verifier's read of a block,
+// on every replica. A nurse's scope is used where the
 // query takes one, so the scope check is in the plan.
 func MainQueries(ctx context.Context, r *Recorder, s Sample) {
 	q := dbgen.New(r)
@@ -252,4 +260,5 @@ func MainQueries(ctx context.Context, r *Recorder, s Sample) {
 	_, _ = q.AuditSearch(ctx, dbgen.AuditSearchParams{FromTime: s.Day.AddDate(0, 0, -1), ToTime: s.Day.AddDate(0, 0, 1),
 		PatientID: &s.PatientID, Sort: "-time", Lim: 51})
 	_, _ = q.AuditUnsealedCount(ctx)
+	_, _ = q.AuditBlockRows(ctx, s.Block)
 }

@@ -252,6 +252,13 @@ func (s *stack) dataset(ctx context.Context, o options) error {
 		}
 		_ = os.WriteFile(marker, []byte(time.Since(start).String()), 0o644)
 	}
+	// A dataset built by an older version gets this version's schema.
+	mig := exec.CommandContext(ctx, s.bin, "migrate")
+	mig.Env = append(os.Environ(), "DATABASE_URL="+superURL)
+	mig.Stdout, mig.Stderr = logTo(s.dir, "migrate.log"), logTo(s.dir, "migrate.log")
+	if err := mig.Run(); err != nil {
+		return fmt.Errorf("migrate the dataset: %w (see %s/migrate.log)", err, s.dir)
+	}
 	var err error
 	if s.logins, err = readLogins(logins); err != nil {
 		return err

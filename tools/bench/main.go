@@ -155,7 +155,7 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 		defer s.stopAPI()
-		say("backend %s (pprof and metrics at %s); logins in %s; Ctrl-C stops", s.apiURL, s.debugURL, filepath.Join(dir, "demo-logins.txt"))
+		say("backend %s (pprof and metrics at %s); logins in %s; Ctrl-C stops", s.apiURL, s.debugURL, filepath.Join(dir, s.dbName+"-logins.txt"))
 		say("PgBouncer %s", s.pgb.UserURL("hospital_api", s.appPass, s.dbName))
 		<-ctx.Done()
 		return nil
@@ -213,7 +213,7 @@ func (s *stack) dataset(ctx context.Context, o options) error {
 	superURL := s.pg.URL(db)
 	s.dbName = db
 	marker := filepath.Join(s.dir, db+".ready")
-	logins := filepath.Join(s.dir, "demo-logins.txt")
+	logins := filepath.Join(s.dir, db+"-logins.txt") // one per dataset: each has its own demo passwords
 	if _, err := os.Stat(marker); err != nil {
 		say("building the dataset (once): demo hospital, %d patients, %d practitioners' appointments, %d beds", o.patients, o.prs, o.beds)
 		// The demo hospital, loaded by `dev` against this database.

@@ -428,3 +428,50 @@ func TestHostileNamesInAPIAndCSV(t *testing.T) {
 		}
 	}
 }
+
+// Weekly hours are the hospital's local time: with the hospital in New York,
+// 09:00-12:00 is 09:00-12:00 there, whatever UTC says, and a booking must
+// fit inside them whole. The checks run in one SQL query (SlotCheck).
+func TestBookingInHospitalTimeZone(t *testing.T) {
+	tb := startBackend(t, backendOpts{env: map[string]string{"HOSPITAL_TIMEZONE": "America/New_York"}})
+	ctx := context.Background()
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Skip("no time zone database")
+	}
+	cs := setupClinic(t, tb)
+	d := time.Now().In(ny).AddDate(0, 0, 2)
+	at := func(h, m int) time.Time { return time.Date(d.Year(), d.Month(), d.Day(), h, m, 0, 0, ny) }
+	slots, err := cs.Desk.C.Slots(ctx, cs.PractitionerID, "", at(0, 0), at(23, 59))
+	if err != nil || len(slots) != 12 || !slots[0].StartsAt.Equal(at(9, 0)) {
+		t.Fatalf("slots: %d, first %v, %v; want 12 from 09:00 New York", len(slots), slots, err)
+	}
+	p := registerPatient(t, cs.Desk.C, "Zoned", "Zara")
+	book := func(st time.Time, ends *time.Time, practitioner string) error {
+		_, err := cs.Desk.C.Book(ctx, appointment.BookInput{PatientID: p.ID, PractitionerID: practitioner, ClinicID: cs.ClinicID,
+			StartsAt: st, EndsAt: ends}, "")
+		return err
+	}
+	utcNine := time.Date(d.Year(), d.Month(), d.Day(), 9, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		name   string
+		st     time.Time
+		ends   *time.Time
+		pr     string
+		status int
+	}{
+		{"09:00 UTC is before hours in New York", utcNine, nil, cs.PractitionerID, 409},
+		{"the last slot, ending as the hours end", at(11, 45), nil, cs.PractitionerID, 0},
+		{"a slot running past the hours", at(11, 50), nil, cs.PractitionerID, 409},
+		{"two slots at once", at(9, 0), ptr(at(9, 30)), cs.PractitionerID, 0},
+		{"longer than 8 hours", at(9, 30), ptr(at(18, 0)), cs.PractitionerID, 400},
+		{"an unknown practitioner", at(10, 0), nil, "00000000-0000-4000-8000-000000000000", 404},
+	} {
+		err := book(c.st, c.ends, c.pr)
+		if got := client.StatusOf(err); got != c.status && !(c.status == 0 && err == nil) {
+			t.Errorf("%s: %v, want status %d", c.name, err, c.status)
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -404,39 +404,6 @@ func (b booked) overlaps(practitioner uuid.UUID, st, en time.Time) bool {
 	return i > 0 && l[i-1].EndsAt.After(st)
 }
 
-// available reports whether [st, en) lies inside one of the practitioner's
-// slots in the clinic (not necessarily a single slot: a longer booking may
-// span consecutive ones) and is not blocked by an exception.
-func (s *Service) available(ctx context.Context, q *dbgen.Queries, practitioner, clinic uuid.UUID, st, en time.Time) (bool, error) {
-	local := st.In(s.loc)
-	rules, err := q.RulesInRange(ctx, dbgen.RulesInRangeParams{PractitionerID: &practitioner, ClinicID: &clinic,
-		FromDate: dateOnly(local), ToDate: dateOnly(local)})
-	if err != nil {
-		return false, postgres.Translate(err)
-	}
-	ex, err := q.ExceptionsInRange(ctx, dbgen.ExceptionsInRangeParams{FromTime: st, ToTime: en, PractitionerID: &practitioner})
-	if err != nil {
-		return false, postgres.Translate(err)
-	}
-	if blocked(st, en, practitioner, ex) {
-		return false, nil
-	}
-	weekday := int(local.Weekday())
-	if weekday == 0 {
-		weekday = 7
-	}
-	day := dateOnly(local)
-	for _, r := range rules {
-		if int(r.Weekday) != weekday || day.Before(r.ValidFrom) || (r.ValidTo != nil && day.After(*r.ValidTo)) {
-			continue
-		}
-		if !st.Before(atLocal(day, r.StartTime, s.loc)) && !en.After(atLocal(day, r.EndTime, s.loc)) {
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
 func (s *Service) today() time.Time { return dateOnly(s.now().In(s.loc)) }
 
 // dateOnly is midnight UTC of t's calendar date (how dates are compared).

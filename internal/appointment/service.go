@@ -78,26 +78,12 @@ func (s *Service) Book(ctx context.Context, in BookInput) (Appointment, bool, er
 		if err := s.patients.Exists(ctx, q, pid, "appointment.book"); err != nil {
 			return Appointment{}, err
 		}
-		pr, clinic, err := s.practitionerAndClinic(ctx, q, prid, cid)
+		slot, err := s.checkSlot(ctx, q, prid, cid, in.StartsAt, in.EndsAt)
 		if err != nil {
 			return Appointment{}, err
-		}
-		ends := in.StartsAt.Add(time.Duration(clinic.SlotMinutes) * time.Minute)
-		if in.EndsAt != nil {
-			ends = *in.EndsAt
-		}
-		if !ends.After(in.StartsAt) || ends.Sub(in.StartsAt) > 8*time.Hour {
-			return Appointment{}, invalid("ends_at", "must be after starts_at, at most 8 hours later")
-		}
-		ok, err := s.available(ctx, q, prid, cid, in.StartsAt, ends)
-		if err != nil {
-			return Appointment{}, err
-		}
-		if !ok {
-			return Appointment{}, hospital.Errorf(hospital.ECONFLICT, "The practitioner is not available at this time in this clinic.")
 		}
 		row, err := q.AppointmentCreate(ctx, dbgen.AppointmentCreateParams{PatientID: pid, PractitionerID: prid, ClinicID: cid,
-			StartsAt: in.StartsAt, EndsAt: ends, Reason: in.Reason, CreatedBy: &by})
+			StartsAt: in.StartsAt, EndsAt: slot.EndsAt, Reason: in.Reason, CreatedBy: &by})
 		if err != nil {
 			if hospital.ErrorCode(postgres.Translate(err)) == hospital.ECONFLICT {
 				return Appointment{}, errDoubleBooked
@@ -105,8 +91,8 @@ func (s *Service) Book(ctx context.Context, in BookInput) (Appointment, bool, er
 			return Appointment{}, err
 		}
 		// The clinician who will see the patient is caring for them.
-		if pr.UserID != nil {
-			if _, err := s.access.Assign(ctx, q, pid, nil, nil, pr.UserID, "appointment"); err != nil {
+		if slot.PractitionerUserID != nil {
+			if _, err := s.access.Assign(ctx, q, pid, nil, nil, slot.PractitionerUserID, "appointment"); err != nil {
 				return Appointment{}, err
 			}
 		}
@@ -123,16 +109,25 @@ func (s *Service) Book(ctx context.Context, in BookInput) (Appointment, bool, er
 	return a, replayed, nil
 }
 
-func (s *Service) practitionerAndClinic(ctx context.Context, q *dbgen.Queries, prid, cid uuid.UUID) (dbgen.Practitioner, dbgen.Clinic, error) {
-	pr, err := q.PractitionerGet(ctx, prid)
-	if err != nil || !pr.Active {
-		return pr, dbgen.Clinic{}, hospital.Errorf(hospital.ENOTFOUND, "No active practitioner has this id.")
+// checkSlot checks, in one query, that the practitioner and the clinic are
+// active and that the practitioner works in the clinic for the whole of
+// [starts, ends) with no exception blocking it; ends defaults to the
+// clinic's slot length. Returns ENOTFOUND, EINVALID or ECONFLICT.
+func (s *Service) checkSlot(ctx context.Context, q *dbgen.Queries, prid, cid uuid.UUID, starts time.Time, ends *time.Time) (dbgen.SlotCheckRow, error) {
+	c, err := q.SlotCheck(ctx, dbgen.SlotCheckParams{PractitionerID: prid, ClinicID: cid, StartsAt: starts, EndsAt: ends, Tz: s.loc.String()})
+	switch {
+	case err != nil:
+		return c, postgres.Translate(err)
+	case !c.PractitionerFound:
+		return c, hospital.Errorf(hospital.ENOTFOUND, "No active practitioner has this id.")
+	case !c.ClinicFound:
+		return c, hospital.Errorf(hospital.ENOTFOUND, "No active clinic has this id.")
+	case !c.EndsAt.After(starts) || c.EndsAt.Sub(starts) > 8*time.Hour:
+		return c, invalid("ends_at", "must be after starts_at, at most 8 hours later")
+	case !c.Available:
+		return c, hospital.Errorf(hospital.ECONFLICT, "The practitioner is not available at this time in this clinic.")
 	}
-	c, err := q.ClinicGet(ctx, cid)
-	if err != nil || !c.Active {
-		return pr, c, hospital.Errorf(hospital.ENOTFOUND, "No active clinic has this id.")
-	}
-	return pr, c, nil
+	return c, nil
 }
 
 // Get returns one appointment with the names of its practitioner, clinic
@@ -271,25 +266,11 @@ func (s *Service) Reschedule(ctx context.Context, id string, version int, in Res
 				return cur, invalid("clinic_id", "must be a clinic id")
 			}
 		}
-		_, clinic, err := s.practitionerAndClinic(ctx, q, prid, cid)
+		slot, err := s.checkSlot(ctx, q, prid, cid, in.StartsAt, in.EndsAt)
 		if err != nil {
 			return cur, err
 		}
-		ends := in.StartsAt.Add(time.Duration(clinic.SlotMinutes) * time.Minute)
-		if in.EndsAt != nil {
-			ends = *in.EndsAt
-		}
-		if !ends.After(in.StartsAt) || ends.Sub(in.StartsAt) > 8*time.Hour {
-			return cur, invalid("ends_at", "must be after starts_at, at most 8 hours later")
-		}
-		ok, err := s.available(ctx, q, prid, cid, in.StartsAt, ends)
-		if err != nil {
-			return cur, err
-		}
-		if !ok {
-			return cur, hospital.Errorf(hospital.ECONFLICT, "The practitioner is not available at this time in this clinic.")
-		}
-		row, err := q.AppointmentReschedule(ctx, dbgen.AppointmentRescheduleParams{ID: cur.ID, StartsAt: in.StartsAt, EndsAt: ends,
+		row, err := q.AppointmentReschedule(ctx, dbgen.AppointmentRescheduleParams{ID: cur.ID, StartsAt: in.StartsAt, EndsAt: slot.EndsAt,
 			PractitionerID: prid, ClinicID: cid})
 		if err != nil && hospital.ErrorCode(postgres.Translate(err)) == hospital.ECONFLICT {
 			return cur, errDoubleBooked

@@ -158,6 +158,11 @@ func (db *DB) InTxOpts(ctx context.Context, opts pgx.TxOptions, fn func(q *dbgen
 }
 
 func (db *DB) runTx(ctx context.Context, opts pgx.TxOptions, fn func(q *dbgen.Queries) error) (err error) {
+	if db.statementTimeout > 0 && opts.BeginQuery == "" {
+		// One round trip for both: the transaction's statement time-out set
+		// with its BEGIN (a simple-protocol query may hold several statements).
+		opts.BeginQuery = beginSQL(opts) + fmt.Sprintf("; SET LOCAL statement_timeout = %d", db.statementTimeout.Milliseconds())
+	}
 	tx, err := db.Pool.BeginTx(ctx, opts)
 	if err != nil {
 		if isConnError(err) {
@@ -183,12 +188,6 @@ func (db *DB) runTx(ctx context.Context, opts pgx.TxOptions, fn func(q *dbgen.Qu
 			err = notCommitted{err}
 		}
 	}()
-	if db.statementTimeout > 0 {
-		if _, err = tx.Exec(ctx, "SELECT set_config('statement_timeout', $1, true)",
-			fmt.Sprintf("%dms", db.statementTimeout.Milliseconds())); err != nil {
-			return err
-		}
-	}
 	if err = fn(dbgen.New(tx)); err != nil {
 		return err
 	}
@@ -196,6 +195,21 @@ func (db *DB) runTx(ctx context.Context, opts pgx.TxOptions, fn func(q *dbgen.Qu
 		return commitError{err}
 	}
 	return nil
+}
+
+// beginSQL renders the BEGIN statement of opts.
+func beginSQL(opts pgx.TxOptions) string {
+	b := "BEGIN"
+	if opts.IsoLevel != "" {
+		b += " ISOLATION LEVEL " + string(opts.IsoLevel)
+	}
+	if opts.AccessMode != "" {
+		b += " " + string(opts.AccessMode)
+	}
+	if opts.DeferrableMode != "" {
+		b += " " + string(opts.DeferrableMode)
+	}
+	return b
 }
 
 // notCommitted marks a failure that certainly left nothing committed: the

@@ -91,8 +91,8 @@ func (s *Service) Book(ctx context.Context, in BookInput) (Appointment, bool, er
 			return Appointment{}, err
 		}
 		// The clinician who will see the patient is caring for them.
-		if slot.PractitionerUserID != nil {
-			if _, err := s.access.Assign(ctx, q, pid, nil, nil, slot.PractitionerUserID, "appointment"); err != nil {
+		if slot.PractitionerUserID != uuid.Nil {
+			if _, err := s.access.Assign(ctx, q, pid, nil, nil, &slot.PractitionerUserID, "appointment"); err != nil {
 				return Appointment{}, err
 			}
 		}

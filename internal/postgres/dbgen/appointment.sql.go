@@ -788,43 +788,25 @@ func (q *Queries) RulesInRange(ctx context.Context, arg RulesInRangeParams) ([]A
 }
 
 const slotCheck = `-- name: SlotCheck :one
-WITH x AS (
-    SELECT p.id AS practitioner_id, p.user_id AS practitioner_user_id, c.id AS clinic_id,
-           coalesce($3::timestamptz,
-                    $1::timestamptz + make_interval(mins => c.slot_minutes)) AS ends_at,
-           ($1::timestamptz AT TIME ZONE $2::text)::date AS day
-    FROM (SELECT 1) one
-    LEFT JOIN practitioners p ON p.id = $4::uuid AND p.active
-    LEFT JOIN clinics c ON c.id = $5::uuid AND c.active
-)
-SELECT (x.practitioner_id IS NOT NULL)::boolean AS practitioner_found, (x.clinic_id IS NOT NULL)::boolean AS clinic_found,
-       x.practitioner_user_id, coalesce(x.ends_at, $1::timestamptz)::timestamptz AS ends_at,
-       (EXISTS (
-           SELECT 1 FROM availability_rules r
-           WHERE r.practitioner_id = x.practitioner_id AND r.clinic_id = x.clinic_id
-             AND r.weekday = extract(isodow FROM x.day)
-             AND r.valid_from <= x.day AND (r.valid_to IS NULL OR r.valid_to >= x.day)
-             AND $1::timestamptz >= (x.day + r.start_time) AT TIME ZONE $2::text
-             AND x.ends_at <= (x.day + r.end_time) AT TIME ZONE $2::text)
-        AND NOT EXISTS (
-           SELECT 1 FROM availability_exceptions e
-           WHERE e.starts_at < x.ends_at AND e.ends_at > $1::timestamptz
-             AND (e.practitioner_id IS NULL OR e.practitioner_id = x.practitioner_id)))::boolean AS available
-FROM x
+SELECT s.practitioner_found::boolean AS practitioner_found, s.clinic_found::boolean AS clinic_found,
+       coalesce(s.practitioner_user_id::uuid, '00000000-0000-0000-0000-000000000000'::uuid)::uuid AS practitioner_user_id, -- nil: no user
+       s.ends_at::timestamptz AS ends_at, s.available::boolean AS available
+FROM slot_check($1::uuid, $2::uuid, $3::timestamptz,
+                $4::timestamptz, $5::text) s
 `
 
 type SlotCheckParams struct {
-	StartsAt       time.Time
-	Tz             string
-	EndsAt         *time.Time
 	PractitionerID uuid.UUID
 	ClinicID       uuid.UUID
+	StartsAt       time.Time
+	EndsAt         *time.Time
+	Tz             string
 }
 
 type SlotCheckRow struct {
 	PractitionerFound  bool
 	ClinicFound        bool
-	PractitionerUserID *uuid.UUID
+	PractitionerUserID uuid.UUID
 	EndsAt             time.Time
 	Available          bool
 }
@@ -835,14 +817,15 @@ type SlotCheckRow struct {
 // slot length when none is given), and whether [starts_at, end) lies within
 // one of the practitioner's weekly hours in the clinic, read in the
 // hospital's time zone, and is not blocked by an exception (the
-// practitioner's or hospital-wide).
+// practitioner's or hospital-wide). The query is the function slot_check
+// (migration 00009), so that its plan is kept per connection.
 func (q *Queries) SlotCheck(ctx context.Context, arg SlotCheckParams) (SlotCheckRow, error) {
 	row := q.db.QueryRow(ctx, slotCheck,
-		arg.StartsAt,
-		arg.Tz,
-		arg.EndsAt,
 		arg.PractitionerID,
 		arg.ClinicID,
+		arg.StartsAt,
+		arg.EndsAt,
+		arg.Tz,
 	)
 	var i SlotCheckRow
 	err := row.Scan(

@@ -55,30 +55,13 @@ DELETE FROM availability_exceptions WHERE id = $1;
 -- slot length when none is given), and whether [starts_at, end) lies within
 -- one of the practitioner's weekly hours in the clinic, read in the
 -- hospital's time zone, and is not blocked by an exception (the
--- practitioner's or hospital-wide).
-WITH x AS (
-    SELECT p.id AS practitioner_id, p.user_id AS practitioner_user_id, c.id AS clinic_id,
-           coalesce(sqlc.narg(ends_at)::timestamptz,
-                    sqlc.arg(starts_at)::timestamptz + make_interval(mins => c.slot_minutes)) AS ends_at,
-           (sqlc.arg(starts_at)::timestamptz AT TIME ZONE sqlc.arg(tz)::text)::date AS day
-    FROM (SELECT 1) one
-    LEFT JOIN practitioners p ON p.id = sqlc.arg(practitioner_id)::uuid AND p.active
-    LEFT JOIN clinics c ON c.id = sqlc.arg(clinic_id)::uuid AND c.active
-)
-SELECT (x.practitioner_id IS NOT NULL)::boolean AS practitioner_found, (x.clinic_id IS NOT NULL)::boolean AS clinic_found,
-       x.practitioner_user_id, coalesce(x.ends_at, sqlc.arg(starts_at)::timestamptz)::timestamptz AS ends_at,
-       (EXISTS (
-           SELECT 1 FROM availability_rules r
-           WHERE r.practitioner_id = x.practitioner_id AND r.clinic_id = x.clinic_id
-             AND r.weekday = extract(isodow FROM x.day)
-             AND r.valid_from <= x.day AND (r.valid_to IS NULL OR r.valid_to >= x.day)
-             AND sqlc.arg(starts_at)::timestamptz >= (x.day + r.start_time) AT TIME ZONE sqlc.arg(tz)::text
-             AND x.ends_at <= (x.day + r.end_time) AT TIME ZONE sqlc.arg(tz)::text)
-        AND NOT EXISTS (
-           SELECT 1 FROM availability_exceptions e
-           WHERE e.starts_at < x.ends_at AND e.ends_at > sqlc.arg(starts_at)::timestamptz
-             AND (e.practitioner_id IS NULL OR e.practitioner_id = x.practitioner_id)))::boolean AS available
-FROM x;
+-- practitioner's or hospital-wide). The query is the function slot_check
+-- (migration 00009), so that its plan is kept per connection.
+SELECT s.practitioner_found::boolean AS practitioner_found, s.clinic_found::boolean AS clinic_found,
+       coalesce(s.practitioner_user_id::uuid, '00000000-0000-0000-0000-000000000000'::uuid)::uuid AS practitioner_user_id, -- nil: no user
+       s.ends_at::timestamptz AS ends_at, s.available::boolean AS available
+FROM slot_check(sqlc.arg(practitioner_id)::uuid, sqlc.arg(clinic_id)::uuid, sqlc.arg(starts_at)::timestamptz,
+                sqlc.narg(ends_at)::timestamptz, sqlc.arg(tz)::text) s;
 
 -- name: ExceptionsInRange :many
 SELECT * FROM availability_exceptions

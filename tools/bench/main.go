@@ -523,14 +523,39 @@ func (s *stack) scenarios(ctx context.Context, o options) error {
 		make  func() (loadgen.Scenario, error)
 		after func() error
 	}
+	// Access tokens live minutes and a scenario's trials and clean-ups take
+	// longer: every trial and clean-up signs in afresh.
+	fresh := func() (err error) {
+		if desk, _, err = login("reception"); err != nil {
+			return err
+		}
+		nurse, nurseToken, err = login("nurse.lindqvist")
+		return err
+	}
 	var admit *loadgen.Admit
 	plans := []plan{
-		{"read", 15 * time.Millisecond, 200, 20000, func() (loadgen.Scenario, error) { return loadgen.NewRead(ctx, desk, 5000, 1) }, nil},
+		{"read", 15 * time.Millisecond, 200, 20000, func() (loadgen.Scenario, error) {
+			if err := fresh(); err != nil {
+				return nil, err
+			}
+			return loadgen.NewRead(ctx, desk, 5000, 1)
+		}, nil},
 		{"search", 20 * time.Millisecond, 50, 5000, func() (loadgen.Scenario, error) {
+			if err := fresh(); err != nil {
+				return nil, err
+			}
 			return loadgen.NewSearch(desk, 1, min(o.patients, 100000)), nil
 		}, nil},
-		{"book", 30 * time.Millisecond, 100, 10000, func() (loadgen.Scenario, error) { return loadgen.NewBook(ctx, desk, 28, 42) }, nil},
+		{"book", 30 * time.Millisecond, 100, 10000, func() (loadgen.Scenario, error) {
+			if err := fresh(); err != nil {
+				return nil, err
+			}
+			return loadgen.NewBook(ctx, desk, 28, 42)
+		}, nil},
 		{"admit", 30 * time.Millisecond, 50, 5000, func() (loadgen.Scenario, error) {
+			if err := fresh(); err != nil {
+				return nil, err
+			}
 			if admit != nil {
 				if err := admit.Cleanup(ctx, 16, nurse); err != nil {
 					return nil, err
@@ -544,6 +569,9 @@ func (s *stack) scenarios(ctx context.Context, o options) error {
 				return nil
 			}
 			say("discharging the admission scenario's patients")
+			if err := fresh(); err != nil {
+				return err
+			}
 			return admit.Cleanup(ctx, 16, nurse)
 		}},
 	}

@@ -49,7 +49,7 @@ type options struct {
 	patients, beds, prs int
 	duration            time.Duration
 	quick, profile      bool
-	serve               bool
+	serve, render       bool
 	only                string
 }
 
@@ -68,11 +68,16 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 15*time.Second, "length of each measured run")
 	flag.BoolVar(&o.quick, "quick", false, "small dataset and short runs (checks the tool, not the system)")
 	flag.BoolVar(&o.profile, "profile", false, "also record a CPU and an allocation profile of the backend under each scenario (in the data directory)")
+	flag.BoolVar(&o.render, "render", false, "only rewrite the report from the last run's results (after editing tools/bench/analysis.md)")
 	flag.BoolVar(&o.serve, "serve", false, "start the measured stack and wait (until Ctrl-C) instead of measuring: for profiling by hand")
 	flag.StringVar(&o.only, "only", "", "run only these scenarios (comma-separated: read, search, book, admit, fanout)")
 	flag.Parse()
 	if o.quick {
 		o.patients, o.prs, o.beds, o.duration = 20_000, 10, 2_000, 3*time.Second
+	}
+	if o.render {
+		fail(render(o))
+		return
 	}
 	// Everything but the backend runs on CPU 1: re-run pinned there (children inherit it).
 	if os.Getenv("BENCH_PINNED") != "1" {
@@ -94,6 +99,20 @@ func main() {
 	if err := run(ctx, o); err != nil {
 		fail(err)
 	}
+}
+
+// render rewrites the report from .bench/results.json.
+func render(o options) error {
+	b, err := os.ReadFile(filepath.Join(o.dir, "results.json"))
+	if err != nil {
+		return err
+	}
+	var r report
+	if err := json.Unmarshal(b, &r); err != nil {
+		return err
+	}
+	r.Options = o
+	return os.WriteFile(o.out, []byte(r.markdown()), 0o644)
 }
 
 func fail(err error) {

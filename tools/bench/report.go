@@ -105,6 +105,9 @@ func (r report) markdown() string {
 	w("run are. Raw results: `.bench/results.json`.\n\n")
 	w("## Machine and method\n\n")
 	cpus := os.Getenv("BENCH_CPUS")
+	if cpus == "" {
+		cpus = fmt.Sprint(runtime.NumCPU())
+	}
 	w("- %s CPUs (%s), Go %s, PostgreSQL %s (`shared_buffers` 1 GB, `fsync` and `synchronous_commit` on: every\n", cpus, cpuModel(), strings.TrimPrefix(runtime.Version(), "go"), pgVersion())
 	w("  write is durable, as in production).\n")
 	w("- **CPU 0**: the backend (`hospital-erp api`, `GOMAXPROCS=1`, pinned with `taskset`), like one pod with a 1000m limit.\n")

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/google/uuid"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -158,10 +159,21 @@ func (db *DB) InTxOpts(ctx context.Context, opts pgx.TxOptions, fn func(q *dbgen
 }
 
 func (db *DB) runTx(ctx context.Context, opts pgx.TxOptions, fn func(q *dbgen.Queries) error) (err error) {
-	if db.statementTimeout > 0 && opts.BeginQuery == "" {
-		// One round trip for both: the transaction's statement time-out set
-		// with its BEGIN (a simple-protocol query may hold several statements).
-		opts.BeginQuery = beginSQL(opts) + fmt.Sprintf("; SET LOCAL statement_timeout = %d", db.statementTimeout.Milliseconds())
+	if opts.BeginQuery == "" {
+		// One round trip for BEGIN, the transaction's statement time-out and
+		// the acting user that history triggers record (hospital.actor_id):
+		// a simple-protocol query may hold several statements. The user id
+		// is inlined only as a parsed UUID.
+		begin := beginSQL(opts)
+		if db.statementTimeout > 0 {
+			begin += fmt.Sprintf("; SET LOCAL statement_timeout = %d", db.statementTimeout.Milliseconds())
+		}
+		if a := hospital.ActorFrom(ctx); a != nil {
+			if id, err := uuid.Parse(a.UserID); err == nil {
+				begin += "; SELECT set_config('hospital.actor_id', '" + id.String() + "', true)"
+			}
+		}
+		opts.BeginQuery = begin
 	}
 	tx, err := db.Pool.BeginTx(ctx, opts)
 	if err != nil {

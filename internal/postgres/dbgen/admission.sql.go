@@ -12,17 +12,6 @@ import (
 	"github.com/google/uuid"
 )
 
-const actorSet = `-- name: ActorSet :exec
-SELECT set_config('hospital.actor_id', $1::text, true)
-`
-
-// Names the acting user for triggers that write history, for this
-// transaction only.
-func (q *Queries) ActorSet(ctx context.Context, actorID string) error {
-	_, err := q.db.Exec(ctx, actorSet, actorID)
-	return err
-}
-
 const admissionActiveForPatient = `-- name: AdmissionActiveForPatient :one
 SELECT id, patient_id, bed_id, ward_id, source, appointment_id, admitting_user_id, reason, expected_days, status, admitted_at, ended_at, disposition, discharge_summary, cancel_reason, version, created_by FROM admissions WHERE patient_id = $1 AND status = 'active'
 `

@@ -1,8 +1,3 @@
--- name: ActorSet :exec
--- Names the acting user for triggers that write history, for this
--- transaction only.
-SELECT set_config('hospital.actor_id', sqlc.arg(actor_id)::text, true);
-
 -- name: AdmissionCreate :one
 INSERT INTO admissions (patient_id, bed_id, ward_id, source, appointment_id, admitting_user_id, reason, expected_days, created_by)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)

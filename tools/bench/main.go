@@ -569,6 +569,9 @@ func (s *stack) scenarios(ctx context.Context, o options) error {
 			if err := fresh(); err != nil {
 				return nil, err
 			}
+			if err := s.freeSlots(ctx); err != nil {
+				return nil, err
+			}
 			return loadgen.NewBook(ctx, desk, 28, 42)
 		}, nil},
 		{"admit", 30 * time.Millisecond, 50, 5000, func() (loadgen.Scenario, error) {
@@ -666,6 +669,22 @@ func (s *stack) scenarios(ctx context.Context, o options) error {
 	}
 	s.report.Fanout = fan
 	return nil
+}
+
+// freeSlots deletes the future appointments earlier trials and runs booked
+// (as the benchmark's receptionist, with no visit or admission attached),
+// so every trial books among the same free slots instead of running out.
+func (s *stack) freeSlots(ctx context.Context) error {
+	conn, err := pgx.Connect(ctx, s.pg.URL(s.dbName))
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, `DELETE FROM appointments a
+		WHERE a.created_by = (SELECT id FROM users WHERE username = 'reception') AND a.starts_at > now()
+		  AND NOT EXISTS (SELECT 1 FROM queue_entries q WHERE q.appointment_id = a.id)
+		  AND NOT EXISTS (SELECT 1 FROM admissions m WHERE m.appointment_id = a.id)`)
+	return err
 }
 
 // profileUnder records 10 s CPU and allocation profiles of the backend

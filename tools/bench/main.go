@@ -101,9 +101,18 @@ func main() {
 	}
 }
 
-// render rewrites the report from .bench/results.json.
+// resultsFile is where a run keeps its raw results: one per dataset, so a
+// quick run does not replace the full run's.
+func resultsFile(o options) string {
+	if o.quick {
+		return filepath.Join(o.dir, "benchquick-results.json")
+	}
+	return filepath.Join(o.dir, "bench-results.json")
+}
+
+// render rewrites the report from the last run's raw results.
 func render(o options) error {
-	b, err := os.ReadFile(filepath.Join(o.dir, "results.json"))
+	b, err := os.ReadFile(resultsFile(o))
 	if err != nil {
 		return err
 	}
@@ -199,7 +208,7 @@ func run(ctx context.Context, o options) error {
 	}
 	s.stopAPI()
 	s.report.Finished = time.Now().UTC()
-	if err := os.WriteFile(filepath.Join(dir, "results.json"), must(json.MarshalIndent(s.report, "", "  ")), 0o644); err != nil {
+	if err := os.WriteFile(resultsFile(o), must(json.MarshalIndent(s.report, "", "  ")), 0o644); err != nil {
 		return err
 	}
 	say("writing %s", o.out)
@@ -671,19 +680,19 @@ func (s *stack) scenarios(ctx context.Context, o options) error {
 	return nil
 }
 
-// freeSlots deletes the future appointments earlier trials and runs booked
-// (as the benchmark's receptionist, with no visit or admission attached),
-// so every trial books among the same free slots instead of running out.
+// freeSlots cancels the future appointments earlier trials and runs booked
+// (as the benchmark's receptionist, still booked), so every trial books among
+// the same free slots instead of running out. (Cancelling, not deleting:
+// deleting would check every admission for a reference to each row.)
 func (s *stack) freeSlots(ctx context.Context) error {
 	conn, err := pgx.Connect(ctx, s.pg.URL(s.dbName))
 	if err != nil {
 		return err
 	}
 	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, `DELETE FROM appointments a
-		WHERE a.created_by = (SELECT id FROM users WHERE username = 'reception') AND a.starts_at > now()
-		  AND NOT EXISTS (SELECT 1 FROM queue_entries q WHERE q.appointment_id = a.id)
-		  AND NOT EXISTS (SELECT 1 FROM admissions m WHERE m.appointment_id = a.id)`)
+	_, err = conn.Exec(ctx, `UPDATE appointments
+		SET status = 'cancelled', cancel_reason = 'benchmark: slot freed for the next trial', version = version + 1, updated_at = now()
+		WHERE created_by = (SELECT id FROM users WHERE username = 'reception') AND starts_at > now() AND status = 'booked'`)
 	return err
 }
 

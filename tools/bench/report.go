@@ -102,7 +102,7 @@ func (r report) markdown() string {
 	w("# Benchmarks\n\n")
 	w("Written by `make bench` (tools/bench) on %s; rerun it to reproduce. Speed is measured here, never asserted in\n", r.Started.Format("2006-01-02"))
 	w("tests. Figures from different runs or machines are not comparable; the ratios to the ceilings measured in the same\n")
-	w("run are. Raw results: `.bench/results.json`.\n\n")
+	w("run are. Raw results: `.bench/bench-results.json`.\n\n")
 	w("## Machine and method\n\n")
 	cpus := os.Getenv("BENCH_CPUS")
 	if cpus == "" {

@@ -535,14 +535,10 @@ func (s *stack) scenarios(ctx context.Context, o options) error {
 		}
 		return anon.WithToken(tok.AccessToken), tok.AccessToken, nil
 	}
-	desk, _, err := login("reception")
-	if err != nil {
-		return err
-	}
-	nurse, nurseToken, err := login("nurse.lindqvist")
-	if err != nil {
-		return err
-	}
+	var (
+		desk, nurse *client.Client
+		nurseToken  string
+	)
 	type plan struct {
 		name  string
 		bound time.Duration
@@ -613,13 +609,6 @@ func (s *stack) scenarios(ctx context.Context, o options) error {
 		if !wanted(p.name) {
 			continue
 		}
-		// Access tokens last minutes; sign in afresh for each scenario.
-		if desk, _, err = login("reception"); err != nil {
-			return err
-		}
-		if nurse, nurseToken, err = login("nurse.lindqvist"); err != nil {
-			return err
-		}
 		say("scenario %s: highest rate with p95 under %v", p.name, p.bound)
 		trials, best, err := loadgen.FindMax(ctx, p.make, p.bound, p.lo, p.hi, o.duration, os.Stdout)
 		if err == nil && len(trials) > 0 {
@@ -661,10 +650,7 @@ func (s *stack) scenarios(ctx context.Context, o options) error {
 		return nil
 	}
 	say("scenario fan-out: 1000 bed-board WebSocket clients")
-	if desk, _, err = login("reception"); err != nil {
-		return err
-	}
-	if nurse, nurseToken, err = login("nurse.lindqvist"); err != nil {
+	if err := fresh(); err != nil {
 		return err
 	}
 	a, err := loadgen.NewAdmit(ctx, desk, 1)

@@ -579,25 +579,6 @@ func (q *Queries) PractitionerCreate(ctx context.Context, arg PractitionerCreate
 	return i, err
 }
 
-const practitionerGet = `-- name: PractitionerGet :one
-SELECT id, user_id, display_name, department_id, specialty, active, created_at FROM practitioners WHERE id = $1
-`
-
-func (q *Queries) PractitionerGet(ctx context.Context, id uuid.UUID) (Practitioner, error) {
-	row := q.db.QueryRow(ctx, practitionerGet, id)
-	var i Practitioner
-	err := row.Scan(
-		&i.ID,
-		&i.UserID,
-		&i.DisplayName,
-		&i.DepartmentID,
-		&i.Specialty,
-		&i.Active,
-		&i.CreatedAt,
-	)
-	return i, err
-}
-
 const practitionerList = `-- name: PractitionerList :many
 SELECT p.id, p.user_id, p.display_name, p.department_id, p.specialty, p.active, p.created_at, d.name AS department_name
 FROM practitioners p JOIN departments d ON d.id = p.department_id

@@ -7,9 +7,6 @@ FROM practitioners p JOIN departments d ON d.id = p.department_id
 WHERE p.active AND (sqlc.narg(department_id)::uuid IS NULL OR p.department_id = sqlc.narg(department_id)::uuid)
 ORDER BY p.display_name;
 
--- name: PractitionerGet :one
-SELECT * FROM practitioners WHERE id = $1;
-
 -- name: ClinicCreate :one
 INSERT INTO clinics (department_id, code, name, location, slot_minutes) VALUES ($1, $2, $3, $4, $5) RETURNING *;
 

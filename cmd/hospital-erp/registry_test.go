@@ -96,6 +96,75 @@ func TestPatientSearch(t *testing.T) {
 	}
 }
 
+// Names of several words, a typo on either side, a renamed patient, and
+// paging through typo matches: the name dictionary (patient_name_keys)
+// follows registrations and updates, and pages neither repeat nor skip.
+func TestPatientSearchNames(t *testing.T) {
+	tb := startBackend(t, backendOpts{})
+	ctx := context.Background()
+	desk := tb.newUser(t, identity.RoleReceptionist)
+	berg := registerPatient(t, desk.C, "Van der Berg", "Naomi Irene")
+	cruz := registerPatient(t, desk.C, "García López", "María José")
+	registerPatient(t, desk.C, "Bergson", "Naomi")
+	for q, want := range map[string]string{
+		"van der berg": berg.ID, "García López": cruz.ID, "naomi van der berg": berg.ID, "Van der Berg Naomi": berg.ID, "naomi irene van der berg": berg.ID,
+		"nsomi van der berg": berg.ID, "naomi van der bregg": berg.ID,
+		"maria jose garcia lopez": cruz.ID, "garcia lopez maria": cruz.ID, "mraia garcia lopez": cruz.ID,
+	} {
+		page, err := desk.C.SearchPatients(ctx, client.PatientSearch{Q: q})
+		if err != nil {
+			t.Fatalf("search %q: %v", q, err)
+		}
+		if len(page.Items) == 0 || page.Items[0].ID != want {
+			t.Errorf("search %q: first hit %v", q, names(page.Items))
+		}
+	}
+	// A new surname is searchable with a typo at once, and so is a renamed
+	// patient's new name.
+	p := registerPatient(t, desk.C, "Quinterova", "Zdenka")
+	if page, _ := desk.C.SearchPatients(ctx, client.PatientSearch{Q: "zdenka qiunterova"}); len(page.Items) != 1 || page.Items[0].ID != p.ID {
+		t.Errorf("typo in a new surname: %v", names(page.Items))
+	}
+	if _, err := desk.C.UpdatePatient(ctx, p.ID, p.Version, patient.UpdateInput{Demographics: patient.Demographics{
+		FamilyName: "Xylander", GivenNames: "Zdenka"}}); err != nil {
+		t.Fatal(err)
+	}
+	if page, _ := desk.C.SearchPatients(ctx, client.PatientSearch{Q: "zdenka xylnader"}); len(page.Items) != 1 || page.Items[0].ID != p.ID {
+		t.Errorf("typo in a changed surname: %v", names(page.Items))
+	}
+	// Typo matches page by score then name, without repeats or gaps.
+	want := map[string]bool{}
+	for _, g := range []string{"Hans", "Hanna", "Hannes"} {
+		for range 3 {
+			want[registerPatient(t, desk.C, "Ostermann", g).ID] = true
+		}
+	}
+	seen := map[string]bool{}
+	cursor := ""
+	for pages := 0; ; pages++ {
+		page, err := desk.C.SearchPatients(ctx, client.PatientSearch{Q: "han ostremann", Limit: 2, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range page.Items {
+			if seen[p.ID] {
+				t.Fatalf("patient twice across pages")
+			}
+			seen[p.ID] = true
+		}
+		if page.NextCursor == "" || pages > 10 {
+			break
+		}
+		cursor = page.NextCursor
+	}
+	for id := range want {
+		if !seen[id] {
+			t.Errorf("paged typo search missed a patient; found %d of %d", len(seen), len(want))
+			break
+		}
+	}
+}
+
 func names(ps []patient.Patient) []string {
 	out := []string{}
 	for _, p := range ps {

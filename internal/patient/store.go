@@ -175,12 +175,12 @@ func storeList(ctx context.Context, q *dbgen.Queries, f ListFilter, scope access
 			break
 		}
 		// Several words: first the exact-prefix name parts, then, when that
-		// finds nothing (a typo), trigram similarity.
-		words := strings.Fields(*similar)
+		// finds nothing, one mistyped word, then trigram similarity.
+		families, givens := nameSplits(strings.Fields(*similar))
 		if after == nil || after.Mode == "parts" {
-			p := dbgen.PatientSearchByNamePartsParams{FirstLike: escapeLike(words[0]) + "%",
-				LastLike: escapeLike(words[len(words)-1]) + "%", BirthDate: f.BirthDate, Mrn: f.MRN, Phone: f.Phone,
-				Identifier: f.Identifier, ScopeUser: scope.User, ScopeWards: wards, ScopeDepartment: scope.Department, Lim: lim}
+			p := dbgen.PatientSearchByNamePartsParams{FamilyParts: families, GivenParts: givens, BirthDate: f.BirthDate,
+				Mrn: f.MRN, Phone: f.Phone, Identifier: f.Identifier, ScopeUser: scope.User, ScopeWards: wards,
+				ScopeDepartment: scope.Department, Lim: lim}
 			if after != nil {
 				p.AfterFamily, p.AfterGiven, p.AfterID = &after.Family, &after.Given, &after.ID
 			}
@@ -198,13 +198,11 @@ func storeList(ctx context.Context, q *dbgen.Queries, f ListFilter, scope access
 			}
 		}
 		if after == nil || after.Mode == "near" {
-			first, last := escapeLike(words[0]), escapeLike(words[len(words)-1])
-			p := dbgen.PatientSearchByNearNameParams{Q: *similar, FirstLike: first + "%", LastLike: last + "%",
-				FirstInitial: initial(words[0]), LastInitial: initial(words[len(words)-1]), BirthDate: f.BirthDate,
-				Mrn: f.MRN, Phone: f.Phone, Identifier: f.Identifier, ScopeUser: scope.User, ScopeWards: wards,
-				ScopeDepartment: scope.Department, Lim: lim}
+			p := dbgen.PatientSearchByNearNameParams{Q: *similar, FamilyParts: families, GivenParts: givens,
+				BirthDate: f.BirthDate, Mrn: f.MRN, Phone: f.Phone, Identifier: f.Identifier, ScopeUser: scope.User,
+				ScopeWards: wards, ScopeDepartment: scope.Department, Lim: lim}
 			if after != nil {
-				p.AfterScore, p.AfterID = &after.Score, &after.ID
+				p.AfterScore, p.AfterFamily, p.AfterGiven, p.AfterID = &after.Score, &after.Family, &after.Given, &after.ID
 			}
 			var rs []dbgen.PatientSearchByNearNameRow
 			if rs, err = q.PatientSearchByNearName(ctx, p); err != nil {
@@ -213,6 +211,7 @@ func storeList(ctx context.Context, q *dbgen.Queries, f ListFilter, scope access
 			for _, r := range rs {
 				rows = append(rows, r.Patient)
 				scores = append(scores, r.Score)
+				keys = append(keys, [2]string{r.FamilyKey, r.GivenKey})
 			}
 			if len(rows) > 0 || after != nil {
 				mode = "near"
@@ -360,12 +359,23 @@ func nameMatch(query *string) (like, similar *string) {
 	return nil, &q
 }
 
-// initial is a LIKE pattern for words starting with w's first letter.
-func initial(w string) string {
-	for _, r := range w {
-		return escapeLike(string(r)) + "%"
+// nameSplits cuts a several-word query in two at every word boundary,
+// each half once as the family name and once as the given names:
+// "naomi van der berg" gives (family "van der berg", given "naomi"),
+// (family "naomi", given "van der berg"), (family "naomi van", given "der
+// berg") and so on; first, the whole query as a family name of several
+// words with any given names ("van der berg"). families[i] goes with
+// givens[i]. Only the first eight words count (a name is not longer; the
+// splits stay few).
+func nameSplits(words []string) (families, givens []string) {
+	words = words[:min(len(words), 8)]
+	families, givens = []string{strings.Join(words, " ")}, []string{""}
+	for k := 1; k < len(words); k++ {
+		head, tail := strings.Join(words[:k], " "), strings.Join(words[k:], " ")
+		families = append(families, tail, head)
+		givens = append(givens, head, tail)
 	}
-	return "%"
+	return families, givens
 }
 
 // escapeLike makes s match literally in a LIKE pattern.

@@ -252,6 +252,11 @@ type PatientMerge struct {
 	UndoneBy   *uuid.UUID
 }
 
+type PatientNameKey struct {
+	Kind interface{}
+	Name string
+}
+
 type Practitioner struct {
 	ID           uuid.UUID
 	UserID       *uuid.UUID

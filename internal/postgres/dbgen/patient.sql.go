@@ -1249,31 +1249,43 @@ func (q *Queries) PatientReactivate(ctx context.Context, id uuid.UUID) error {
 }
 
 const patientSearchByNameParts = `-- name: PatientSearchByNameParts :many
-SELECT patients.id, patients.mrn, patients.family_name, patients.given_names, patients.birth_date, patients.sex, patients.phone, patients.email, patients.address_line, patients.city, patients.postal_code, patients.country, patients.deceased, patients.version, patients.created_at, patients.updated_at, patients.created_by, patients.name_prefix, patients.name_suffix, patients.preferred_name, patients.gender_identity, patients.birth_sex, patients.deceased_at, patients.mobile_phone, patients.address_line2, patients.district, patients.language, patients.active, patients.merged_into, patients.search_name, patients.phone_digits, (lower(f_unaccent(family_name)) COLLATE "C")::text AS family_key,
-       (lower(f_unaccent(given_names)) COLLATE "C")::text AS given_key
-FROM patients
-WHERE ((lower(f_unaccent(family_name)) COLLATE "C" LIKE lower(f_unaccent($1::text))
-        AND lower(f_unaccent(given_names)) COLLATE "C" LIKE lower(f_unaccent($2::text)))
-    OR (lower(f_unaccent(family_name)) COLLATE "C" LIKE lower(f_unaccent($2::text))
-        AND lower(f_unaccent(given_names)) COLLATE "C" LIKE lower(f_unaccent($1::text))))
-  AND active
-  AND ($3::text IS NULL
-       OR (lower(f_unaccent(family_name)) COLLATE "C", lower(f_unaccent(given_names)) COLLATE "C", id)
-          > ($3::text COLLATE "C", $4::text COLLATE "C", $5::uuid))
-  AND ($6::date IS NULL OR birth_date = $6::date)
-  AND ($7::text IS NULL OR mrn = $7::text)
-  AND ($8::text IS NULL OR phone_digits LIKE '%' || $8::text || '%')
-  AND ($9::text IS NULL OR EXISTS (
-        SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = patients.id AND pi.value = $9::text))
-  AND ($10::uuid IS NULL
-       OR patient_in_scope(id, $10::uuid, $11::uuid[], $12::uuid))
-ORDER BY lower(f_unaccent(family_name)) COLLATE "C", lower(f_unaccent(given_names)) COLLATE "C", id
-LIMIT $13
+SELECT patients.id, patients.mrn, patients.family_name, patients.given_names, patients.birth_date, patients.sex, patients.phone, patients.email, patients.address_line, patients.city, patients.postal_code, patients.country, patients.deceased, patients.version, patients.created_at, patients.updated_at, patients.created_by, patients.name_prefix, patients.name_suffix, patients.preferred_name, patients.gender_identity, patients.birth_sex, patients.deceased_at, patients.mobile_phone, patients.address_line2, patients.district, patients.language, patients.active, patients.merged_into, patients.search_name, patients.phone_digits, m.family_key::text AS family_key, m.given_key::text AS given_key
+FROM (
+    SELECT DISTINCT x.id, x.family_key, x.given_key
+    FROM (SELECT lower(f_unaccent(($1::text[])[i])) COLLATE "C" AS f,
+                 lower(f_unaccent(($2::text[])[i])) COLLATE "C" AS g
+          FROM generate_subscripts($1::text[], 1) AS i) s
+    CROSS JOIN LATERAL (
+        SELECT p.id, lower(f_unaccent(p.family_name)) COLLATE "C" AS family_key,
+               lower(f_unaccent(p.given_names)) COLLATE "C" AS given_key
+        FROM patients p
+        WHERE lower(f_unaccent(p.family_name)) COLLATE "C" >= s.f
+          AND lower(f_unaccent(p.family_name)) COLLATE "C" < s.f || chr(1114111)
+          AND lower(f_unaccent(p.given_names)) COLLATE "C" >= s.g
+          AND lower(f_unaccent(p.given_names)) COLLATE "C" < s.g || chr(1114111)
+          AND p.active
+          AND ($3::text IS NULL
+               OR (lower(f_unaccent(p.family_name)) COLLATE "C", lower(f_unaccent(p.given_names)) COLLATE "C", p.id)
+                  > ($3::text COLLATE "C", $4::text COLLATE "C", $5::uuid))
+          AND ($6::date IS NULL OR p.birth_date = $6::date)
+          AND ($7::text IS NULL OR p.mrn = $7::text)
+          AND ($8::text IS NULL OR p.phone_digits LIKE '%' || $8::text || '%')
+          AND ($9::text IS NULL OR EXISTS (
+                SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = p.id AND pi.value = $9::text))
+          AND ($10::uuid IS NULL
+               OR patient_in_scope(p.id, $10::uuid, $11::uuid[], $12::uuid))
+        ORDER BY 2, 3, 1
+        LIMIT $13) x
+    ORDER BY x.family_key, x.given_key, x.id
+    LIMIT $13
+) m
+JOIN patients ON patients.id = m.id
+ORDER BY m.family_key, m.given_key, m.id
 `
 
 type PatientSearchByNamePartsParams struct {
-	LastLike        string
-	FirstLike       string
+	FamilyParts     []string
+	GivenParts      []string
 	AfterFamily     *string
 	AfterGiven      *string
 	AfterID         *uuid.UUID
@@ -1293,13 +1305,15 @@ type PatientSearchByNamePartsRow struct {
 	GivenKey  string
 }
 
-// Several words typed right: one is the start of the family name and
-// another the start of the given names, in either order. Served by
-// patients_family_unaccent_idx; typos fall back to PatientSearchByRelevance.
+// Several words typed right: the words split in two, one side the start of
+// the family name and the other the start of the given names, in either
+// order and at any split ("naomi van der berg", "van der berg naomi"). One
+// range of patients_family_unaccent_idx per split, in name order; the parts
+// arrive unnormalised and pairwise (family_parts[i] with given_parts[i]).
 func (q *Queries) PatientSearchByNameParts(ctx context.Context, arg PatientSearchByNamePartsParams) ([]PatientSearchByNamePartsRow, error) {
 	rows, err := q.db.Query(ctx, patientSearchByNameParts,
-		arg.LastLike,
-		arg.FirstLike,
+		arg.FamilyParts,
+		arg.GivenParts,
 		arg.AfterFamily,
 		arg.AfterGiven,
 		arg.AfterID,
@@ -1365,33 +1379,21 @@ func (q *Queries) PatientSearchByNameParts(ctx context.Context, arg PatientSearc
 }
 
 const patientSearchByNearName = `-- name: PatientSearchByNearName :many
-SELECT p.id, p.mrn, p.family_name, p.given_names, p.birth_date, p.sex, p.phone, p.email, p.address_line, p.city, p.postal_code, p.country, p.deceased, p.version, p.created_at, p.updated_at, p.created_by, p.name_prefix, p.name_suffix, p.preferred_name, p.gender_identity, p.birth_sex, p.deceased_at, p.mobile_phone, p.address_line2, p.district, p.language, p.active, p.merged_into, p.search_name, p.phone_digits, s.score
-FROM patients p,
-     LATERAL (SELECT similarity(p.search_name, lower(f_unaccent($1::text)))::float8 AS score) s
-WHERE ((lower(f_unaccent(p.family_name)) COLLATE "C" LIKE lower(f_unaccent($2::text)) AND lower(f_unaccent(p.given_names)) COLLATE "C" LIKE lower(f_unaccent($3::text)))
-    OR (lower(f_unaccent(p.family_name)) COLLATE "C" LIKE lower(f_unaccent($4::text)) AND lower(f_unaccent(p.given_names)) COLLATE "C" LIKE lower(f_unaccent($5::text)))
-    OR (lower(f_unaccent(p.family_name)) COLLATE "C" LIKE lower(f_unaccent($5::text)) AND lower(f_unaccent(p.given_names)) COLLATE "C" LIKE lower(f_unaccent($4::text)))
-    OR (lower(f_unaccent(p.family_name)) COLLATE "C" LIKE lower(f_unaccent($3::text)) AND lower(f_unaccent(p.given_names)) COLLATE "C" LIKE lower(f_unaccent($2::text))))
-  AND p.active
-  AND ($6::date IS NULL OR p.birth_date = $6::date)
-  AND ($7::text IS NULL OR p.mrn = $7::text)
-  AND ($8::text IS NULL OR p.phone_digits LIKE '%' || $8::text || '%')
-  AND ($9::text IS NULL OR EXISTS (
-        SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = p.id AND pi.value = $9::text))
-  AND ($10::uuid IS NULL
-       OR patient_in_scope(p.id, $10::uuid, $11::uuid[], $12::uuid))
-  AND s.score >= 0.3
-  AND ($13::float8 IS NULL OR (s.score, p.id) < ($13::float8, $14::uuid))
-ORDER BY s.score DESC, p.id DESC
-LIMIT $15
+SELECT patients.id, patients.mrn, patients.family_name, patients.given_names, patients.birth_date, patients.sex, patients.phone, patients.email, patients.address_line, patients.city, patients.postal_code, patients.country, patients.deceased, patients.version, patients.created_at, patients.updated_at, patients.created_by, patients.name_prefix, patients.name_suffix, patients.preferred_name, patients.gender_identity, patients.birth_sex, patients.deceased_at, patients.mobile_phone, patients.address_line2, patients.district, patients.language, patients.active, patients.merged_into, patients.search_name, patients.phone_digits, m.score::float8 AS score, m.family_key::text AS family_key, m.given_key::text AS given_key,
+       m.pos::int AS pos
+FROM patient_search_near($1::text[], $2::text[], $3::text,
+        $4::date, $5::text, $6::text, $7::text,
+        $8::uuid, $9::uuid[], $10::uuid,
+        $11::float8, $12::text, $13::text,
+        $14::uuid, $15::int) m
+JOIN patients ON patients.id = m.id
+ORDER BY pos
 `
 
 type PatientSearchByNearNameParams struct {
+	FamilyParts     []string
+	GivenParts      []string
 	Q               string
-	LastLike        string
-	FirstInitial    string
-	LastInitial     string
-	FirstLike       string
 	BirthDate       *time.Time
 	Mrn             *string
 	Phone           *string
@@ -1400,25 +1402,29 @@ type PatientSearchByNearNameParams struct {
 	ScopeWards      []uuid.UUID
 	ScopeDepartment *uuid.UUID
 	AfterScore      *float64
+	AfterFamily     *string
+	AfterGiven      *string
 	AfterID         *uuid.UUID
 	Lim             int32
 }
 
 type PatientSearchByNearNameRow struct {
-	Patient Patient
-	Score   float64
+	Patient   Patient
+	Score     float64
+	FamilyKey string
+	GivenKey  string
+	Pos       int32
 }
 
-// A typo in one of the words: the other word is right (a prefix) and the
-// mistyped one keeps its first letter, in either order. Still served by
-// patients_family_unaccent_idx; ranked by trigram similarity.
+// A typo on one side of a split (see PatientSearchByNameParts), matched
+// through the name dictionary: the function patient_search_near (migration
+// 00011) scores pairs of dictionary names and reads the patients of the best
+// pairs, stopping when the page is full.
 func (q *Queries) PatientSearchByNearName(ctx context.Context, arg PatientSearchByNearNameParams) ([]PatientSearchByNearNameRow, error) {
 	rows, err := q.db.Query(ctx, patientSearchByNearName,
+		arg.FamilyParts,
+		arg.GivenParts,
 		arg.Q,
-		arg.LastLike,
-		arg.FirstInitial,
-		arg.LastInitial,
-		arg.FirstLike,
 		arg.BirthDate,
 		arg.Mrn,
 		arg.Phone,
@@ -1427,6 +1433,8 @@ func (q *Queries) PatientSearchByNearName(ctx context.Context, arg PatientSearch
 		arg.ScopeWards,
 		arg.ScopeDepartment,
 		arg.AfterScore,
+		arg.AfterFamily,
+		arg.AfterGiven,
 		arg.AfterID,
 		arg.Lim,
 	)
@@ -1470,6 +1478,9 @@ func (q *Queries) PatientSearchByNearName(ctx context.Context, arg PatientSearch
 			&i.Patient.SearchName,
 			&i.Patient.PhoneDigits,
 			&i.Score,
+			&i.FamilyKey,
+			&i.GivenKey,
+			&i.Pos,
 		); err != nil {
 			return nil, err
 		}

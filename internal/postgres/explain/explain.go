@@ -234,12 +234,15 @@ func MainQueries(ctx context.Context, r *Recorder, s Sample) {
 	wards := []uuid.UUID{s.WardID}
 	family := strings.ToLower(s.Family)
 	given := strings.ToLower(s.Given)
-	first := func(w string) string { return string([]rune(w)[:1]) }
+	typo := []rune(given) // the given name with its 2nd and 3rd letters swapped
+	if len(typo) > 2 {
+		typo[1], typo[2] = typo[2], typo[1]
+	}
 	_, _ = q.PatientSearchBySurname(ctx, dbgen.PatientSearchBySurnameParams{QLike: family + "%", ScopeUser: scope, ScopeWards: wards, Lim: 21})
-	_, _ = q.PatientSearchByNameParts(ctx, dbgen.PatientSearchByNamePartsParams{LastLike: family + "%", FirstLike: given + "%",
-		ScopeUser: scope, ScopeWards: wards, Lim: 21})
-	_, _ = q.PatientSearchByNearName(ctx, dbgen.PatientSearchByNearNameParams{Q: given + " " + family, LastLike: family + "%",
-		FirstInitial: first(given) + "%", LastInitial: first(family) + "%", FirstLike: given + "%", ScopeUser: scope, ScopeWards: wards, Lim: 21})
+	_, _ = q.PatientSearchByNameParts(ctx, dbgen.PatientSearchByNamePartsParams{FamilyParts: []string{family, given},
+		GivenParts: []string{given, family}, ScopeUser: scope, ScopeWards: wards, Lim: 21})
+	_, _ = q.PatientSearchByNearName(ctx, dbgen.PatientSearchByNearNameParams{Q: string(typo) + " " + family,
+		FamilyParts: []string{family, string(typo)}, GivenParts: []string{string(typo), family}, ScopeUser: scope, ScopeWards: wards, Lim: 21})
 	_, _ = q.PatientSearchByRelevance(ctx, dbgen.PatientSearchByRelevanceParams{Q: given + " " + family, ScopeUser: scope, ScopeWards: wards, Lim: 21})
 	_, _ = q.PatientGet(ctx, s.PatientID)
 	_, _ = q.IdentifierList(ctx, s.PatientID)

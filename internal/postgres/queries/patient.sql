@@ -137,53 +137,58 @@ ORDER BY lower(f_unaccent(family_name)) COLLATE "C", lower(f_unaccent(given_name
 LIMIT sqlc.arg(lim);
 
 -- name: PatientSearchByNameParts :many
--- Several words typed right: one is the start of the family name and
--- another the start of the given names, in either order. Served by
--- patients_family_unaccent_idx; typos fall back to PatientSearchByRelevance.
-SELECT sqlc.embed(patients), (lower(f_unaccent(family_name)) COLLATE "C")::text AS family_key,
-       (lower(f_unaccent(given_names)) COLLATE "C")::text AS given_key
-FROM patients
-WHERE ((lower(f_unaccent(family_name)) COLLATE "C" LIKE lower(f_unaccent(sqlc.arg(last_like)::text))
-        AND lower(f_unaccent(given_names)) COLLATE "C" LIKE lower(f_unaccent(sqlc.arg(first_like)::text)))
-    OR (lower(f_unaccent(family_name)) COLLATE "C" LIKE lower(f_unaccent(sqlc.arg(first_like)::text))
-        AND lower(f_unaccent(given_names)) COLLATE "C" LIKE lower(f_unaccent(sqlc.arg(last_like)::text))))
-  AND active
-  AND (sqlc.narg(after_family)::text IS NULL
-       OR (lower(f_unaccent(family_name)) COLLATE "C", lower(f_unaccent(given_names)) COLLATE "C", id)
-          > (sqlc.narg(after_family)::text COLLATE "C", sqlc.narg(after_given)::text COLLATE "C", sqlc.narg(after_id)::uuid))
-  AND (sqlc.narg(birth_date)::date IS NULL OR birth_date = sqlc.narg(birth_date)::date)
-  AND (sqlc.narg(mrn)::text IS NULL OR mrn = sqlc.narg(mrn)::text)
-  AND (sqlc.narg(phone)::text IS NULL OR phone_digits LIKE '%' || sqlc.narg(phone)::text || '%')
-  AND (sqlc.narg(identifier)::text IS NULL OR EXISTS (
-        SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = patients.id AND pi.value = sqlc.narg(identifier)::text))
-  AND (sqlc.narg(scope_user)::uuid IS NULL
-       OR patient_in_scope(id, sqlc.narg(scope_user)::uuid, sqlc.arg(scope_wards)::uuid[], sqlc.narg(scope_department)::uuid))
-ORDER BY lower(f_unaccent(family_name)) COLLATE "C", lower(f_unaccent(given_names)) COLLATE "C", id
-LIMIT sqlc.arg(lim);
+-- Several words typed right: the words split in two, one side the start of
+-- the family name and the other the start of the given names, in either
+-- order and at any split ("naomi van der berg", "van der berg naomi"). One
+-- range of patients_family_unaccent_idx per split, in name order; the parts
+-- arrive unnormalised and pairwise (family_parts[i] with given_parts[i]).
+SELECT sqlc.embed(patients), m.family_key::text AS family_key, m.given_key::text AS given_key
+FROM (
+    SELECT DISTINCT x.id, x.family_key, x.given_key
+    FROM (SELECT lower(f_unaccent((sqlc.arg(family_parts)::text[])[i])) COLLATE "C" AS f,
+                 lower(f_unaccent((sqlc.arg(given_parts)::text[])[i])) COLLATE "C" AS g
+          FROM generate_subscripts(sqlc.arg(family_parts)::text[], 1) AS i) s
+    CROSS JOIN LATERAL (
+        SELECT p.id, lower(f_unaccent(p.family_name)) COLLATE "C" AS family_key,
+               lower(f_unaccent(p.given_names)) COLLATE "C" AS given_key
+        FROM patients p
+        WHERE lower(f_unaccent(p.family_name)) COLLATE "C" >= s.f
+          AND lower(f_unaccent(p.family_name)) COLLATE "C" < s.f || chr(1114111)
+          AND lower(f_unaccent(p.given_names)) COLLATE "C" >= s.g
+          AND lower(f_unaccent(p.given_names)) COLLATE "C" < s.g || chr(1114111)
+          AND p.active
+          AND (sqlc.narg(after_family)::text IS NULL
+               OR (lower(f_unaccent(p.family_name)) COLLATE "C", lower(f_unaccent(p.given_names)) COLLATE "C", p.id)
+                  > (sqlc.narg(after_family)::text COLLATE "C", sqlc.narg(after_given)::text COLLATE "C", sqlc.narg(after_id)::uuid))
+          AND (sqlc.narg(birth_date)::date IS NULL OR p.birth_date = sqlc.narg(birth_date)::date)
+          AND (sqlc.narg(mrn)::text IS NULL OR p.mrn = sqlc.narg(mrn)::text)
+          AND (sqlc.narg(phone)::text IS NULL OR p.phone_digits LIKE '%' || sqlc.narg(phone)::text || '%')
+          AND (sqlc.narg(identifier)::text IS NULL OR EXISTS (
+                SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = p.id AND pi.value = sqlc.narg(identifier)::text))
+          AND (sqlc.narg(scope_user)::uuid IS NULL
+               OR patient_in_scope(p.id, sqlc.narg(scope_user)::uuid, sqlc.arg(scope_wards)::uuid[], sqlc.narg(scope_department)::uuid))
+        ORDER BY 2, 3, 1
+        LIMIT sqlc.arg(lim)) x
+    ORDER BY x.family_key, x.given_key, x.id
+    LIMIT sqlc.arg(lim)
+) m
+JOIN patients ON patients.id = m.id
+ORDER BY m.family_key, m.given_key, m.id;
 
 -- name: PatientSearchByNearName :many
--- A typo in one of the words: the other word is right (a prefix) and the
--- mistyped one keeps its first letter, in either order. Still served by
--- patients_family_unaccent_idx; ranked by trigram similarity.
-SELECT sqlc.embed(p), s.score
-FROM patients p,
-     LATERAL (SELECT similarity(p.search_name, lower(f_unaccent(sqlc.arg(q)::text)))::float8 AS score) s
-WHERE ((lower(f_unaccent(p.family_name)) COLLATE "C" LIKE lower(f_unaccent(sqlc.arg(last_like)::text)) AND lower(f_unaccent(p.given_names)) COLLATE "C" LIKE lower(f_unaccent(sqlc.arg(first_initial)::text)))
-    OR (lower(f_unaccent(p.family_name)) COLLATE "C" LIKE lower(f_unaccent(sqlc.arg(last_initial)::text)) AND lower(f_unaccent(p.given_names)) COLLATE "C" LIKE lower(f_unaccent(sqlc.arg(first_like)::text)))
-    OR (lower(f_unaccent(p.family_name)) COLLATE "C" LIKE lower(f_unaccent(sqlc.arg(first_like)::text)) AND lower(f_unaccent(p.given_names)) COLLATE "C" LIKE lower(f_unaccent(sqlc.arg(last_initial)::text)))
-    OR (lower(f_unaccent(p.family_name)) COLLATE "C" LIKE lower(f_unaccent(sqlc.arg(first_initial)::text)) AND lower(f_unaccent(p.given_names)) COLLATE "C" LIKE lower(f_unaccent(sqlc.arg(last_like)::text))))
-  AND p.active
-  AND (sqlc.narg(birth_date)::date IS NULL OR p.birth_date = sqlc.narg(birth_date)::date)
-  AND (sqlc.narg(mrn)::text IS NULL OR p.mrn = sqlc.narg(mrn)::text)
-  AND (sqlc.narg(phone)::text IS NULL OR p.phone_digits LIKE '%' || sqlc.narg(phone)::text || '%')
-  AND (sqlc.narg(identifier)::text IS NULL OR EXISTS (
-        SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = p.id AND pi.value = sqlc.narg(identifier)::text))
-  AND (sqlc.narg(scope_user)::uuid IS NULL
-       OR patient_in_scope(p.id, sqlc.narg(scope_user)::uuid, sqlc.arg(scope_wards)::uuid[], sqlc.narg(scope_department)::uuid))
-  AND s.score >= 0.3
-  AND (sqlc.narg(after_score)::float8 IS NULL OR (s.score, p.id) < (sqlc.narg(after_score)::float8, sqlc.narg(after_id)::uuid))
-ORDER BY s.score DESC, p.id DESC
-LIMIT sqlc.arg(lim);
+-- A typo on one side of a split (see PatientSearchByNameParts), matched
+-- through the name dictionary: the function patient_search_near (migration
+-- 00011) scores pairs of dictionary names and reads the patients of the best
+-- pairs, stopping when the page is full.
+SELECT sqlc.embed(patients), m.score::float8 AS score, m.family_key::text AS family_key, m.given_key::text AS given_key,
+       m.pos::int AS pos
+FROM patient_search_near(sqlc.arg(family_parts)::text[], sqlc.arg(given_parts)::text[], sqlc.arg(q)::text,
+        sqlc.narg(birth_date)::date, sqlc.narg(mrn)::text, sqlc.narg(phone)::text, sqlc.narg(identifier)::text,
+        sqlc.narg(scope_user)::uuid, sqlc.arg(scope_wards)::uuid[], sqlc.narg(scope_department)::uuid,
+        sqlc.narg(after_score)::float8, sqlc.narg(after_family)::text, sqlc.narg(after_given)::text,
+        sqlc.narg(after_id)::uuid, sqlc.arg(lim)::int) m
+JOIN patients ON patients.id = m.id
+ORDER BY pos;
 
 -- name: PatientSearchByRelevance :many
 -- Several words: typo-tolerant full-name search by trigram similarity on

@@ -192,6 +192,35 @@ func TestAuditIsAppendOnlyForTheApplication(t *testing.T) {
 	}
 }
 
+// Audit rows carry no foreign keys (migration 00012); instead a user or a
+// patient named by audit rows cannot be deleted, even by an administrator.
+func TestAuditNamedRowsCannotBeDeleted(t *testing.T) {
+	tb := startBackend(t, backendOpts{})
+	ctx := context.Background()
+	desk := tb.newUser(t, identity.RoleReceptionist)
+	p := registerPatient(t, desk.C, "Audited", "Ann")
+	if _, err := desk.C.Patient(ctx, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	admin := openAdmin(t, tb)
+	for _, stmt := range []string{"DELETE FROM patients WHERE id = $1", "DELETE FROM users WHERE id = (SELECT actor_id FROM audit_events WHERE patient_id = $1 LIMIT 1)"} {
+		_, err := admin.Exec(ctx, stmt, p.ID)
+		var pgErr *pgconn.PgError
+		if !asPgErr(err, &pgErr) || pgErr.Code != "23503" {
+			t.Errorf("%s: %v, want foreign_key_violation (23503)", stmt, err)
+		}
+	}
+	// A patient no audit row names can still be deleted (the guard is not a
+	// blanket ban).
+	var id string
+	if err := admin.QueryRow(ctx, "INSERT INTO patients (family_name, given_names) VALUES ('Unaudited', 'Una') RETURNING id").Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, "DELETE FROM patients WHERE id = $1", id); err != nil {
+		t.Fatalf("deleting a patient no audit row names: %v", err)
+	}
+}
+
 func asPgErr(err error, target **pgconn.PgError) bool {
 	e, ok := err.(*pgconn.PgError)
 	if ok {

@@ -25,6 +25,7 @@ type Batcher struct {
 	db       *postgres.DB
 	queue    chan *pendingRow
 	maxBatch int
+	linger   time.Duration
 	observe  func(rows int, d time.Duration)
 }
 
@@ -37,6 +38,12 @@ type pendingRow struct {
 type BatcherOptions struct {
 	MaxBatch int                             // rows per COPY (default 500)
 	Observe  func(rows int, d time.Duration) // after each batch; may be nil
+	// Linger is how long a batch waits for more rows after its first
+	// (default 1 ms; negative: not at all). Each COPY and commit costs
+	// PostgreSQL about 0.3 ms of CPU whatever its size: without waiting,
+	// 3,000 reads/s made batches of 2 or 3 rows, and the commits, not the
+	// rows, were most of the database's work.
+	Linger time.Duration
 }
 
 // NewBatcher returns a Batcher; start it with Run.
@@ -44,7 +51,11 @@ func NewBatcher(db *postgres.DB, o BatcherOptions) *Batcher {
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 500
 	}
-	return &Batcher{db: db, queue: make(chan *pendingRow, 4*o.MaxBatch), maxBatch: o.MaxBatch, observe: o.Observe}
+	if o.Linger == 0 {
+		o.Linger = time.Millisecond
+	}
+	return &Batcher{db: db, queue: make(chan *pendingRow, 4*o.MaxBatch), maxBatch: o.MaxBatch, linger: max(o.Linger, 0),
+		observe: o.Observe}
 }
 
 // errStopped answers the reads still waiting when the Batcher stops.
@@ -84,15 +95,17 @@ func (b *Batcher) work(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
+		linger := time.NewTimer(b.linger)
 	gather:
 		for len(batch) < b.maxBatch {
 			select {
 			case p := <-b.queue:
 				batch = append(batch, p)
-			default:
+			case <-linger.C:
 				break gather
 			}
 		}
+		linger.Stop()
 		for _, p := range batch {
 			rows = append(rows, p.row)
 		}

@@ -40,23 +40,90 @@ type Limiter interface {
 }
 
 // Resilient asks Redis and falls back to process memory when Redis fails.
+//
+// A busy key does not cost a Redis round trip per request: when a key's
+// tokens are being spent faster than one per leaseTTL in this process, the
+// next Redis call takes several at once (a lease, at most 1% of the quota,
+// doubling while the key stays busy, halving when it calms down) and
+// requests spend them in process. Tokens a lease does not spend within
+// leaseTTL are void, so a key can be limited up to one lease early per
+// replica; a key used less than once per leaseTTL (a person, a login limit
+// of a few per minute) is counted in Redis at every request, exactly. A
+// busy key that was refused is refused in process until Redis said a token
+// comes back (at most leaseTTL), so a client hammering past its limit does
+// not hammer Redis too.
 type Resilient struct {
 	redis    *redisclient.Client
 	rl       *redis_rate.Limiter
 	prefix   string
 	fallback *Memory
+
+	mu        sync.Mutex
+	leases    map[string]*lease
+	lastSweep time.Time
+	now       func() time.Time
 }
+
+// lease is tokens of one key taken from Redis in one call, spent here.
+type lease struct {
+	left      int       // tokens not spent yet
+	size      int       // tokens the call that took them asked for
+	until     time.Time // unspent tokens are void after this
+	remaining int       // the quota Redis reported left after the call
+	reset     time.Duration
+	retryAt   time.Time // refused: Redis said no token before this (at most leaseTTL ahead)
+}
+
+const leaseTTL = 100 * time.Millisecond
+
+// leaseMax is the most tokens taken at once for rate: 1% of the quota, at
+// most 64; below 2, keys are not leased.
+func leaseMax(rate config.Rate) int { return min(rate.N/100, 64) }
 
 // NewResilient returns a limiter on the shared Redis with a memory fallback.
 func NewResilient(c *redisclient.Client, prefix string) *Resilient {
-	return &Resilient{redis: c, rl: redis_rate.NewLimiter(c), prefix: prefix + "rl:", fallback: NewMemory()}
+	return &Resilient{redis: c, rl: redis_rate.NewLimiter(c), prefix: prefix + "rl:", fallback: NewMemory(),
+		leases: map[string]*lease{}, now: time.Now}
 }
 
 func (r *Resilient) Allow(ctx context.Context, key string, rate config.Rate) Result {
 	if r.redis.Available() {
-		res, err := r.rl.Allow(ctx, r.prefix+key, redis_rate.Limit{Rate: rate.N, Burst: rate.N, Period: rate.Period})
+		now := r.now()
+		size, most := 1, leaseMax(rate)
+		if most > 1 {
+			r.mu.Lock()
+			if l := r.leases[key]; l != nil {
+				if now.Before(l.until) && l.left > 0 {
+					l.left--
+					out := Result{Allowed: true, Limit: rate.N, Remaining: l.remaining + l.left, ResetAfter: l.reset}
+					r.mu.Unlock()
+					return out
+				}
+				if now.Before(l.retryAt) { // refused a moment ago: no token before retryAt
+					out := Result{Allowed: false, Limit: rate.N, RetryAfter: l.retryAt.Sub(now), ResetAfter: l.reset}
+					r.mu.Unlock()
+					return out
+				}
+				if now.Before(l.until) {
+					size = min(l.size*2, most) // spent before it lapsed: busy
+				} else {
+					size = max(l.size/2, 1)
+				}
+			}
+			r.mu.Unlock()
+		}
+		res, err := r.rl.AllowAtMost(ctx, r.prefix+key, redis_rate.Limit{Rate: rate.N, Burst: rate.N, Period: rate.Period}, size)
 		if err == nil {
-			out := Result{Allowed: res.Allowed > 0, Limit: rate.N, Remaining: res.Remaining, ResetAfter: res.ResetAfter}
+			if most > 1 {
+				l := &lease{left: max(res.Allowed-1, 0), size: size, until: now.Add(leaseTTL),
+					remaining: res.Remaining, reset: res.ResetAfter}
+				if res.Allowed == 0 {
+					l.retryAt = now.Add(min(res.RetryAfter, leaseTTL))
+				}
+				r.keep(key, l, now)
+			}
+			out := Result{Allowed: res.Allowed > 0, Limit: rate.N, Remaining: res.Remaining + max(res.Allowed-1, 0),
+				ResetAfter: res.ResetAfter}
 			if !out.Allowed {
 				out.RetryAfter = res.RetryAfter
 			}
@@ -66,6 +133,23 @@ func (r *Resilient) Allow(ctx context.Context, key string, rate config.Rate) Res
 	out := r.fallback.Allow(ctx, key, rate)
 	out.Degraded = true
 	return out
+}
+
+// keep stores key's lease, and drops leases idle for a minute (at most
+// once a minute), so that the map holds only keys in use.
+func (r *Resilient) keep(key string, l *lease, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.leases[key] = l
+	if now.Sub(r.lastSweep) < time.Minute {
+		return
+	}
+	r.lastSweep = now
+	for k, l := range r.leases {
+		if now.Sub(l.until) > time.Minute {
+			delete(r.leases, k)
+		}
+	}
 }
 
 func (r *Resilient) Peek(ctx context.Context, key string, rate config.Rate) Result {
@@ -87,6 +171,9 @@ func (r *Resilient) Peek(ctx context.Context, key string, rate config.Rate) Resu
 
 func (r *Resilient) Reset(ctx context.Context, key string) {
 	r.fallback.Reset(ctx, key)
+	r.mu.Lock()
+	delete(r.leases, key)
+	r.mu.Unlock()
 	if r.redis.Available() {
 		_ = r.rl.Reset(ctx, r.prefix+key)
 	}

@@ -285,6 +285,12 @@ func TestInTxNeverRetriesALostCommit(t *testing.T) {
 			var retries atomic.Int64
 			db, proxy := openVia(t, d, &retries)
 			ctx := context.Background()
+			// pgx describes a statement the first time a connection sends
+			// it ("commit" too); warm the connection so that the fault hits
+			// the COMMIT itself.
+			if err := db.InTx(ctx, func(q *dbgen.Queries) error { _, err := q.DepartmentList(ctx); return err }); err != nil {
+				t.Fatal(err)
+			}
 			fired := proxy.CutOn([]byte("commit"), reached)
 			calls := 0
 			err := db.InTx(ctx, func(q *dbgen.Queries) error {
@@ -340,5 +346,53 @@ func TestInTxBeginFailureIsUnavailable(t *testing.T) {
 	}
 	if took := time.Since(start); took > 2*time.Second {
 		t.Fatalf("giving up took %v", took)
+	}
+}
+
+// The audit row and the idempotency record travel with COMMIT (atCommit)
+// but stay part of the transaction: when the queued audit row is refused,
+// the work before it does not commit and the refusal is returned; when it
+// is accepted, both commit.
+func TestStatementsSentWithCommit(t *testing.T) {
+	d := testenv.NewDatabase(t)
+	var retries atomic.Int64
+	db, _ := openVia(t, d, &retries)
+	ctx := context.Background()
+	write := func(code, action string) error {
+		return db.InTx(ctx, func(q *dbgen.Queries) error {
+			if _, err := q.DepartmentCreate(ctx, dbgen.DepartmentCreateParams{Code: code, Name: code, Kind: "clinical"}); err != nil {
+				return err
+			}
+			if err := q.AuditInsert(ctx, dbgen.AuditInsertParams{Action: action, ResourceType: "department", ResourceID: code,
+				Outcome: "success", Details: []byte("{}")}); err != nil {
+				t.Fatalf("the audit row was sent at once: %v", err)
+			}
+			_, err := q.DepartmentList(ctx) // a statement after the queued one
+			return err
+		})
+	}
+	if err := write("REFUSED", "Not An Action"); hospital.ErrorCode(err) != hospital.EINVALID {
+		t.Fatalf("refused audit row: %v, want invalid", err)
+	}
+	if n := departments(t, d, "REFUSED"); n != 0 {
+		t.Fatalf("the work of a transaction whose audit row was refused committed (%d rows)", n)
+	}
+	if err := write("KEPT", "department.create"); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, d.DirectURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var rows int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM audit_events WHERE resource_id = 'KEPT'").Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if departments(t, d, "KEPT") != 1 || rows != 1 {
+		t.Fatalf("department and audit row: %d and %d, want 1 and 1", departments(t, d, "KEPT"), rows)
+	}
+	if retries.Load() != 0 {
+		t.Fatalf("%d retries", retries.Load())
 	}
 }

@@ -201,7 +201,10 @@ func run(ctx context.Context, o options) error {
 	if err := s.scenarios(ctx, o); err != nil {
 		return err
 	}
-	s.report.Memory = residentMiB(s.api.Process.Pid)
+	s.peakSince("end")
+	for _, m := range s.report.MemoryBy {
+		s.report.Memory = max(s.report.Memory, m.MiB)
+	}
 	s.stopAPI()
 	if s.report.StartToReady, err = s.timeStart(ctx); err != nil {
 		return err
@@ -411,6 +414,14 @@ func (s *stack) timeStart(ctx context.Context) (time.Duration, error) {
 	return time.Since(start), nil
 }
 
+// peakSince records the backend's peak resident memory since the last
+// call under phase, and starts a new peak (clear_refs 5 resets VmHWM).
+func (s *stack) peakSince(phase string) {
+	pid := s.api.Process.Pid
+	s.report.MemoryBy = append(s.report.MemoryBy, phasePeak{Phase: phase, MiB: residentMiB(pid)})
+	_ = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
+}
+
 func residentMiB(pid int) float64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
@@ -610,6 +621,7 @@ func (s *stack) scenarios(ctx context.Context, o options) error {
 			continue
 		}
 		say("scenario %s: highest rate with p95 under %v", p.name, p.bound)
+		s.peakSince(p.name + " (before)")
 		trials, best, err := loadgen.FindMax(ctx, p.make, p.bound, p.lo, p.hi, o.duration, os.Stdout)
 		if err == nil && len(trials) > 0 {
 			// At the highest throughput any trial sustained, whichever its
@@ -624,6 +636,7 @@ func (s *stack) scenarios(ctx context.Context, o options) error {
 			}
 			s.report.CPU = append(s.report.CPU, u)
 		}
+		s.peakSince(p.name)
 		if p.after != nil {
 			if aerr := p.after(); aerr != nil && err == nil {
 				err = aerr
@@ -657,11 +670,13 @@ func (s *stack) scenarios(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
+	s.peakSince("fanout (before)")
 	fan, err := loadgen.Fanout(ctx, nurse, a.FirstBed(), loadgen.FanoutOptions{URL: s.apiURL, Token: nurseToken, Subscribers: 1000,
 		Events: 40, Gap: 50 * time.Millisecond})
 	if err != nil {
 		return err
 	}
+	s.peakSince("fanout")
 	s.report.Fanout = fan
 	return nil
 }

@@ -38,15 +38,15 @@ type report struct {
 		PgbenchLatencyMS float64
 		RedisGetPerSec   float64
 	}
-	Scenarios    []scenarioResult
-	CPU          []cpuUse
-	Fanout       loadgen.Result
-	Plans        []explain.Plan
-	Memory       float64 // MiB, peak resident of the backend
+	Scenarios []scenarioResult
+	CPU       []cpuUse
+	Fanout    loadgen.Result
+	Plans     []explain.Plan
+	Memory    float64 // MiB, peak resident of the backend
 	// MemoryBy is the peak of each phase: a scenario's trials (the first
 	// at or above the target rate, up to 1,000 requests in flight), or the
 	// time before it (warm-up, clean-up).
-	MemoryBy []phasePeak
+	MemoryBy     []phasePeak
 	StartToReady time.Duration
 	Notes        []string
 }

@@ -73,24 +73,7 @@ func TestPatientSearch(t *testing.T) {
 	for range 5 {
 		registerPatient(t, desk.C, "Muller", "Hans")
 	}
-	seen := map[string]bool{}
-	cursor := ""
-	for {
-		page, err := desk.C.SearchPatients(ctx, client.PatientSearch{Q: "muller", Limit: 2, Cursor: cursor})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range page.Items {
-			if seen[p.ID] {
-				t.Fatalf("patient twice across pages")
-			}
-			seen[p.ID] = true
-		}
-		if page.NextCursor == "" {
-			break
-		}
-		cursor = page.NextCursor
-	}
+	seen := searchAllPages(t, desk.C, "muller", 2)
 	if len(seen) != 6 {
 		t.Fatalf("paged relevance search found %d, want 6", len(seen))
 	}
@@ -139,30 +122,38 @@ func TestPatientSearchNames(t *testing.T) {
 			want[registerPatient(t, desk.C, "Ostermann", g).ID] = true
 		}
 	}
-	seen := map[string]bool{}
-	cursor := ""
-	for pages := 0; ; pages++ {
-		page, err := desk.C.SearchPatients(ctx, client.PatientSearch{Q: "han ostremann", Limit: 2, Cursor: cursor})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range page.Items {
-			if seen[p.ID] {
-				t.Fatalf("patient twice across pages")
-			}
-			seen[p.ID] = true
-		}
-		if page.NextCursor == "" || pages > 10 {
-			break
-		}
-		cursor = page.NextCursor
-	}
+	seen := searchAllPages(t, desk.C, "han ostremann", 2)
 	for id := range want {
 		if !seen[id] {
 			t.Errorf("paged typo search missed a patient; found %d of %d", len(seen), len(want))
 			break
 		}
 	}
+}
+
+// searchAllPages follows q's pages of limit patients to the end (at most
+// 50 pages), failing on a patient seen twice; it returns the ids seen.
+func searchAllPages(t *testing.T, c *client.Client, q string, limit int) map[string]bool {
+	t.Helper()
+	seen := map[string]bool{}
+	cursor := ""
+	for range 50 {
+		page, err := c.SearchPatients(context.Background(), client.PatientSearch{Q: q, Limit: limit, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range page.Items {
+			if seen[p.ID] {
+				t.Fatalf("search %q: patient twice across pages", q)
+			}
+			seen[p.ID] = true
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		cursor = page.NextCursor
+	}
+	return seen
 }
 
 func names(ps []patient.Patient) []string {

@@ -174,7 +174,13 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer s.pgb.Stop()
-	if s.redis, err = testenv.StartRedis(dir); err != nil {
+	// Redis's working directory is the run's own, removed after it.
+	rdir, err := os.MkdirTemp(dir, "redis-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(rdir)
+	if s.redis, err = testenv.StartRedis(rdir); err != nil {
 		return err
 	}
 	defer s.redis.Stop()

@@ -196,6 +196,15 @@ func JSON(results []Result) []byte {
 func FindMax(ctx context.Context, newScenario func() (Scenario, error), bound time.Duration, lo, hi float64, d time.Duration, progress io.Writer) ([]Result, *Result, error) {
 	var trials []Result
 	var best *Result
+	trial := func(rate float64) (Result, error) {
+		s, err := newScenario()
+		if err != nil {
+			return Result{}, err
+		}
+		r := Run(ctx, s, Options{Rate: rate, Duration: d, MaxInFlight: 1000, Progress: progress, Warmup: min(d/3, 2*time.Second)})
+		trials = append(trials, r)
+		return r, nil
+	}
 	good := func(r Result) bool {
 		return r.Dropped == 0 && len(r.Errors) == 0 && r.LatencyMS.P95 <= float64(bound.Microseconds())/1000
 	}
@@ -204,21 +213,17 @@ func FindMax(ctx context.Context, newScenario func() (Scenario, error), bound ti
 		if best == nil && len(trials) == 0 {
 			rate = lo // the floor must hold, or there is nothing to report
 		}
-		s, err := newScenario()
+		r, err := trial(rate)
 		if err != nil {
 			return trials, best, err
 		}
-		r := Run(ctx, s, Options{Rate: rate, Duration: d, MaxInFlight: 1000, Progress: progress, Warmup: min(d/3, 2*time.Second)})
-		trials = append(trials, r)
 		if !good(r) && r.Dropped == 0 && len(r.Errors) == 0 && r.Throughput >= 0.95*rate && ctx.Err() == nil {
 			// It kept up but its p95 missed: a one-off stall (a checkpoint,
 			// the audit verifier's periodic pass) may have decided it. The
 			// rate misses only if a second trial misses too.
-			if s, err = newScenario(); err != nil {
+			if r, err = trial(rate); err != nil {
 				return trials, best, err
 			}
-			r = Run(ctx, s, Options{Rate: rate, Duration: d, MaxInFlight: 1000, Progress: progress, Warmup: min(d/3, 2*time.Second)})
-			trials = append(trials, r)
 		}
 		if good(r) {
 			lo = rate

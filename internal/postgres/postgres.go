@@ -12,13 +12,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/google/uuid"
 	"io"
 	"math/rand/v2"
 	"net"
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
@@ -164,7 +164,10 @@ func (db *DB) runTx(ctx context.Context, opts pgx.TxOptions, fn func(q *dbgen.Qu
 	// acting user that history triggers record (hospital.actor_id): a
 	// simple-protocol query may hold several statements. The user id is
 	// inlined only as a parsed UUID.
-	begin := beginSQL(opts)
+	begin := opts.BeginQuery
+	if begin == "" {
+		begin = beginSQL(opts)
+	}
 	if db.statementTimeout > 0 {
 		begin += fmt.Sprintf("; SET LOCAL statement_timeout = %d", db.statementTimeout.Milliseconds())
 	}

@@ -80,6 +80,11 @@ const leaseTTL = 100 * time.Millisecond
 // most 64; below 2, keys are not leased.
 func leaseMax(rate config.Rate) int { return min(rate.N/100, 64) }
 
+// limit is rate as redis_rate's GCRA limit: the whole quota may come at once.
+func limit(rate config.Rate) redis_rate.Limit {
+	return redis_rate.Limit{Rate: rate.N, Burst: rate.N, Period: rate.Period}
+}
+
 // NewResilient returns a limiter on the shared Redis with a memory fallback.
 func NewResilient(c *redisclient.Client, prefix string) *Resilient {
 	return &Resilient{redis: c, rl: redis_rate.NewLimiter(c), prefix: prefix + "rl:", fallback: NewMemory(),
@@ -112,7 +117,7 @@ func (r *Resilient) Allow(ctx context.Context, key string, rate config.Rate) Res
 			}
 			r.mu.Unlock()
 		}
-		res, err := r.rl.AllowAtMost(ctx, r.prefix+key, redis_rate.Limit{Rate: rate.N, Burst: rate.N, Period: rate.Period}, size)
+		res, err := r.rl.AllowAtMost(ctx, r.prefix+key, limit(rate), size)
 		if err == nil {
 			if most > 1 {
 				l := &lease{left: max(res.Allowed-1, 0), size: size, until: now.Add(leaseTTL),
@@ -154,7 +159,7 @@ func (r *Resilient) keep(key string, l *lease, now time.Time) {
 
 func (r *Resilient) Peek(ctx context.Context, key string, rate config.Rate) Result {
 	if r.redis.Available() {
-		res, err := r.rl.AllowN(ctx, r.prefix+key, redis_rate.Limit{Rate: rate.N, Burst: rate.N, Period: rate.Period}, 0)
+		res, err := r.rl.AllowN(ctx, r.prefix+key, limit(rate), 0)
 		if err == nil {
 			interval := rate.Period / time.Duration(rate.N)
 			out := Result{Allowed: res.Remaining >= 1, Limit: rate.N, Remaining: res.Remaining, ResetAfter: res.ResetAfter}

@@ -207,7 +207,7 @@ func run(ctx context.Context, o options) error {
 	if err := s.scenarios(ctx, o); err != nil {
 		return err
 	}
-	s.peakSince("end")
+	s.peakSince("end", false)
 	for _, m := range s.report.MemoryBy {
 		s.report.Memory = max(s.report.Memory, m.MiB)
 	}
@@ -421,10 +421,11 @@ func (s *stack) timeStart(ctx context.Context) (time.Duration, error) {
 }
 
 // peakSince records the backend's peak resident memory since the last
-// call under phase, and starts a new peak (clear_refs 5 resets VmHWM).
-func (s *stack) peakSince(phase string) {
+// call under phase (a scenario's trials, or the time before one), and
+// starts a new peak (clear_refs 5 resets VmHWM).
+func (s *stack) peakSince(phase string, scenario bool) {
 	pid := s.api.Process.Pid
-	s.report.MemoryBy = append(s.report.MemoryBy, phasePeak{Phase: phase, MiB: residentMiB(pid)})
+	s.report.MemoryBy = append(s.report.MemoryBy, phasePeak{Phase: phase, Scenario: scenario, MiB: residentMiB(pid)})
 	_ = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
 }
 
@@ -627,7 +628,7 @@ func (s *stack) scenarios(ctx context.Context, o options) error {
 			continue
 		}
 		say("scenario %s: highest rate with p95 under %v", p.name, p.bound)
-		s.peakSince(p.name + " (before)")
+		s.peakSince(p.name+" (before)", false)
 		trials, best, err := loadgen.FindMax(ctx, p.make, p.bound, p.lo, p.hi, o.duration, os.Stdout)
 		if err == nil && len(trials) > 0 {
 			// At the highest throughput any trial sustained, whichever its
@@ -642,7 +643,7 @@ func (s *stack) scenarios(ctx context.Context, o options) error {
 			}
 			s.report.CPU = append(s.report.CPU, u)
 		}
-		s.peakSince(p.name)
+		s.peakSince(p.name, true)
 		if p.after != nil {
 			if aerr := p.after(); aerr != nil && err == nil {
 				err = aerr
@@ -676,13 +677,13 @@ func (s *stack) scenarios(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	s.peakSince("fanout (before)")
+	s.peakSince("fanout (before)", false)
 	fan, err := loadgen.Fanout(ctx, nurse, a.FirstBed(), loadgen.FanoutOptions{URL: s.apiURL, Token: nurseToken, Subscribers: 1000,
 		Events: 40, Gap: 50 * time.Millisecond})
 	if err != nil {
 		return err
 	}
-	s.peakSince("fanout")
+	s.peakSince("fanout", true)
 	s.report.Fanout = fan
 	return nil
 }

@@ -101,8 +101,9 @@ func pgVersion() string {
 }
 
 type phasePeak struct {
-	Phase string
-	MiB   float64
+	Phase    string
+	Scenario bool // a scenario's own trials (not warm-up or clean-up)
+	MiB      float64
 }
 
 func (r report) markdown() string {
@@ -253,7 +254,7 @@ func num(n int64) string {
 func peaks(by []phasePeak) string {
 	var parts []string
 	for _, p := range by {
-		if !strings.Contains(p.Phase, "(") && p.Phase != "end" && p.MiB > 0 {
+		if p.Scenario && p.MiB > 0 {
 			parts = append(parts, fmt.Sprintf("%s %.0f", p.Phase, p.MiB))
 		}
 	}

@@ -195,6 +195,13 @@ func TestAdmissionTransitions(t *testing.T) {
 	if bedStatus(t, tb, w.Beds[0]) != "cleaning" || bedStatus(t, tb, w.Beds[2]) != "occupied" || a1.BedID != w.Beds[2] {
 		t.Fatalf("after transfer: old bed %s, new bed %s", bedStatus(t, tb, w.Beds[0]), bedStatus(t, tb, w.Beds[2]))
 	}
+	// The history names who did what: the acting user travels with each
+	// transaction's BEGIN (hospital.actor_id), read by the history trigger.
+	var admittedBy, movedBy string
+	if err := tb.DB.Pool.QueryRow(ctx, `SELECT max(actor_id::text) FILTER (WHERE event = 'admitted'), max(actor_id::text) FILTER (WHERE event = 'transferred')
+		FROM admission_events WHERE admission_id = $1`, a1.ID).Scan(&admittedBy, &movedBy); err != nil || admittedBy != desk.ID || movedBy != nurse.ID {
+		t.Fatalf("history actors: admitted by %q, moved by %q (want %s, %s): %v", admittedBy, movedBy, desk.ID, nurse.ID, err)
+	}
 	// A stale version is refused.
 	if _, err := nurse.C.Transfer(ctx, a1.ID, a1.Version-1, admission.TransferInput{BedID: w.Beds[3]}, ""); client.StatusOf(err) != http.StatusPreconditionFailed {
 		t.Fatalf("stale transfer: %v", err)

@@ -475,3 +475,55 @@ func TestBookingInHospitalTimeZone(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// A booking is one statement; when it books nothing, the reason is looked
+// up afterwards, the patient first: each refusal says what to fix and
+// writes nothing. A booking puts the patient in the care of the
+// practitioner's user, who could not open the record before.
+func TestBookingRefusals(t *testing.T) {
+	tb := startBackend(t, backendOpts{})
+	ctx := context.Background()
+	cs := setupClinic(t, tb)
+	p := registerPatient(t, cs.Desk.C, "Refused", "Rhea")
+	dup := registerPatient(t, cs.Desk.C, "Refused", "Rhea Dup")
+	if _, err := cs.Desk.C.MergePatients(ctx, p.ID, dup.ID); err != nil {
+		t.Fatal(err)
+	}
+	stranger := tb.newUser(t, identity.RolePhysician) // no care relationship with p
+	book := func(c *client.Client, patient string) error {
+		_, err := c.Book(ctx, appointment.BookInput{PatientID: patient, PractitionerID: cs.PractitionerID, ClinicID: cs.ClinicID,
+			StartsAt: tomorrowAt(10, 0)}, uuid.NewString())
+		return err
+	}
+	for _, c := range []struct {
+		name    string
+		by      *client.Client
+		patient string
+		status  int
+		says    string
+	}{
+		{"an unknown patient", cs.Desk.C, uuid.NewString(), http.StatusNotFound, "No patient has this id"},
+		{"a merged record", cs.Desk.C, dup.ID, http.StatusConflict, "merged"},
+		{"a patient outside the physician's care", stranger.C, p.ID, http.StatusForbidden, "not under your care"},
+	} {
+		if err := book(c.by, c.patient); client.StatusOf(err) != c.status || !strings.Contains(err.Error(), c.says) {
+			t.Errorf("%s: %v, want %d saying %q", c.name, err, c.status, c.says)
+		}
+	}
+	var n int
+	if err := tb.DB.Pool.QueryRow(ctx, "SELECT count(*) FROM appointments WHERE starts_at = $1", tomorrowAt(10, 0)).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("refused bookings wrote %d appointments: %v", n, err)
+	}
+	if _, err := cs.Doctor.C.Patient(ctx, p.ID); client.StatusOf(err) != http.StatusForbidden {
+		t.Fatalf("the practitioner before any booking: %v, want 403", err)
+	}
+	if err := book(cs.Desk.C, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.Doctor.C.Patient(ctx, p.ID); err != nil {
+		t.Fatalf("the practitioner after the booking: %v", err)
+	}
+	if err := book(cs.Desk.C, p.ID); client.StatusOf(err) != http.StatusConflict || !strings.Contains(err.Error(), "already booked") {
+		t.Fatalf("the same slot again: %v, want 409 already booked", err)
+	}
+}

@@ -75,28 +75,24 @@ func (s *Service) Book(ctx context.Context, in BookInput) (Appointment, bool, er
 	}
 	by, _ := uuid.Parse(actor.UserID)
 	a, replayed, err := idempotency.Run(ctx, s.db, func(q *dbgen.Queries) (Appointment, error) {
-		if err := s.patients.Exists(ctx, q, pid, "appointment.book"); err != nil {
-			return Appointment{}, err
-		}
-		slot, err := s.checkSlot(ctx, q, prid, cid, in.StartsAt, in.EndsAt)
-		if err != nil {
-			return Appointment{}, err
-		}
-		row, err := q.AppointmentCreate(ctx, dbgen.AppointmentCreateParams{PatientID: pid, PractitionerID: prid, ClinicID: cid,
-			StartsAt: in.StartsAt, EndsAt: slot.EndsAt, Reason: in.Reason, CreatedBy: &by})
-		if err != nil {
-			if hospital.ErrorCode(postgres.Translate(err)) == hospital.ECONFLICT {
-				return Appointment{}, errDoubleBooked
-			}
-			return Appointment{}, err
-		}
-		// The clinician who will see the patient is caring for them.
-		if slot.PractitionerUserID != uuid.Nil {
-			if _, err := s.access.Assign(ctx, q, pid, nil, nil, &slot.PractitionerUserID, "appointment"); err != nil {
+		// A user who sees only the patients in their care is refused a
+		// patient outside it before anything is written.
+		if !access.ScopeOf(ctx).All {
+			if err := s.patients.Exists(ctx, q, pid, "appointment.book"); err != nil {
 				return Appointment{}, err
 			}
 		}
-		a := fromRow(row)
+		row, err := q.AppointmentBook(ctx, dbgen.AppointmentBookParams{PatientID: pid, PractitionerID: prid, ClinicID: cid,
+			StartsAt: in.StartsAt, EndsAt: in.EndsAt, Tz: s.loc.String(), Reason: in.Reason, CreatedBy: &by})
+		switch {
+		case postgres.Constraint(err) == "appointments_no_double_booking":
+			return Appointment{}, errDoubleBooked
+		case hospital.ErrorCode(postgres.Translate(err)) == hospital.ENOTFOUND:
+			return Appointment{}, s.refusal(ctx, q, pid, prid, cid, in.StartsAt, in.EndsAt)
+		case err != nil:
+			return Appointment{}, err
+		}
+		a := fromRow(dbgen.Appointment(row))
 		return a, audit.Write(ctx, q, audit.Entry{Action: "appointment.book", ResourceType: "appointment", ResourceID: a.ID,
 			PatientID: &pid, Details: map[string]any{"starts_at": a.StartsAt, "practitioner_id": a.PractitionerID}})
 	})
@@ -107,6 +103,20 @@ func (s *Service) Book(ctx context.Context, in BookInput) (Appointment, bool, er
 		s.publish(ctx, a, "appointment.booked")
 	}
 	return a, replayed, nil
+}
+
+// refusal says why AppointmentBook booked nothing, checking in the order
+// a user fixes things: the patient (unknown, merged, outside the actor's
+// care), then the practitioner, the clinic, the times and the availability.
+func (s *Service) refusal(ctx context.Context, q *dbgen.Queries, pid, prid, cid uuid.UUID, starts time.Time, ends *time.Time) error {
+	if err := s.patients.Exists(ctx, q, pid, "appointment.book"); err != nil {
+		return err
+	}
+	if _, err := s.checkSlot(ctx, q, prid, cid, starts, ends); err != nil {
+		return err
+	}
+	// Everything passes now: the availability changed meanwhile.
+	return hospital.Errorf(hospital.ECONFLICT, "The practitioner is not available at this time in this clinic.")
 }
 
 // checkSlot checks, in one query, that the practitioner and the clinic are

@@ -160,20 +160,20 @@ func (db *DB) InTxOpts(ctx context.Context, opts pgx.TxOptions, fn func(q *dbgen
 }
 
 func (db *DB) runTx(ctx context.Context, opts pgx.TxOptions, fn func(q *dbgen.Queries) error) (err error) {
-	// One round trip for BEGIN, the transaction's statement time-out and the
-	// acting user that history triggers record (hospital.actor_id): a
-	// simple-protocol query may hold several statements. The user id is
-	// inlined only as a parsed UUID.
+	// BEGIN, the transaction's statement time-out and the acting user that
+	// history triggers record (hospital.actor_id) are not a round trip of
+	// their own: they travel with the transaction's first statement.
 	begin := opts.BeginQuery
 	if begin == "" {
 		begin = beginSQL(opts)
 	}
+	tx := &txConn{begin: []queuedStatement{{sql: begin}}}
 	if db.statementTimeout > 0 {
-		begin += fmt.Sprintf("; SET LOCAL statement_timeout = %d", db.statementTimeout.Milliseconds())
+		tx.begin = append(tx.begin, queuedStatement{sql: fmt.Sprintf("SET LOCAL statement_timeout = %d", db.statementTimeout.Milliseconds())})
 	}
 	if a := hospital.ActorFrom(ctx); a != nil {
 		if id, err := uuid.Parse(a.UserID); err == nil {
-			begin += "; SELECT set_config('hospital.actor_id', '" + id.String() + "', true)"
+			tx.begin = append(tx.begin, queuedStatement{sql: "SELECT set_config('hospital.actor_id', $1, true)", args: []any{id.String()}})
 		}
 	}
 	conn, err := db.Pool.Acquire(ctx)
@@ -183,13 +183,7 @@ func (db *DB) runTx(ctx context.Context, opts pgx.TxOptions, fn func(q *dbgen.Qu
 	// A connection still in a transaction when released (a failed
 	// ROLLBACK) is closed by the pool, not reused.
 	defer conn.Release()
-	if _, err := conn.Exec(ctx, begin); err != nil {
-		if isConnError(err) || conn.Conn().IsClosed() {
-			return notCommitted{err}
-		}
-		return err
-	}
-	tx := &txConn{Conn: conn}
+	tx.Conn = conn
 	defer func() {
 		if err == nil {
 			return
@@ -200,8 +194,10 @@ func (db *DB) runTx(ctx context.Context, opts pgx.TxOptions, fn func(q *dbgen.Qu
 			return
 		}
 		lost := conn.Conn().IsClosed()
-		// Rollback on a broken connection fails too; the pool discards it.
-		_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		if tx.begin == nil { // BEGIN was sent
+			// Rollback on a broken connection fails too; the pool discards it.
+			_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		}
 		if lost {
 			err = notCommitted{err}
 		}
@@ -222,9 +218,14 @@ func (db *DB) runTx(ctx context.Context, opts pgx.TxOptions, fn func(q *dbgen.Qu
 // Matched on sqlc's "-- name:" line, which starts each generated query.
 var atCommit = []string{"-- name: AuditInsert :exec", "-- name: IdempotencyStore :exec"}
 
-// txConn is one transaction's connection, as the queries see it (dbgen.DBTX).
+// txConn is one transaction's connection, as the queries see it
+// (dbgen.DBTX). The statements that begin the transaction wait in begin
+// and go with the first statement, in one round trip (a batch ends with
+// one Sync: when BEGIN fails the statement is skipped); the statements of
+// atCommit wait in queued and go with COMMIT.
 type txConn struct {
 	*pgxpool.Conn
+	begin  []queuedStatement // nil once sent
 	queued []queuedStatement
 }
 
@@ -233,7 +234,34 @@ type queuedStatement struct {
 	args []any
 }
 
-// Exec runs sql now, or queues it for the COMMIT round trip (atCommit).
+// withBegin sends the pending BEGIN statements followed by sql and returns
+// the batch positioned at sql's result. Without pending statements it
+// returns nil and sql is the caller's to send.
+func (t *txConn) withBegin(ctx context.Context, sql string, args []any) (pgx.BatchResults, error) {
+	if t.begin == nil {
+		return nil, nil
+	}
+	b := &pgx.Batch{}
+	for _, q := range t.begin {
+		b.Queue(q.sql, q.args...)
+	}
+	if sql != "" {
+		b.Queue(sql, args...)
+	}
+	n := len(t.begin)
+	t.begin = nil
+	br := t.Conn.SendBatch(ctx, b)
+	for range n {
+		if _, err := br.Exec(); err != nil {
+			_ = br.Close()
+			return nil, err
+		}
+	}
+	return br, nil
+}
+
+// Exec runs sql now (with BEGIN if not yet sent), or queues it for the
+// COMMIT round trip (atCommit).
 func (t *txConn) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	for _, name := range atCommit {
 		if strings.HasPrefix(sql, name) {
@@ -241,21 +269,122 @@ func (t *txConn) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comm
 			return pgconn.CommandTag{}, nil
 		}
 	}
-	return t.Conn.Exec(ctx, sql, args...)
+	br, err := t.withBegin(ctx, sql, args)
+	if err != nil || br == nil {
+		if err != nil {
+			return pgconn.CommandTag{}, err
+		}
+		return t.Conn.Exec(ctx, sql, args...)
+	}
+	tag, err := br.Exec()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return tag, err
 }
 
-// commit sends the queued statements and COMMIT in one round trip. A
+// Query runs sql (with BEGIN if not yet sent).
+func (t *txConn) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	br, err := t.withBegin(ctx, sql, args)
+	if err != nil || br == nil {
+		if err != nil {
+			return nil, err
+		}
+		return t.Conn.Query(ctx, sql, args...)
+	}
+	rows, err := br.Query()
+	if err != nil {
+		_ = br.Close()
+		return nil, err
+	}
+	return &batchRows{Rows: rows, br: br}, nil
+}
+
+// QueryRow runs sql (with BEGIN if not yet sent).
+func (t *txConn) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	br, err := t.withBegin(ctx, sql, args)
+	if err != nil || br == nil {
+		if err != nil {
+			return errRow{err}
+		}
+		return t.Conn.QueryRow(ctx, sql, args...)
+	}
+	return batchRow{row: br.QueryRow(), br: br}
+}
+
+// CopyFrom sends BEGIN on its own first if not yet sent: COPY cannot join
+// a batch.
+func (t *txConn) CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error) {
+	br, err := t.withBegin(ctx, "", nil)
+	if err != nil {
+		return 0, err
+	}
+	if br != nil {
+		if err := br.Close(); err != nil {
+			return 0, err
+		}
+	}
+	return t.Conn.CopyFrom(ctx, table, columns, src)
+}
+
+// batchRows are a first statement's rows; closing them ends the batch.
+type batchRows struct {
+	pgx.Rows
+	br  pgx.BatchResults
+	err error
+}
+
+func (r *batchRows) Close() {
+	r.Rows.Close()
+	if r.br != nil {
+		r.err = r.br.Close()
+		r.br = nil
+	}
+}
+
+func (r *batchRows) Err() error {
+	if err := r.Rows.Err(); err != nil {
+		return err
+	}
+	return r.err
+}
+
+// batchRow is a first statement's row; scanning it ends the batch.
+type batchRow struct {
+	row pgx.Row
+	br  pgx.BatchResults
+}
+
+func (r batchRow) Scan(dest ...any) error {
+	err := r.row.Scan(dest...)
+	if cerr := r.br.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
+// commit sends the pending statements and COMMIT in one round trip. A
 // statement's failure skips the rest (one Sync ends the batch), so nothing
 // commits and the failure is returned; a lost connection while COMMIT may
-// have run is a commitError (outcome unknown).
+// have run is a commitError (outcome unknown). A transaction that sent
+// nothing sends nothing.
 func (t *txConn) commit(ctx context.Context) error {
+	if t.begin != nil && len(t.queued) == 0 {
+		return nil
+	}
 	b := &pgx.Batch{}
-	for _, q := range t.queued {
+	for _, q := range append(t.begin, t.queued...) {
 		b.Queue(q.sql, q.args...)
 	}
 	b.Queue("commit")
+	n := len(t.begin) + len(t.queued)
+	t.begin = nil
 	br := t.Conn.SendBatch(ctx, b)
-	for range t.queued {
+	for range n {
 		if _, err := br.Exec(); err != nil {
 			_ = br.Close()
 			if isConnError(err) || t.Conn.Conn().IsClosed() {

@@ -190,6 +190,14 @@ func TestAuditIsAppendOnlyForTheApplication(t *testing.T) {
 	if err := tb.DB.Pool.QueryRow(ctx, "SELECT has_table_privilege(current_user, 'audit_events', 'INSERT') AND NOT has_table_privilege(current_user, 'audit_events', 'UPDATE') AND NOT has_table_privilege(current_user, 'audit_events', 'DELETE')").Scan(&ok); err != nil || !ok {
 		t.Fatalf("privileges of the application role on audit_events: %v %v", ok, err)
 	}
+	// A row cannot choose where it sorts in the sealed chain: the trigger
+	// sets xact_id (and the hash over it) whatever the writer sent.
+	var stamped, own bool
+	if err := tb.DB.Pool.QueryRow(ctx, `WITH r AS (INSERT INTO audit_events (action, resource_type, xact_id, row_hash)
+		VALUES ('test.forge', 'test', '7', '\x00') RETURNING xact_id, row_hash, audit_row_hash(audit_events.*) AS want)
+		SELECT xact_id = pg_current_xact_id(), row_hash = want FROM r`).Scan(&stamped, &own); err != nil || !stamped || !own {
+		t.Fatalf("a forged xact_id and hash: kept the transaction's id %v, the row's own hash %v: %v", stamped, own, err)
+	}
 }
 
 // Audit rows carry no foreign keys (migration 00012); instead a user or a

@@ -381,3 +381,39 @@ func histogramCount(t *testing.T, tb *testBackend, name string) int {
 	}
 	return 0
 }
+
+// After a restore onto a server whose transaction counter is behind the
+// restored rows, new rows must still sort after them (or they would never
+// be sealed): audit_after_restore moves the offset, and the constant the
+// row trigger adds (audit_xid_offset(), migration 00014) moves with it,
+// in sessions that already cached the trigger's plan too.
+func TestAuditIdsFollowTheRestoreOffset(t *testing.T) {
+	tb := startBackend(t, backendOpts{})
+	ctx := context.Background()
+	desk := tb.newUser(t, identity.RoleReceptionist)
+	if _, err := desk.C.Patients(ctx, client.PatientQuery{}); err != nil { // the app's sessions cache the trigger's plan
+		t.Fatal(err)
+	}
+	admin := openAdmin(t, tb)
+	var ahead string
+	// A row as a restore loads it (triggers off), from a server 10^6 transactions ahead.
+	if err := admin.QueryRow(ctx, `SELECT set_config('session_replication_role', 'replica', false), (pg_current_xact_id()::text::numeric + 1000000)::text`).Scan(new(string), &ahead); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, `INSERT INTO audit_events (action, resource_type, xact_id, row_hash) VALUES ('restore.loaded', 'test', $1::xid8, '\x00')`, ahead); err != nil {
+		t.Fatal(err)
+	}
+	var moved, consistent bool
+	if err := admin.QueryRow(ctx, `SELECT set_config('session_replication_role', 'origin', false) = 'origin', audit_after_restore() > 0,
+		audit_xid_offset() = (SELECT xid_offset FROM audit_xid_offset)`).Scan(new(bool), &moved, &consistent); err != nil || !moved || !consistent {
+		t.Fatalf("offset moved %v, function equal to the table %v: %v", moved, consistent, err)
+	}
+	if _, err := desk.C.Patients(ctx, client.PatientQuery{}); err != nil {
+		t.Fatal(err)
+	}
+	var after bool
+	if err := admin.QueryRow(ctx, `SELECT bool_and(xact_id::text::numeric > $1::numeric) FROM audit_events
+		WHERE id > (SELECT id FROM audit_events WHERE action = 'restore.loaded')`, ahead).Scan(&after); err != nil || !after {
+		t.Fatalf("rows written after the restore sort after the restored one: %v %v", after, err)
+	}
+}

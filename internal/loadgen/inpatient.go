@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	mrand "math/rand/v2"
+	"net/http"
+	"net/url"
 	"sync"
 
 	"github.com/google/uuid"
@@ -39,10 +41,18 @@ func (r *Read) Next() Op {
 	r.mu.Lock()
 	id := r.ids[r.rng.IntN(len(r.ids))]
 	r.mu.Unlock()
+	path := "/api/v1/patients/" + url.PathEscape(id)
 	return func(ctx context.Context) error {
-		_, err := r.C.Patient(ctx, id)
-		return err
+		return discard(ctx, r.C, path)
 	}
+}
+
+// discard GETs path and reads the answer without decoding it: like wrk, the
+// generator checks the status and leaves the body. Decoding cost the
+// generator, which shares a core with the database, about a sixth of its CPU.
+func discard(ctx context.Context, c *client.Client, path string) error {
+	_, err := c.Do(ctx, http.MethodGet, path, nil, nil)
+	return err
 }
 
 // patientIDs pages through the registry in sort order, skipping skip.

@@ -85,6 +85,41 @@ func Run(ctx context.Context, s Scenario, o Options) Result {
 		ok, sent  atomic.Int64
 		dropped   atomic.Int64
 	)
+	// Requests run on workers that stay for the next request, started as
+	// needed up to MaxInFlight: a goroutine per request cost the generator
+	// (on the database's core) about a tenth of its CPU in stack growth.
+	type job struct {
+		op        Op
+		scheduled time.Time
+	}
+	jobs := make(chan job)
+	run := func(j job) {
+		defer inFlight.Add(-1)
+		err := j.op(ctx)
+		lat := time.Since(j.scheduled)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			key := "transport"
+			if st := client.StatusOf(err); st != 0 {
+				key = fmt.Sprint(st)
+			}
+			res.Errors[key]++
+			return
+		}
+		ok.Add(1)
+		latencies = append(latencies, lat)
+	}
+	worker := func(j job) {
+		defer wg.Done()
+		for {
+			run(j)
+			var more bool
+			if j, more = <-jobs; !more {
+				return
+			}
+		}
+	}
 	start := time.Now()
 	end := start.Add(o.Duration)
 	progressAt := start.Add(time.Second)
@@ -105,29 +140,17 @@ func Run(ctx context.Context, s Scenario, o Options) Result {
 			dropped.Add(1)
 			continue
 		}
-		op := s.Next()
+		j := job{op: s.Next(), scheduled: scheduled}
 		sent.Add(1)
 		inFlight.Add(1)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer inFlight.Add(-1)
-			err := op(ctx)
-			lat := time.Since(scheduled)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				key := "transport"
-				if st := client.StatusOf(err); st != 0 {
-					key = fmt.Sprint(st)
-				}
-				res.Errors[key]++
-				return
-			}
-			ok.Add(1)
-			latencies = append(latencies, lat)
-		}()
+		select {
+		case jobs <- j: // an idle worker takes it
+		default:
+			wg.Add(1)
+			go worker(j)
+		}
 	}
+	close(jobs)
 	wg.Wait()
 	if o.Progress != nil {
 		fmt.Fprintln(o.Progress)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/google/uuid"
 
 	"github.com/hospital-erp/hospital-erp/internal/admission"
 	"github.com/hospital-erp/hospital-erp/internal/client"
@@ -598,5 +599,48 @@ func TestCensus(t *testing.T) {
 		if _, err := desk.C.Census(ctx, f); client.StatusOf(err) != http.StatusBadRequest {
 			t.Errorf("census %+v: %v, want 400", f, err)
 		}
+	}
+}
+
+// An admission is one statement; when it admits nothing, the reason is
+// looked up afterwards: each refusal says what to fix and leaves the bed
+// as it was. The admitting clinician gets the patient in their care.
+func TestAdmissionRefusals(t *testing.T) {
+	tb := startBackend(t, backendOpts{})
+	ctx := context.Background()
+	w := setupWard(t, tb, "RF", 1)
+	desk := tb.newUser(t, identity.RoleReceptionist)
+	doctor := tb.newUser(t, identity.RolePhysician)
+	p := registerPatient(t, desk.C, "Refused", "Ada")
+	dup := registerPatient(t, desk.C, "Refused", "Ada Dup")
+	if _, err := desk.C.MergePatients(ctx, p.ID, dup.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, patient, bed string
+		status             int
+		says               string
+	}{
+		{"an unknown patient", uuid.NewString(), w.Beds[0], http.StatusNotFound, "No patient has this id"},
+		{"a merged record", dup.ID, w.Beds[0], http.StatusConflict, "merged"},
+		{"an unknown bed", p.ID, uuid.NewString(), http.StatusNotFound, "No bed has this id"},
+	} {
+		_, err := admit(desk.C, c.patient, c.bed)
+		if client.StatusOf(err) != c.status || !strings.Contains(err.Error(), c.says) {
+			t.Errorf("%s: %v, want %d saying %q", c.name, err, c.status, c.says)
+		}
+	}
+	if st := bedStatus(t, tb, w.Beds[0]); st != "available" {
+		t.Fatalf("refused admissions left the bed %s", st)
+	}
+	if _, err := doctor.C.Patient(ctx, p.ID); client.StatusOf(err) != http.StatusForbidden {
+		t.Fatalf("the clinician before admitting: %v, want 403", err)
+	}
+	if _, err := desk.C.Admit(ctx, admission.AdmitInput{PatientID: p.ID, BedID: w.Beds[0], Source: "emergency", Reason: "Fall",
+		AdmittingUserID: doctor.ID}, uuid.NewString()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := doctor.C.Patient(ctx, p.ID); err != nil {
+		t.Fatalf("the admitting clinician: %v", err)
 	}
 }

@@ -105,32 +105,19 @@ func (s *Service) Admit(ctx context.Context, in AdmitInput) (Admission, bool, er
 	a, replayed, err := idempotency.Run(ctx, s.db, func(q *dbgen.Queries) (Admission, error) {
 		// Admitting is what puts a patient in a ward's care, so it does
 		// not need an existing care relationship; it is audited.
-		if err := s.patients.Active(ctx, q, pid); err != nil {
-			return Admission{}, err
-		}
-		bed, err := q.BedGet(ctx, bid)
-		if err != nil {
-			if hospital.ErrorCode(postgres.Translate(err)) == hospital.ENOTFOUND {
-				return Admission{}, hospital.Errorf(hospital.ENOTFOUND, "No bed has this id.")
-			}
-			return Admission{}, err
-		}
-		row, err := q.AdmissionCreate(ctx, dbgen.AdmissionCreateParams{PatientID: pid, BedID: bid, WardID: bed.WardID,
-			Source: in.Source, AppointmentID: appt, AdmittingUserID: admitting, Reason: in.Reason,
-			ExpectedDays: int32Ptr(in.ExpectedDays), CreatedBy: &uid})
-		if err != nil {
+		r, err := q.AdmissionAdmit(ctx, dbgen.AdmissionAdmitParams{PatientID: pid, BedID: bid, Source: in.Source,
+			AppointmentID: appt, AdmittingUserID: admitting, Reason: in.Reason, ExpectedDays: int32Ptr(in.ExpectedDays), CreatedBy: &uid})
+		switch {
+		case hospital.ErrorCode(postgres.Translate(err)) == hospital.ENOTFOUND:
+			return Admission{}, s.refusal(ctx, q, pid, bid)
+		case err != nil:
 			return Admission{}, friendly(err)
 		}
-		if _, err := s.access.Assign(ctx, q, pid, &bed.WardID, nil, nil, "admission"); err != nil {
-			return Admission{}, err
-		}
-		if admitting != nil {
-			if _, err := s.access.Assign(ctx, q, pid, nil, nil, admitting, "admitting clinician"); err != nil {
-				return Admission{}, err
-			}
-		}
-		a := fromRow(row)
-		a.BedCode = bed.Code
+		a := fromRow(dbgen.Admission{ID: r.ID, PatientID: r.PatientID, BedID: r.BedID, WardID: r.WardID, Source: r.Source,
+			AppointmentID: r.AppointmentID, AdmittingUserID: r.AdmittingUserID, Reason: r.Reason, ExpectedDays: r.ExpectedDays,
+			Status: r.Status, AdmittedAt: r.AdmittedAt, EndedAt: r.EndedAt, Disposition: r.Disposition,
+			DischargeSummary: r.DischargeSummary, CancelReason: r.CancelReason, Version: r.Version, CreatedBy: r.CreatedBy})
+		a.BedCode = r.BedCode
 		return a, audit.Write(ctx, q, audit.Entry{Action: "admission.admit", ResourceType: "admission", ResourceID: a.ID,
 			PatientID: &pid, Details: map[string]any{"ward_id": a.WardID, "bed_id": a.BedID, "source": a.Source}})
 	})
@@ -144,6 +131,22 @@ func (s *Service) Admit(ctx context.Context, in AdmitInput) (Admission, bool, er
 		}
 	}
 	return a, replayed, nil
+}
+
+// refusal says why AdmissionAdmit admitted nothing: the patient (unknown
+// or merged) or the bed (unknown).
+func (s *Service) refusal(ctx context.Context, q *dbgen.Queries, pid, bid uuid.UUID) error {
+	if err := s.patients.Active(ctx, q, pid); err != nil {
+		return err
+	}
+	if _, err := q.BedGet(ctx, bid); err != nil {
+		if hospital.ErrorCode(postgres.Translate(err)) == hospital.ENOTFOUND {
+			return hospital.Errorf(hospital.ENOTFOUND, "No bed has this id.")
+		}
+		return err
+	}
+	// Both exist now: the patient was merged or the bed removed meanwhile.
+	return hospital.Errorf(hospital.ECONFLICT, "The patient or the bed changed while admitting; please try again.")
 }
 
 // Get returns one admission with its history. Returns ENOTFOUND,

@@ -41,6 +41,100 @@ func (q *Queries) AdmissionActiveForPatient(ctx context.Context, patientID uuid.
 	return i, err
 }
 
+const admissionAdmit = `-- name: AdmissionAdmit :one
+WITH b AS (
+    SELECT bd.id, bd.code, r.ward_id FROM beds bd JOIN rooms r ON r.id = bd.room_id WHERE bd.id = $1::uuid
+), a AS (
+    INSERT INTO admissions (patient_id, bed_id, ward_id, source, appointment_id, admitting_user_id, reason, expected_days, created_by)
+    SELECT $2::uuid, b.id, b.ward_id, $3::text, $4::uuid,
+           $5::uuid, $6::text, $7::int, $8::uuid
+    FROM b
+    WHERE EXISTS (SELECT 1 FROM patients p WHERE p.id = $2::uuid AND p.active)
+    RETURNING id, patient_id, bed_id, ward_id, source, appointment_id, admitting_user_id, reason, expected_days, status, admitted_at, ended_at, disposition, discharge_summary, cancel_reason, version, created_by
+), c AS (
+    INSERT INTO care_assignments (patient_id, ward_id, user_id, reason)
+    SELECT a.patient_id, a.ward_id, NULL::uuid, 'admission' FROM a
+    UNION ALL
+    SELECT a.patient_id, NULL::uuid, a.admitting_user_id, 'admitting clinician' FROM a WHERE a.admitting_user_id IS NOT NULL
+)
+SELECT a.id, a.patient_id, a.bed_id, a.ward_id, a.source, a.appointment_id, a.admitting_user_id, a.reason, a.expected_days,
+       a.status, a.admitted_at, a.ended_at, a.disposition, a.discharge_summary, a.cancel_reason, a.version, a.created_by,
+       b.code AS bed_code
+FROM a, b
+`
+
+type AdmissionAdmitParams struct {
+	BedID           uuid.UUID
+	PatientID       uuid.UUID
+	Source          string
+	AppointmentID   *uuid.UUID
+	AdmittingUserID *uuid.UUID
+	Reason          string
+	ExpectedDays    *int32
+	CreatedBy       *uuid.UUID
+}
+
+type AdmissionAdmitRow struct {
+	ID               uuid.UUID
+	PatientID        uuid.UUID
+	BedID            uuid.UUID
+	WardID           uuid.UUID
+	Source           string
+	AppointmentID    *uuid.UUID
+	AdmittingUserID  *uuid.UUID
+	Reason           string
+	ExpectedDays     *int32
+	Status           string
+	AdmittedAt       time.Time
+	EndedAt          *time.Time
+	Disposition      *string
+	DischargeSummary string
+	CancelReason     string
+	Version          int32
+	CreatedBy        *uuid.UUID
+	BedCode          string
+}
+
+// An admission in one statement (one round trip): the patient active, the
+// bed's ward, the admission (its trigger admissions_apply occupies the bed
+// and writes the stay and the history, or refuses), and the care of the
+// ward and of the admitting clinician. No row: the patient or the bed was
+// not found or the patient's record was merged, and the caller asks which.
+func (q *Queries) AdmissionAdmit(ctx context.Context, arg AdmissionAdmitParams) (AdmissionAdmitRow, error) {
+	row := q.db.QueryRow(ctx, admissionAdmit,
+		arg.BedID,
+		arg.PatientID,
+		arg.Source,
+		arg.AppointmentID,
+		arg.AdmittingUserID,
+		arg.Reason,
+		arg.ExpectedDays,
+		arg.CreatedBy,
+	)
+	var i AdmissionAdmitRow
+	err := row.Scan(
+		&i.ID,
+		&i.PatientID,
+		&i.BedID,
+		&i.WardID,
+		&i.Source,
+		&i.AppointmentID,
+		&i.AdmittingUserID,
+		&i.Reason,
+		&i.ExpectedDays,
+		&i.Status,
+		&i.AdmittedAt,
+		&i.EndedAt,
+		&i.Disposition,
+		&i.DischargeSummary,
+		&i.CancelReason,
+		&i.Version,
+		&i.CreatedBy,
+		&i.BedCode,
+	)
+	return i, err
+}
+
 const admissionCancel = `-- name: AdmissionCancel :one
 UPDATE admissions SET status = 'cancelled', ended_at = now(), cancel_reason = $2, version = version + 1
 WHERE id = $1 RETURNING id, patient_id, bed_id, ward_id, source, appointment_id, admitting_user_id, reason, expected_days, status, admitted_at, ended_at, disposition, discharge_summary, cancel_reason, version, created_by

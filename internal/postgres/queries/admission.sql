@@ -3,6 +3,32 @@ INSERT INTO admissions (patient_id, bed_id, ward_id, source, appointment_id, adm
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 RETURNING *;
 
+-- name: AdmissionAdmit :one
+-- An admission in one statement (one round trip): the patient active, the
+-- bed's ward, the admission (its trigger admissions_apply occupies the bed
+-- and writes the stay and the history, or refuses), and the care of the
+-- ward and of the admitting clinician. No row: the patient or the bed was
+-- not found or the patient's record was merged, and the caller asks which.
+WITH b AS (
+    SELECT bd.id, bd.code, r.ward_id FROM beds bd JOIN rooms r ON r.id = bd.room_id WHERE bd.id = sqlc.arg(bed_id)::uuid
+), a AS (
+    INSERT INTO admissions (patient_id, bed_id, ward_id, source, appointment_id, admitting_user_id, reason, expected_days, created_by)
+    SELECT sqlc.arg(patient_id)::uuid, b.id, b.ward_id, sqlc.arg(source)::text, sqlc.narg(appointment_id)::uuid,
+           sqlc.narg(admitting_user_id)::uuid, sqlc.arg(reason)::text, sqlc.narg(expected_days)::int, sqlc.narg(created_by)::uuid
+    FROM b
+    WHERE EXISTS (SELECT 1 FROM patients p WHERE p.id = sqlc.arg(patient_id)::uuid AND p.active)
+    RETURNING *
+), c AS (
+    INSERT INTO care_assignments (patient_id, ward_id, user_id, reason)
+    SELECT a.patient_id, a.ward_id, NULL::uuid, 'admission' FROM a
+    UNION ALL
+    SELECT a.patient_id, NULL::uuid, a.admitting_user_id, 'admitting clinician' FROM a WHERE a.admitting_user_id IS NOT NULL
+)
+SELECT a.id, a.patient_id, a.bed_id, a.ward_id, a.source, a.appointment_id, a.admitting_user_id, a.reason, a.expected_days,
+       a.status, a.admitted_at, a.ended_at, a.disposition, a.discharge_summary, a.cancel_reason, a.version, a.created_by,
+       b.code AS bed_code
+FROM a, b;
+
 -- name: AdmissionGet :one
 SELECT * FROM admissions WHERE id = $1;
 

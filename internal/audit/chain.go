@@ -52,7 +52,7 @@ func RunSealer(ctx context.Context, db *postgres.DB, log *slog.Logger, o SealerO
 			continue
 		}
 		var unsealed int64
-		if row, err := db.Queries().AuditUnsealedCount(ctx); err == nil {
+		if row, err := Unsealed(ctx, db.Queries()); err == nil {
 			unsealed = row.Unsealed
 		}
 		o.Sealed(total, unsealed)
@@ -60,6 +60,16 @@ func RunSealer(ctx context.Context, db *postgres.DB, log *slog.Logger, o SealerO
 			log.Info("audit rows sealed", "rows", total, "head", headHash(ctx, db))
 		}
 	}
+}
+
+// Unsealed counts the rows after the sealed chain's end (two statements:
+// see AuditUnsealedCount).
+func Unsealed(ctx context.Context, q *dbgen.Queries) (dbgen.AuditUnsealedCountRow, error) {
+	end, err := q.AuditLastBlockEnd(ctx)
+	if err != nil {
+		return dbgen.AuditUnsealedCountRow{}, err
+	}
+	return q.AuditUnsealedCount(ctx, dbgen.AuditUnsealedCountParams{AfterXactID: end.XactID, AfterID: end.ID})
 }
 
 // SealPending seals until nothing sealable is left and returns the rows sealed.
@@ -192,7 +202,7 @@ func verifyFrom(ctx context.Context, db *postgres.DB, from int64) (Report, error
 	if rep.Blocks > 0 {
 		rep.Head = hex.EncodeToString(prev)
 	}
-	if u, err := q.AuditUnsealedCount(ctx); err == nil {
+	if u, err := Unsealed(ctx, q); err == nil {
 		rep.Unsealed = u.Unsealed
 	}
 	return rep, nil

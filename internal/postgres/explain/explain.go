@@ -262,6 +262,7 @@ func MainQueries(ctx context.Context, r *Recorder, s Sample) {
 	_, _ = q.LengthOfStay(ctx, dbgen.LengthOfStayParams{FromTime: s.Day.AddDate(0, 0, -29), ToTime: s.Day})
 	_, _ = q.AuditSearch(ctx, dbgen.AuditSearchParams{FromTime: s.Day.AddDate(0, 0, -1), ToTime: s.Day.AddDate(0, 0, 1),
 		PatientID: &s.PatientID, Sort: "-time", Lim: 51})
-	_, _ = q.AuditUnsealedCount(ctx)
+	_, _ = q.AuditLastBlockEnd(ctx)
+	_, _ = q.AuditUnsealedCount(ctx, dbgen.AuditUnsealedCountParams{AfterXactID: s.Block.ToXid, AfterID: s.Block.ToID})
 	_, _ = q.AuditBlockRows(ctx, s.Block)
 }

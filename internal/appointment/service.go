@@ -92,7 +92,7 @@ func (s *Service) Book(ctx context.Context, in BookInput) (Appointment, bool, er
 		case err != nil:
 			return Appointment{}, err
 		}
-		a := fromRow(dbgen.Appointment(row))
+		a := fromRow(row)
 		return a, audit.Write(ctx, q, audit.Entry{Action: "appointment.book", ResourceType: "appointment", ResourceID: a.ID,
 			PatientID: &pid, Details: map[string]any{"starts_at": a.StartsAt, "practitioner_id": a.PractitionerID}})
 	})

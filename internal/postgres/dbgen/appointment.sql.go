@@ -14,74 +14,42 @@ import (
 )
 
 const appointmentBook = `-- name: AppointmentBook :one
-WITH s AS (
-    SELECT c.practitioner_found::boolean AS practitioner_found, c.clinic_found::boolean AS clinic_found,
-           c.practitioner_user_id::uuid AS practitioner_user_id, c.ends_at::timestamptz AS ends_at, c.available::boolean AS available
-    FROM slot_check($1::uuid, $2::uuid, $3::timestamptz,
-                    $4::timestamptz, $5::text) c
-), a AS (
-    INSERT INTO appointments (patient_id, practitioner_id, clinic_id, starts_at, ends_at, reason, created_by)
-    SELECT $6::uuid, $1::uuid, $2::uuid,
-           $3::timestamptz, s.ends_at, $7::text, $8::uuid
-    FROM s
-    WHERE s.practitioner_found AND s.clinic_found AND s.available
-      AND s.ends_at > $3::timestamptz AND s.ends_at <= $3::timestamptz + interval '8 hours'
-      AND EXISTS (SELECT 1 FROM patients p WHERE p.id = $6::uuid AND p.active)
-    RETURNING id, patient_id, practitioner_id, clinic_id, starts_at, ends_at, status, reason, cancel_reason, version, created_by, created_at, updated_at
-), c AS (
-    INSERT INTO care_assignments (patient_id, user_id, reason)
-    SELECT a.patient_id, s.practitioner_user_id, 'appointment' FROM a, s WHERE s.practitioner_user_id IS NOT NULL
-)
-SELECT a.id, a.patient_id, a.practitioner_id, a.clinic_id, a.starts_at, a.ends_at, a.status, a.reason, a.cancel_reason,
-       a.version, a.created_by, a.created_at, a.updated_at
-FROM a
+SELECT id, patient_id, practitioner_id, clinic_id, starts_at, ends_at, status, reason, cancel_reason, version, created_by, created_at, updated_at FROM appointment_book($1::uuid, $2::uuid, $3::uuid,
+                               $4::timestamptz, $5::timestamptz, $6::text,
+                               $7::text, $8::uuid)
 `
 
 type AppointmentBookParams struct {
+	PatientID      uuid.UUID
 	PractitionerID uuid.UUID
 	ClinicID       uuid.UUID
 	StartsAt       time.Time
 	EndsAt         *time.Time
 	Tz             string
-	PatientID      uuid.UUID
 	Reason         string
 	CreatedBy      *uuid.UUID
 }
 
-type AppointmentBookRow struct {
-	ID             uuid.UUID
-	PatientID      uuid.UUID
-	PractitionerID uuid.UUID
-	ClinicID       uuid.UUID
-	StartsAt       time.Time
-	EndsAt         time.Time
-	Status         string
-	Reason         string
-	CancelReason   string
-	Version        int32
-	CreatedBy      *uuid.UUID
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
-}
-
-// A booking in one statement (one round trip): the slot check of SlotCheck,
-// the patient active, the appointment (its end the clinic's slot length when
-// none is given, at most 8 hours) and the practitioner's user put in the
-// patient's care. No row: something was refused, and the caller asks
-// SlotCheck and the patient which (the slow path, for refusals only). A
-// double booking is the exclusion constraint's error.
-func (q *Queries) AppointmentBook(ctx context.Context, arg AppointmentBookParams) (AppointmentBookRow, error) {
+// A booking in one round trip: appointment_book (migration 00015) checks
+// the slot as SlotCheck does and the patient active, inserts the
+// appointment (its end the clinic's slot length when none is given, at most
+// 8 hours) and puts the practitioner's user in the patient's care; a
+// PL/pgSQL function, so that its statements keep their plans per
+// connection. No row: something was refused, and the caller asks SlotCheck
+// and the patient which (the slow path, for refusals only). A double
+// booking is the exclusion constraint's error.
+func (q *Queries) AppointmentBook(ctx context.Context, arg AppointmentBookParams) (Appointment, error) {
 	row := q.db.QueryRow(ctx, appointmentBook,
+		arg.PatientID,
 		arg.PractitionerID,
 		arg.ClinicID,
 		arg.StartsAt,
 		arg.EndsAt,
 		arg.Tz,
-		arg.PatientID,
 		arg.Reason,
 		arg.CreatedBy,
 	)
-	var i AppointmentBookRow
+	var i Appointment
 	err := row.Scan(
 		&i.ID,
 		&i.PatientID,

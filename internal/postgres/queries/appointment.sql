@@ -71,33 +71,17 @@ INSERT INTO appointments (patient_id, practitioner_id, clinic_id, starts_at, end
 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *;
 
 -- name: AppointmentBook :one
--- A booking in one statement (one round trip): the slot check of SlotCheck,
--- the patient active, the appointment (its end the clinic's slot length when
--- none is given, at most 8 hours) and the practitioner's user put in the
--- patient's care. No row: something was refused, and the caller asks
--- SlotCheck and the patient which (the slow path, for refusals only). A
--- double booking is the exclusion constraint's error.
-WITH s AS (
-    SELECT c.practitioner_found::boolean AS practitioner_found, c.clinic_found::boolean AS clinic_found,
-           c.practitioner_user_id::uuid AS practitioner_user_id, c.ends_at::timestamptz AS ends_at, c.available::boolean AS available
-    FROM slot_check(sqlc.arg(practitioner_id)::uuid, sqlc.arg(clinic_id)::uuid, sqlc.arg(starts_at)::timestamptz,
-                    sqlc.narg(ends_at)::timestamptz, sqlc.arg(tz)::text) c
-), a AS (
-    INSERT INTO appointments (patient_id, practitioner_id, clinic_id, starts_at, ends_at, reason, created_by)
-    SELECT sqlc.arg(patient_id)::uuid, sqlc.arg(practitioner_id)::uuid, sqlc.arg(clinic_id)::uuid,
-           sqlc.arg(starts_at)::timestamptz, s.ends_at, sqlc.arg(reason)::text, sqlc.narg(created_by)::uuid
-    FROM s
-    WHERE s.practitioner_found AND s.clinic_found AND s.available
-      AND s.ends_at > sqlc.arg(starts_at)::timestamptz AND s.ends_at <= sqlc.arg(starts_at)::timestamptz + interval '8 hours'
-      AND EXISTS (SELECT 1 FROM patients p WHERE p.id = sqlc.arg(patient_id)::uuid AND p.active)
-    RETURNING *
-), c AS (
-    INSERT INTO care_assignments (patient_id, user_id, reason)
-    SELECT a.patient_id, s.practitioner_user_id, 'appointment' FROM a, s WHERE s.practitioner_user_id IS NOT NULL
-)
-SELECT a.id, a.patient_id, a.practitioner_id, a.clinic_id, a.starts_at, a.ends_at, a.status, a.reason, a.cancel_reason,
-       a.version, a.created_by, a.created_at, a.updated_at
-FROM a;
+-- A booking in one round trip: appointment_book (migration 00015) checks
+-- the slot as SlotCheck does and the patient active, inserts the
+-- appointment (its end the clinic's slot length when none is given, at most
+-- 8 hours) and puts the practitioner's user in the patient's care; a
+-- PL/pgSQL function, so that its statements keep their plans per
+-- connection. No row: something was refused, and the caller asks SlotCheck
+-- and the patient which (the slow path, for refusals only). A double
+-- booking is the exclusion constraint's error.
+SELECT * FROM appointment_book(sqlc.arg(patient_id)::uuid, sqlc.arg(practitioner_id)::uuid, sqlc.arg(clinic_id)::uuid,
+                               sqlc.arg(starts_at)::timestamptz, sqlc.narg(ends_at)::timestamptz, sqlc.arg(tz)::text,
+                               sqlc.arg(reason)::text, sqlc.narg(created_by)::uuid);
 
 -- name: AppointmentGet :one
 -- One appointment with what its page shows: the patient's name and MRN,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	mrand "math/rand/v2"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -124,9 +125,11 @@ func (b *Book) Next() Op {
 	b.next++
 	patient := b.patients[b.rng.IntN(len(b.patients))]
 	b.mu.Unlock()
+	in := appointment.BookInput{PatientID: patient, PractitionerID: slot.PractitionerID, ClinicID: slot.ClinicID,
+		StartsAt: slot.StartsAt, Reason: "load test"}
 	return func(ctx context.Context) error {
-		_, err := b.C.Book(ctx, appointment.BookInput{PatientID: patient, PractitionerID: slot.PractitionerID,
-			ClinicID: slot.ClinicID, StartsAt: slot.StartsAt, Reason: "load test"}, uuid.NewString())
+		// The answer is read, not decoded (as for reads and searches).
+		_, err := b.C.Do(client.WithIdempotencyKey(ctx, uuid.NewString()), http.MethodPost, "/api/v1/appointments", in, nil)
 		return err
 	}
 }

@@ -201,6 +201,21 @@ func (r report) markdown() string {
 			w("\n")
 		}
 		w("\n")
+		w("What that CPU per request means for each target: the rate the backend's one core could carry if it did\n")
+		w("nothing else (at 100%% busy; latency needs headroom below that), and the cores the rest would need at the\n")
+		w("target rate. In production the database is a server of its own (RDS) and the load comes from elsewhere;\n")
+		w("here they share CPU 1 with each other.\n\n")
+		w("| scenario | target | backend core alone could carry | database cores at the target (PostgreSQL + PgBouncer) | load generator cores at the target |\n")
+		w("|---|---:|---:|---:|---:|\n")
+		for _, u := range r.CPU {
+			t, ok := targets[u.Scenario]
+			if !ok || u.PerRequest["backend"] <= 0 {
+				continue
+			}
+			w("| %s | %s/s | %s/s | %.1f | %.1f |\n", u.Scenario, num(int64(t.rate)), num(int64(1e6/u.PerRequest["backend"])),
+				t.rate*(u.PerRequest["PostgreSQL"]+u.PerRequest["PgBouncer"])/1e6, t.rate*u.PerRequest["load generator"]/1e6)
+		}
+		w("\n")
 	}
 	w("## Query plans on this dataset\n\n")
 	w("The queries behind the busiest screens, run with `EXPLAIN (ANALYZE, BUFFERS)` with real arguments (a nurse's care\n")

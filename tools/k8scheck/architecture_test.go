@@ -306,6 +306,16 @@ func TestArchitectureResources(t *testing.T) {
 		if b.env == "development" && lower == 0 {
 			t.Errorf("development: the architecture wants lower resource limits than the table, all are equal")
 		}
+		// The backend's Go runtime knows its memory limit, whatever the
+		// overlay sets it to (GOMEMLIMIT from the downward API).
+		memLimit := false
+		for _, e := range container(b.component(t, "Backend").spec, "backend").Env {
+			memLimit = memLimit || e.Name == "GOMEMLIMIT" && e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef != nil &&
+				e.ValueFrom.ResourceFieldRef.Resource == "limits.memory"
+		}
+		if !memLimit {
+			t.Errorf("backend container: no GOMEMLIMIT from its memory limit (resourceFieldRef limits.memory)")
+		}
 	})
 }
 

@@ -60,6 +60,9 @@ func appCommand(c corev1.Container) string {
 // reads for that subcommand (a misspelt name would silently fall back to its
 // default), its required settings are there, and the backend and frontend get
 // secrets only as files (NAME_FILE) pointing into a mounted secret.
+// goRuntime are the variables the Go runtime reads itself, not the application.
+var goRuntime = map[string]bool{"GOMEMLIMIT": true, "GOGC": true, "GOMAXPROCS": true, "GODEBUG": true}
+
 func TestApplicationSettings(t *testing.T) {
 	envs(t, func(t *testing.T, b *bundle) {
 		known, secret := settings(t)
@@ -94,7 +97,7 @@ func TestApplicationSettings(t *testing.T) {
 					if n, ok := strings.CutSuffix(name, "_FILE"); ok && secret[n] {
 						base = n
 					}
-					if known[base][cmd] || helpers[name] {
+					if known[base][cmd] || helpers[name] || goRuntime[name] {
 						continue
 					}
 					t.Errorf("%s container %s: %s is not a setting of \"hospital-erp %s\" (docs/configuration.md)", w.id, c.Name, name, cmd)

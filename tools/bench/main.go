@@ -174,11 +174,20 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	say("PgBouncer (transaction pooling) and Redis (CPU 1)")
-	if s.pgb, err = testenv.StartPgBouncer(filepath.Join(dir, "pgbouncer"), s.pg, 20, map[string]string{"hospital_api": s.appPass}); err != nil {
+	// PgBouncer's and Redis's working directories are the run's own,
+	// removed after it (runs left a pgbouncer-PORT directory each).
+	bdir, err := os.MkdirTemp(dir, "pgbouncer-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(bdir)
+	if err := os.Chmod(bdir, 0o755); err != nil { // PgBouncer runs as the PostgreSQL user when we are root
+		return err
+	}
+	if s.pgb, err = testenv.StartPgBouncer(bdir, s.pg, 20, map[string]string{"hospital_api": s.appPass}); err != nil {
 		return err
 	}
 	defer s.pgb.Stop()
-	// Redis's working directory is the run's own, removed after it.
 	rdir, err := os.MkdirTemp(dir, "redis-")
 	if err != nil {
 		return err

@@ -270,10 +270,10 @@ func (t *txConn) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comm
 		}
 	}
 	br, err := t.withBegin(ctx, sql, args)
-	if err != nil || br == nil {
-		if err != nil {
-			return pgconn.CommandTag{}, err
-		}
+	switch {
+	case err != nil:
+		return pgconn.CommandTag{}, err
+	case br == nil:
 		return t.Conn.Exec(ctx, sql, args...)
 	}
 	tag, err := br.Exec()
@@ -286,10 +286,10 @@ func (t *txConn) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comm
 // Query runs sql (with BEGIN if not yet sent).
 func (t *txConn) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
 	br, err := t.withBegin(ctx, sql, args)
-	if err != nil || br == nil {
-		if err != nil {
-			return nil, err
-		}
+	switch {
+	case err != nil:
+		return nil, err
+	case br == nil:
 		return t.Conn.Query(ctx, sql, args...)
 	}
 	rows, err := br.Query()
@@ -303,10 +303,10 @@ func (t *txConn) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, 
 // QueryRow runs sql (with BEGIN if not yet sent).
 func (t *txConn) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
 	br, err := t.withBegin(ctx, sql, args)
-	if err != nil || br == nil {
-		if err != nil {
-			return errRow{err}
-		}
+	switch {
+	case err != nil:
+		return errRow{err}
+	case br == nil:
 		return t.Conn.QueryRow(ctx, sql, args...)
 	}
 	return batchRow{row: br.QueryRow(), br: br}

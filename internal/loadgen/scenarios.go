@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	mrand "math/rand/v2"
-	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -59,9 +57,9 @@ func (s *Search) Next() Op {
 		q = swap(p.given, s.rng) + " " + p.family
 	}
 	s.mu.Unlock()
-	path := "/api/v1/patients?" + url.Values{"q": {q}, "limit": {"20"}}.Encode()
 	return func(ctx context.Context) error {
-		return discard(ctx, s.C, path)
+		_, err := s.C.Discarding().SearchPatients(ctx, client.PatientSearch{Q: q, Limit: 20})
+		return err
 	}
 }
 
@@ -128,8 +126,7 @@ func (b *Book) Next() Op {
 	in := appointment.BookInput{PatientID: patient, PractitionerID: slot.PractitionerID, ClinicID: slot.ClinicID,
 		StartsAt: slot.StartsAt, Reason: "load test"}
 	return func(ctx context.Context) error {
-		// The answer is read, not decoded (as for reads and searches).
-		_, err := b.C.Do(client.WithIdempotencyKey(ctx, uuid.NewString()), http.MethodPost, "/api/v1/appointments", in, nil)
+		_, err := b.C.Discarding().Book(ctx, in, uuid.NewString())
 		return err
 	}
 }

@@ -175,20 +175,17 @@ func run(ctx context.Context, o options) error {
 	}
 	say("PgBouncer (transaction pooling) and Redis (CPU 1)")
 	// PgBouncer's and Redis's working directories are the run's own,
-	// removed after it (runs left a pgbouncer-PORT directory each).
-	bdir, err := os.MkdirTemp(dir, "pgbouncer-")
+	// removed after it (runs left a directory of each behind).
+	bdir, err := runDir(dir, "pgbouncer-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(bdir)
-	if err := os.Chmod(bdir, 0o755); err != nil { // PgBouncer runs as the PostgreSQL user when we are root
-		return err
-	}
 	if s.pgb, err = testenv.StartPgBouncer(bdir, s.pg, 20, map[string]string{"hospital_api": s.appPass}); err != nil {
 		return err
 	}
 	defer s.pgb.Stop()
-	rdir, err := os.MkdirTemp(dir, "redis-")
+	rdir, err := runDir(dir, "redis-")
 	if err != nil {
 		return err
 	}
@@ -438,6 +435,17 @@ func (s *stack) timeStart(ctx context.Context) (time.Duration, error) {
 		return 0, err
 	}
 	return time.Since(start), nil
+}
+
+// runDir makes a new working directory under dir for one run of a server,
+// readable by others (PgBouncer runs as the PostgreSQL user when the bench
+// runs as root).
+func runDir(dir, prefix string) (string, error) {
+	d, err := os.MkdirTemp(dir, prefix)
+	if err == nil {
+		err = os.Chmod(d, 0o755)
+	}
+	return d, err
 }
 
 // peakSince records the backend's peak resident memory since the last

@@ -113,13 +113,12 @@ func New(o Options) (*Client, error) {
 	}
 	c := &Client{UniversalClient: rc}
 	c.breaker = gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
-		Name:        "redis",
-		MaxRequests: 1,
-		Interval:    10 * time.Second,
-		Timeout:     o.OpenFor,
-		ReadyToTrip: func(counts gobreaker.Counts) bool {
-			return counts.ConsecutiveFailures >= 3
-		},
+		Name:         "redis",
+		MaxRequests:  1,
+		Interval:     tripWindow,
+		BucketPeriod: tripWindow / 10,
+		Timeout:      o.OpenFor,
+		ReadyToTrip:  readyToTrip,
 		IsSuccessful: func(err error) bool { return !isOutage(err) },
 		IsExcluded:   isLocal,
 		OnStateChange: func(_ string, _, to gobreaker.State) {
@@ -130,6 +129,22 @@ func New(o Options) (*Client, error) {
 	})
 	rc.AddHook(breakerHook{c.breaker})
 	return c, nil
+}
+
+// tripWindow is how far back readyToTrip looks (a rolling window).
+const tripWindow = 2 * time.Second
+
+// readyToTrip opens the breaker when at least half of the commands of the
+// last two seconds failed, and at least 5. A Redis that is down, hung or
+// too slow fails every command and opens it within the window (at once
+// when the traffic is light). A backend saturated by its own load fails
+// some in bursts (a command whose goroutine ran after its read deadline
+// times out though Redis answered): counting consecutive failures, as
+// before, opened the breaker on such a burst and sent every cached read
+// to the database, which turned a busy minute into a collapse.
+func readyToTrip(c gobreaker.Counts) bool {
+	counted := c.Requests - min(c.Requests, c.TotalExclusions)
+	return c.TotalFailures >= 5 && 2*c.TotalFailures >= counted
 }
 
 // State is the breaker state: 0 closed, 1 half-open, 2 open. Asking moves

@@ -78,7 +78,7 @@ func params(ctx context.Context, e Entry) (dbgen.AuditInsertParams, error) {
 	return dbgen.AuditInsertParams{
 		ActorID: actor, ActorRole: role, Action: e.Action, ResourceType: e.ResourceType, ResourceID: e.ResourceID,
 		PatientID: e.PatientID, Outcome: outcome, RequestID: hospital.RequestIDFrom(ctx),
-		ClientIp: truncate(c.IP, 64), UserAgent: truncate(c.UserAgent, 512), Details: details,
+		ClientIp: hospital.Truncate(c.IP, 64), UserAgent: hospital.Truncate(c.UserAgent, 512), Details: details,
 	}, nil
 }
 
@@ -88,9 +88,3 @@ func Record(ctx context.Context, db *postgres.DB, e Entry) error {
 	return db.InTx(context.WithoutCancel(ctx), func(q *dbgen.Queries) error { return Write(ctx, q, e) })
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
-}

@@ -88,10 +88,10 @@ func Observe(log *slog.Logger, proxies []netip.Prefix, observe Observer, onPanic
 			w.Header().Set("X-Request-ID", info.ID)
 			ctx := WithInfo(r.Context(), info)
 			ctx = hospital.WithRequestID(ctx, info.ID)
-			ua := r.UserAgent()
-			if len(ua) > 512 {
-				ua = ua[:512]
-			}
+			// Stored with audit rows and sessions: PostgreSQL refuses text
+			// that is not UTF-8 (a header may hold any byte), and a cut
+			// must not split a character.
+			ua := hospital.Truncate(strings.ToValidUTF8(r.UserAgent(), "\uFFFD"), 512)
 			ctx = hospital.WithClient(ctx, hospital.Client{IP: info.ClientIP.String(), UserAgent: ua})
 			rec := &Recorder{ResponseWriter: w}
 			r = r.WithContext(ctx)
@@ -276,3 +276,4 @@ func RetryAfter(d time.Duration) string {
 func IsClientGone(err error) bool {
 	return errors.Is(err, context.Canceled)
 }
+

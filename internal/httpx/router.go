@@ -5,9 +5,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
+
+	"github.com/hospital-erp/hospital-erp/internal/hospital"
 )
 
 // HandlerFunc is a handler that returns its error instead of writing it, so
@@ -84,8 +88,35 @@ func (rt *Router) HandleHTTP(pattern, perm string, h http.Handler) {
 		if rt.guard != nil && !rt.guard(w, r, perm) {
 			return
 		}
+		if !validUTF8(r.URL) {
+			rt.onError(w, r, hospital.Errorf(hospital.EINVALID, "The address holds characters that are not valid UTF-8."))
+			return
+		}
 		h.ServeHTTP(w, r)
 	}))
+}
+
+// validUTF8 reports whether the path and the query's names and values,
+// unescaped, are UTF-8. PostgreSQL refuses any other text; a search for
+// "%ff" reached it and answered 500.
+func validUTF8(u *url.URL) bool {
+	if !utf8.ValidString(u.Path) {
+		return false
+	}
+	if u.RawQuery == "" {
+		return true
+	}
+	for k, vs := range u.Query() {
+		if !utf8.ValidString(k) {
+			return false
+		}
+		for _, v := range vs {
+			if !utf8.ValidString(v) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Routes returns the registered routes, sorted.

@@ -132,7 +132,7 @@ func (s *Service) Login(ctx context.Context, req LoginRequest, clientIP, userAge
 		s.limiter.Allow(ctx, acct, s.set.FailuresPerAccount)
 		s.obs.Login("failure")
 		_ = audit.Record(ctx, s.db, audit.Entry{Action: "auth.login", ResourceType: "user", Outcome: audit.Denied,
-			ActorID: userID, ActorRole: role, Details: map[string]any{"username": truncate(username, 64), "reason": reason}})
+			ActorID: userID, ActorRole: role, Details: map[string]any{"username": hospital.Truncate(username, 64), "reason": reason}})
 		return errBadLogin
 	}
 	row, err := s.db.Queries().UserGetByUsername(ctx, username)
@@ -174,7 +174,7 @@ func (s *Service) Login(ctx context.Context, req LoginRequest, clientIP, userAge
 	var refresh string
 	err = s.db.InTx(ctx, func(q *dbgen.Queries) error {
 		sess, err := q.SessionCreate(ctx, dbgen.SessionCreateParams{UserID: row.ID, ExpiresAt: now.Add(s.set.MaxLifetime),
-			ClientIp: clientIP, UserAgent: truncate(userAgent, 512), MfaVerified: mfaVerified})
+			ClientIp: clientIP, UserAgent: hospital.Truncate(userAgent, 512), MfaVerified: mfaVerified})
 		if err != nil {
 			return err
 		}
@@ -549,11 +549,5 @@ func uuidStrings(ids []uuid.UUID) []string {
 	return out
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
-}
 
 func ptr[T any](v T) *T { return &v }

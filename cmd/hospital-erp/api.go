@@ -142,6 +142,7 @@ func newBackend(ctx context.Context, cfg *config.Config, log *slog.Logger, m *me
 	ac := access.NewChecker(db, cfg.EmergencyAccessTTL, now, m.BreakGlass.Inc)
 	reads := audit.NewBatcher(db, audit.BatcherOptions{Observe: func(rows int, d time.Duration) {
 		m.AuditBatchRows.Observe(float64(rows))
+		m.AuditBatchTime.Observe(d.Seconds())
 	}})
 	go reads.Run(bctx, 2)
 	patients := patient.NewService(db, c, cfg.CacheTTL, bus, ac, reads, now)

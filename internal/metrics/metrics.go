@@ -33,6 +33,7 @@ type Metrics struct {
 	AuditSealed     prometheus.Counter
 	AuditUnsealed   prometheus.Gauge
 	AuditBatchRows  prometheus.Histogram
+	AuditBatchTime  prometheus.Histogram
 
 	// Hospital operations, counted where the services report them.
 	Admissions    *prometheus.CounterVec
@@ -103,6 +104,10 @@ func New(service string) *Metrics {
 			Name: "audit_read_batch_rows", Help: "Audit rows of reads committed together (group commit).",
 			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 500},
 		}),
+		AuditBatchTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "audit_read_batch_seconds", Help: "Time to write and commit one group of read audit rows (what each read waits for, besides gathering).",
+			Buckets: []float64{.0005, .001, .002, .004, .008, .016, .032, .064, .128, .256, .512, 1},
+		}),
 		Admissions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "admissions_total", Help: "Patients admitted, by source (appointment, emergency, direct).",
 		}, []string{"source"}),
@@ -132,7 +137,7 @@ func New(service string) *Metrics {
 	}
 	r.MustRegister(m.HTTPRequests, m.HTTPDuration, m.HTTPInFlight, m.Errors, m.CacheRequests,
 		m.RateLimited, m.RedisBreaker, m.WebSockets, m.EventsPublished, m.DBRetries,
-		m.Logins, m.BreakGlass, m.AuditSealed, m.AuditUnsealed, m.AuditBatchRows,
+		m.Logins, m.BreakGlass, m.AuditSealed, m.AuditUnsealed, m.AuditBatchRows, m.AuditBatchTime,
 		m.Admissions, m.Discharges, m.Transfers, m.Cancellations, m.QueueWait,
 		m.AuditVerified, m.AuditVerifications, m.AuditVerifiedAt,
 		collectors.NewGoCollector(),

@@ -248,6 +248,7 @@ func TestBadInputIsProblemJSON(t *testing.T) {
 		{"unknown field", "application/json", `{"family_name":"A","given_names":"B","ssn":"1"}`, 400},
 		{"wrong type", "application/json", `{"family_name":42}`, 400},
 		{"array", "application/json", `[1,2]`, 400},
+		{"NUL in text", "application/json", `{"family_name":"A\u0000B","given_names":"C"}`, 400},
 		{"two values", "application/json", `{"family_name":"A","given_names":"B"} {}`, 400},
 		{"empty", "application/json", ``, 400},
 		{"oversize", "application/json", big, 413},
@@ -273,7 +274,7 @@ func TestBadInputIsProblemJSON(t *testing.T) {
 		{"GET", "/api/v1/patients?limit=0"}, {"GET", "/api/v1/patients?limit=abc"}, {"GET", "/api/v1/patients?sort=%00"},
 		{"GET", "/api/v1/patients/%27%20OR%201=1"}, {"GET", "/api/v1/wards/xyz"}, {"DELETE", "/api/v1/patients"},
 		{"PUT", "/api/v1/auth/login"}, {"GET", "/api/v1/nothing"}, {"GET", "/api/v1/events"},
-		{"GET", "/api/v1/patients?q=%ff%fe"}, {"GET", "/api/v1/patients?q=caf%c3"}, {"GET", "/api/v1/patients?%ff=1"},
+		{"GET", "/api/v1/patients?q=%ff%fe"}, {"GET", "/api/v1/patients?q=a%00b"}, {"GET", "/api/v1/patients?q=caf%c3"}, {"GET", "/api/v1/patients?%ff=1"},
 	} {
 		status, h, body := raw(t, c.method, tb.URL+c.path, "", nil, token)
 		if status < 400 || status >= 500 {

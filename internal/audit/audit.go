@@ -87,4 +87,3 @@ func params(ctx context.Context, e Entry) (dbgen.AuditInsertParams, error) {
 func Record(ctx context.Context, db *postgres.DB, e Entry) error {
 	return db.InTx(context.WithoutCancel(ctx), func(q *dbgen.Queries) error { return Write(ctx, q, e) })
 }
-

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hospital-erp/hospital-erp/internal/hospital"
 	"github.com/hospital-erp/hospital-erp/internal/httpx"
+	"github.com/hospital-erp/hospital-erp/internal/postgres"
 )
 
 // statuses is the one mapping from application error codes to HTTP.
@@ -34,6 +35,9 @@ func problemType(code string) string { return "urn:hospital-erp:problem:" + code
 // writeError answers err as application/problem+json. Only internal errors
 // are logged (once, here) and their text never reaches the client.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	// A database error a service passed on as it came (the text of a
+	// search, a NUL in a name) is named here rather than answered 500.
+	err = postgres.Translate(err)
 	code := hospital.ErrorCode(err)
 	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 		// The client went away; nobody reads the answer.

@@ -276,4 +276,3 @@ func RetryAfter(d time.Duration) string {
 func IsClientGone(err error) bool {
 	return errors.Is(err, context.Canceled)
 }
-

@@ -549,5 +549,4 @@ func uuidStrings(ids []uuid.UUID) []string {
 	return out
 }
 
-
 func ptr[T any](v T) *T { return &v }

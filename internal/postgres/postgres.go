@@ -481,6 +481,8 @@ func Translate(err error) error {
 			return hospital.Wrap(hospital.EINVALID, err, "A referenced record does not exist (%s).", pgErr.ConstraintName)
 		case "23514", "23502", "22001", "22007", "22008", "22P02":
 			return hospital.Wrap(hospital.EINVALID, err, "A value is not allowed (%s).", pgErr.ConstraintName)
+		case "22021", "22P05": // text the database cannot store: a NUL character, bytes that are not UTF-8
+			return hospital.Wrap(hospital.EINVALID, err, "The text holds a character that cannot be stored (such as NUL).")
 		case "40001", "40P01":
 			return hospital.Wrap(hospital.ECONFLICT, err, "A concurrent change got in the way; please retry.")
 		case "57014", "55P03":

@@ -32,6 +32,9 @@ type report struct {
 	Data              struct {
 		Patients, Appointments, Beds, AuditRows, Bytes int64
 	}
+	DataEnd struct { // after the scenarios (older results files: zero)
+		AuditRows, Bytes int64
+	}
 	Ceilings struct {
 		HTTP             loadgen.Result
 		PgbenchTPS       float64
@@ -131,8 +134,13 @@ func (r report) markdown() string {
 	w("  under the target's bound, with no errors and nothing dropped, is found by bisection (%s runs; a run that kept up\n", r.Options.duration)
 	w("  with its rate but missed the bound is repeated once, and the rate misses only if the repeat misses too: a\n")
 	w("  checkpoint or the audit verifier's 5-minute pass falling in one run does not decide the figure).\n")
-	w("- Data: %s patients, %s appointments, %s beds, %s audit rows; database %.1f GiB.\n\n",
+	w("- Data at the start: %s patients, %s appointments, %s beds, %s audit rows; database %.1f GiB.",
 		num(r.Data.Patients), num(r.Data.Appointments), num(r.Data.Beds), num(r.Data.AuditRows), float64(r.Data.Bytes)/(1<<30))
+	if r.DataEnd.Bytes > 0 {
+		w(" At the end: %s audit rows\n  (every read and command of the run writes one); database %.1f GiB.",
+			num(r.DataEnd.AuditRows), float64(r.DataEnd.Bytes)/(1<<30))
+	}
+	w("\n\n")
 
 	w("## Ceilings of this machine (same run)\n\n")
 	w("| ceiling | throughput | latency |\n|---|---:|---:|\n")
@@ -219,8 +227,8 @@ func (r report) markdown() string {
 	}
 	w("## Query plans on this dataset\n\n")
 	w("The queries behind the busiest screens, run with `EXPLAIN (ANALYZE, BUFFERS)` with real arguments (a nurse's care\n")
-	w("scope where the query takes one), the second of two runs. `TestMainQueriesUseIndexes` checks in `make test` that\n")
-	w("each can reach the large tables through index conditions.\n\n")
+	w("scope where the query takes one) on the data as the scenarios leave it, the second of two runs.\n")
+	w("`TestMainQueriesUseIndexes` checks in `make test` that each can reach the large tables through index conditions.\n\n")
 	w("| query | time | indexes used | sequential scans | buffer pages hit / read |\n|---|---:|---|---|---:|\n")
 	for _, p := range r.Plans {
 		seq := strings.Join(p.SeqScans, ", ")

@@ -35,7 +35,8 @@ type report struct {
 	DataEnd struct { // after the scenarios (older results files: zero)
 		AuditRows, Bytes int64
 	}
-	Ceilings struct {
+	FromSeeded bool // the run started from a fresh copy of the dataset as built
+	Ceilings   struct {
 		HTTP             loadgen.Result
 		PgbenchTPS       float64
 		PgbenchLatencyMS float64
@@ -139,6 +140,10 @@ func (r report) markdown() string {
 	if r.DataEnd.Bytes > 0 {
 		w(" At the end: %s audit rows\n  (every read and command of the run writes one); database %.1f GiB.",
 			num(r.DataEnd.AuditRows), float64(r.DataEnd.Bytes)/(1<<30))
+	}
+	if r.FromSeeded {
+		w("\n  The run started from a fresh copy of the dataset as it was built (every run does, unless told\n")
+		w("  `--keep-data`), so runs are comparable.")
 	}
 	w("\n\n")
 

@@ -117,17 +117,23 @@ func resultsFile(o options) string {
 	return filepath.Join(o.dir, "bench-results.json")
 }
 
+// lastResults reads the last run's raw results.
+func lastResults(o options) (report, error) {
+	var r report
+	b, err := os.ReadFile(resultsFile(o))
+	if err == nil {
+		err = json.Unmarshal(b, &r)
+	}
+	r.Options = o
+	return r, err
+}
+
 // render rewrites the report from the last run's raw results.
 func render(o options) error {
-	b, err := os.ReadFile(resultsFile(o))
+	r, err := lastResults(o)
 	if err != nil {
 		return err
 	}
-	var r report
-	if err := json.Unmarshal(b, &r); err != nil {
-		return err
-	}
-	r.Options = o
 	return os.WriteFile(o.out, []byte(r.markdown()), 0o644)
 }
 
@@ -856,12 +862,8 @@ func (s *stack) endCounts(ctx context.Context) error {
 // plansAgain measures the plans (and the data's size) again on the kept
 // dataset and rewrites the last run's report with them.
 func (s *stack) plansAgain(ctx context.Context, o options) error {
-	b, err := os.ReadFile(resultsFile(o))
+	last, err := lastResults(o)
 	if err != nil {
-		return err
-	}
-	var last report
-	if err := json.Unmarshal(b, &last); err != nil {
 		return err
 	}
 	if err := s.plans(ctx); err != nil {
@@ -870,7 +872,7 @@ func (s *stack) plansAgain(ctx context.Context, o options) error {
 	if err := s.endCounts(ctx); err != nil {
 		return err
 	}
-	last.Plans, last.DataEnd, last.Options = s.report.Plans, s.report.DataEnd, o
+	last.Plans, last.DataEnd = s.report.Plans, s.report.DataEnd
 	if err := os.WriteFile(resultsFile(o), must(json.MarshalIndent(last, "", "  ")), 0o644); err != nil {
 		return err
 	}

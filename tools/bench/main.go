@@ -366,9 +366,17 @@ func (s *stack) dataset(ctx context.Context, o options) error {
 	if _, err := conn.Exec(ctx, "VACUUM (ANALYZE)"); err != nil {
 		return err
 	}
-	return conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM patients), (SELECT count(*) FROM appointments),
+	s.report.Data, err = countData(ctx, conn)
+	return err
+}
+
+// countData counts what the dataset holds.
+func countData(ctx context.Context, conn *pgx.Conn) (dataCounts, error) {
+	var d dataCounts
+	err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM patients), (SELECT count(*) FROM appointments),
 		(SELECT count(*) FROM beds), (SELECT count(*) FROM audit_events), pg_database_size(current_database())`).Scan(
-		&s.report.Data.Patients, &s.report.Data.Appointments, &s.report.Data.Beds, &s.report.Data.AuditRows, &s.report.Data.Bytes)
+		&d.Patients, &d.Appointments, &d.Beds, &d.AuditRows, &d.Bytes)
+	return d, err
 }
 
 var loginLine = regexp.MustCompile(`^\s*(\S+)\s+(\S+)\s+(\S+)\s+`)
@@ -847,16 +855,15 @@ func (s *stack) restoreSeeded(ctx context.Context, db string) (bool, error) {
 	return true, nil
 }
 
-// endCounts records the audit rows and the database's size the run
-// leaves behind.
+// endCounts records what the run leaves behind.
 func (s *stack) endCounts(ctx context.Context) error {
 	conn, err := pgx.Connect(ctx, s.pg.URL(s.dbName))
 	if err != nil {
 		return err
 	}
 	defer conn.Close(ctx)
-	return conn.QueryRow(ctx, "SELECT (SELECT count(*) FROM audit_events), pg_database_size(current_database())").Scan(
-		&s.report.DataEnd.AuditRows, &s.report.DataEnd.Bytes)
+	s.report.DataEnd, err = countData(ctx, conn)
+	return err
 }
 
 // plansAgain measures the plans (and the data's size) again on the kept

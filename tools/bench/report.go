@@ -26,17 +26,18 @@ type scenarioResult struct {
 	Best   *loadgen.Result  `json:"best"` // nil: even the lowest rate missed the bound
 }
 
+// dataCounts is what the dataset holds.
+type dataCounts struct {
+	Patients, Appointments, Beds, AuditRows, Bytes int64
+}
+
 type report struct {
 	Started, Finished time.Time
 	Options           options `json:"-"`
-	Data              struct {
-		Patients, Appointments, Beds, AuditRows, Bytes int64
-	}
-	DataEnd struct { // after the scenarios (older results files: zero)
-		AuditRows, Bytes int64
-	}
-	FromSeeded bool // the run started from a fresh copy of the dataset as built
-	Ceilings   struct {
+	Data              dataCounts
+	DataEnd           dataCounts // after the scenarios (older results files: zero)
+	FromSeeded        bool       // the run started from a fresh copy of the dataset as built
+	Ceilings          struct {
 		HTTP             loadgen.Result
 		PgbenchTPS       float64
 		PgbenchLatencyMS float64

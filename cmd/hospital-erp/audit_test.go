@@ -179,6 +179,13 @@ func TestAuditIsAppendOnlyForTheApplication(t *testing.T) {
 		"TRUNCATE audit_events",
 		"UPDATE audit_blocks SET hash = hash",
 		"DELETE FROM audit_blocks",
+		// The month partitions (migration 00016): not reachable directly,
+		// and only the owner can detach one.
+		"DELETE FROM audit_events_history",
+		"UPDATE audit_events_default SET outcome = 'error'",
+		"SELECT count(*) FROM audit_events_history",
+		"ALTER TABLE audit_events DETACH PARTITION audit_events_history",
+		"DROP TABLE audit_events_default",
 	} {
 		_, err := tb.DB.Pool.Exec(ctx, stmt)
 		var pgErr *pgconn.PgError
@@ -189,6 +196,16 @@ func TestAuditIsAppendOnlyForTheApplication(t *testing.T) {
 	var ok bool
 	if err := tb.DB.Pool.QueryRow(ctx, "SELECT has_table_privilege(current_user, 'audit_events', 'INSERT') AND NOT has_table_privilege(current_user, 'audit_events', 'UPDATE') AND NOT has_table_privilege(current_user, 'audit_events', 'DELETE')").Scan(&ok); err != nil || !ok {
 		t.Fatalf("privileges of the application role on audit_events: %v %v", ok, err)
+	}
+	var partitions, reachable int
+	if err := tb.DB.Pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE has_table_privilege(current_user, i.inhrelid,
+		'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER'))
+		FROM pg_inherits i WHERE i.inhparent = 'audit_events'::regclass`).Scan(&partitions, &reachable); err != nil {
+		t.Fatal(err)
+	}
+	// history, default, and the months ahead (the backend made them)
+	if partitions < 2+audit.PartitionMonthsAhead || reachable != 0 {
+		t.Fatalf("audit_events has %d partitions, %d of them with privileges for the application role", partitions, reachable)
 	}
 	// A row cannot choose where it sorts in the sealed chain: the trigger
 	// sets xact_id (and the hash over it) whatever the writer sent.

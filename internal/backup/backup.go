@@ -81,20 +81,18 @@ type table struct {
 	orderBy []string
 }
 
-// tables lists the schema's ordinary tables (not the migration table), in
-// name order, with their columns and primary keys.
+// tables lists the schema's tables (not the migration table, and a
+// partitioned table once, not its partitions), in name order, with their
+// columns and the order their rows are copied in.
 func tables(ctx context.Context, tx pgx.Tx, skip string) ([]table, error) {
 	rows, err := tx.Query(ctx, `
 		SELECT c.relname,
 		       array(SELECT a.attname FROM pg_attribute a
 		              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
 		              ORDER BY a.attnum)::text[],
-		       coalesce(array(SELECT a.attname FROM pg_index i
-		                      JOIN LATERAL unnest(i.indkey) WITH ORDINALITY k(attnum, n) ON true
-		                      JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
-		                      WHERE i.indrelid = c.oid AND i.indisprimary ORDER BY k.n), '{}')::text[]
+		       `+orderKey("c.oid")+`
 		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND c.relname <> $1
+		WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition AND c.relname <> $1
 		ORDER BY c.relname`, skip)
 	if err != nil {
 		return nil, err
@@ -336,7 +334,7 @@ func Restore(ctx context.Context, conn *pgx.Conn, r io.Reader, o RestoreOptions)
 		if !ok {
 			return Manifest{}, fmt.Errorf("damaged backup: no data for %s", sum.Name)
 		}
-		pk, err := primaryKey(ctx, tx, t.Name)
+		pk, err := copyOrder(ctx, tx, t.Name)
 		if err != nil {
 			return Manifest{}, err
 		}
@@ -365,15 +363,23 @@ func Restore(ctx context.Context, conn *pgx.Conn, r io.Reader, o RestoreOptions)
 	return m, tx.Commit(ctx)
 }
 
-func primaryKey(ctx context.Context, tx pgx.Tx, name string) ([]string, error) {
+func copyOrder(ctx context.Context, tx pgx.Tx, name string) ([]string, error) {
 	var pk []string
-	err := tx.QueryRow(ctx, `
-		SELECT coalesce(array(SELECT a.attname FROM pg_index i
+	err := tx.QueryRow(ctx, `SELECT `+orderKey("to_regclass($1)"), pgx.Identifier{name}.Sanitize()).Scan(&pk)
+	return pk, err
+}
+
+// orderKey is the SQL of the columns a table's rows are copied in order of:
+// its primary key, else its identity column (a partitioned table such as
+// audit_events has no primary key; its ids come from the identity
+// sequence), else none, and the caller orders by every column.
+func orderKey(rel string) string {
+	return `coalesce(nullif(array(SELECT a.attname FROM pg_index i
 		       JOIN LATERAL unnest(i.indkey) WITH ORDINALITY k(attnum, n) ON true
 		       JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-		       WHERE i.indrelid = to_regclass($1) AND i.indisprimary ORDER BY k.n), '{}')::text[]`,
-		pgx.Identifier{name}.Sanitize()).Scan(&pk)
-	return pk, err
+		       WHERE i.indrelid = ` + rel + ` AND i.indisprimary ORDER BY k.n), '{}'),
+		   array(SELECT a.attname FROM pg_attribute a
+		         WHERE a.attrelid = ` + rel + ` AND a.attnum > 0 AND a.attidentity <> '' ORDER BY a.attnum))::text[]`
 }
 
 // sequences reads the last value of every sequence of the schema (sequence
@@ -411,7 +417,7 @@ func resetSequences(ctx context.Context, tx pgx.Tx, saved map[string]int64) erro
 		FROM pg_class c
 		JOIN pg_namespace n ON n.oid = c.relnamespace
 		JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-		WHERE n.nspname = current_schema() AND c.relkind = 'r'
+		WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition
 		  AND pg_get_serial_sequence(format('%I', c.relname), a.attname) IS NOT NULL`)
 	if err != nil {
 		return err

@@ -47,6 +47,9 @@ type Metrics struct {
 	AuditVerifications *prometheus.CounterVec
 	AuditVerifiedAt    prometheus.Gauge
 
+	// audit_events month partitions (audit.RunPartitions).
+	AuditPartitionsAt prometheus.Gauge
+
 	departments *queueCollector // set by RegisterQueues; names the department of a queue wait
 }
 
@@ -134,12 +137,15 @@ func New(service string) *Metrics {
 		AuditVerifiedAt: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "audit_chain_last_verification_timestamp_seconds", Help: "When the audit chain was last verified (ok or broken), Unix time.",
 		}),
+		AuditPartitionsAt: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "audit_partitions_last_ensured_timestamp_seconds", Help: "When this process last made sure the audit trail's month partitions exist ahead of time, Unix time.",
+		}),
 	}
 	r.MustRegister(m.HTTPRequests, m.HTTPDuration, m.HTTPInFlight, m.Errors, m.CacheRequests,
 		m.RateLimited, m.RedisBreaker, m.WebSockets, m.EventsPublished, m.DBRetries,
 		m.Logins, m.BreakGlass, m.AuditSealed, m.AuditUnsealed, m.AuditBatchRows, m.AuditBatchTime,
 		m.Admissions, m.Discharges, m.Transfers, m.Cancellations, m.QueueWait,
-		m.AuditVerified, m.AuditVerifications, m.AuditVerifiedAt,
+		m.AuditVerified, m.AuditVerifications, m.AuditVerifiedAt, m.AuditPartitionsAt,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		buildInfo(service))

@@ -211,6 +211,19 @@ func (q *Queries) AuditLastBlockEnd(ctx context.Context) (AuditLastBlockEndRow, 
 	return i, err
 }
 
+const auditPartitionsEnsure = `-- name: AuditPartitionsEnsure :one
+SELECT audit_partitions_ensure($1::int)::int AS created
+`
+
+// Creates the month partitions of audit_events missing from this month to
+// months_ahead ahead (migration 00016); returns how many it created.
+func (q *Queries) AuditPartitionsEnsure(ctx context.Context, monthsAhead int32) (int32, error) {
+	row := q.db.QueryRow(ctx, auditPartitionsEnsure, monthsAhead)
+	var created int32
+	err := row.Scan(&created)
+	return created, err
+}
+
 const auditSeal = `-- name: AuditSeal :one
 SELECT audit_seal($1::int)::int AS sealed
 `

@@ -89,6 +89,42 @@ type AuditEvent struct {
 	RowHash      []byte
 }
 
+type AuditEventsDefault struct {
+	ID           int64
+	OccurredAt   time.Time
+	ActorID      *uuid.UUID
+	Action       string
+	ResourceType string
+	ResourceID   string
+	PatientID    *uuid.UUID
+	RequestID    string
+	Details      []byte
+	ActorRole    string
+	Outcome      string
+	ClientIp     string
+	UserAgent    string
+	XactID       pgtype.Uint64
+	RowHash      []byte
+}
+
+type AuditEventsHistory struct {
+	ID           int64
+	OccurredAt   time.Time
+	ActorID      *uuid.UUID
+	Action       string
+	ResourceType string
+	ResourceID   string
+	PatientID    *uuid.UUID
+	RequestID    string
+	Details      []byte
+	ActorRole    string
+	Outcome      string
+	ClientIp     string
+	UserAgent    string
+	XactID       pgtype.Uint64
+	RowHash      []byte
+}
+
 type AuditXidOffset struct {
 	Singleton bool
 	XidOffset pgtype.Numeric

@@ -46,6 +46,8 @@ type Recorder struct {
 	Analyze bool // EXPLAIN ANALYZE: runs the statement (use a read-only transaction for writes)
 	Plans   []Plan
 	Err     error // the first failure
+
+	parents map[string]string // partition -> partitioned table (table)
 }
 
 // errExplained ends the query method: its result is the plan, not rows.
@@ -76,11 +78,11 @@ func (r *Recorder) explain(ctx context.Context, sql string, args ...any) {
 	doc[0].Plan.walk(func(n *node) {
 		switch {
 		case n.NodeType == "Seq Scan" && n.Relation != "":
-			seq[n.Relation] = true
+			seq[r.table(ctx, n.Relation)] = true
 		case n.IndexName != "":
 			idx[n.IndexName] = true
 			if n.IndexCond == "" {
-				name := n.Relation
+				name := r.table(ctx, n.Relation)
 				if name == "" {
 					name = "index " + n.IndexName
 				}
@@ -94,6 +96,29 @@ func (r *Recorder) explain(ctx context.Context, sql string, args ...any) {
 	doc[0].Plan.text(&b, 0)
 	p.Text = b.String()
 	r.Plans = append(r.Plans, p)
+}
+
+// table names a partition by its partitioned table (a scan of
+// audit_events_2027_01 reads audit_events), other relations by themselves.
+func (r *Recorder) table(ctx context.Context, rel string) string {
+	if rel == "" {
+		return ""
+	}
+	if r.parents == nil {
+		r.parents = map[string]string{}
+	}
+	if p, ok := r.parents[rel]; ok {
+		return p
+	}
+	p := rel
+	var parent string
+	err := r.Conn.QueryRow(ctx, `SELECT i.inhparent::regclass::text FROM pg_inherits i
+		JOIN pg_class c ON c.oid = i.inhrelid WHERE c.oid = to_regclass($1) AND c.relispartition`, rel).Scan(&parent)
+	if err == nil {
+		p = parent
+	}
+	r.parents[rel] = p
+	return p
 }
 
 func (r *Recorder) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {

@@ -80,3 +80,8 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11);
 
 -- name: AuditBlockLastSeq :one
 SELECT coalesce(max(seq), 0)::bigint AS seq FROM audit_blocks;
+
+-- name: AuditPartitionsEnsure :one
+-- Creates the month partitions of audit_events missing from this month to
+-- months_ahead ahead (migration 00016); returns how many it created.
+SELECT audit_partitions_ensure(sqlc.arg(months_ahead)::int)::int AS created;

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -394,5 +395,34 @@ func TestStatementsSentWithCommit(t *testing.T) {
 	}
 	if retries.Load() != 0 {
 		t.Fatalf("%d retries", retries.Load())
+	}
+}
+
+// The database's own settings (no JIT, migration 00008) are lost by a copy
+// of the database (the test databases are such copies); migrate sets them
+// again even when no migration is pending.
+func TestMigrateSetsDatabaseSettings(t *testing.T) {
+	d := testenv.NewDatabase(t)
+	ctx := context.Background()
+	jit := func() string {
+		conn, err := pgx.Connect(ctx, d.DirectURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		var v string
+		if err := conn.QueryRow(ctx, "SHOW jit").Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if v := jit(); v != "on" {
+		t.Fatalf("jit is %q in a copied database before migrate; the test expects the server's default (on)", v)
+	}
+	if err := postgres.Migrate(ctx, d.DirectURL, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	if v := jit(); v != "off" {
+		t.Fatalf("jit is %q after migrate, want off", v)
 	}
 }

@@ -187,9 +187,15 @@ $$;
 -- says how to move them). It runs as the migration's owner: the application
 -- may call it but creates no tables itself, and gets no privileges on the
 -- partitions (it reads and writes through audit_events).
+--
+-- A partition is created on its own and then attached: CREATE TABLE ...
+-- PARTITION OF would take an exclusive lock on audit_events, and waiting
+-- for it behind a long report would stop every audited request in the
+-- hospital; ATTACH PARTITION lets inserts go on. The lock time-out bounds
+-- the wait anyway (the next hourly call tries again).
 -- +goose StatementBegin
 CREATE FUNCTION audit_partitions_ensure(months_ahead integer) RETURNS integer
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp SET lock_timeout = '5s' AS $$
 DECLARE
     first   timestamp := date_trunc('month', now() AT TIME ZONE 'UTC');
     m       timestamp;
@@ -206,9 +212,10 @@ BEGIN
         name := 'audit_events_' || to_char(m, 'YYYY_MM');
         CONTINUE WHEN to_regclass(name) IS NOT NULL;
         BEGIN
-            EXECUTE format('CREATE TABLE %I PARTITION OF audit_events FOR VALUES FROM (%L) TO (%L)',
-                           name, m AT TIME ZONE 'UTC', (m + interval '1 month') AT TIME ZONE 'UTC');
+            EXECUTE format('CREATE TABLE %I (LIKE audit_events INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', name);
             EXECUTE format('REVOKE ALL ON %I FROM hospital_app', name);
+            EXECUTE format('ALTER TABLE audit_events ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
+                           name, m AT TIME ZONE 'UTC', (m + interval '1 month') AT TIME ZONE 'UTC');
             created := created + 1;
         EXCEPTION
             WHEN invalid_object_definition THEN

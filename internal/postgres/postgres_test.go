@@ -399,11 +399,20 @@ func TestStatementsSentWithCommit(t *testing.T) {
 }
 
 // The database's own settings (no JIT, migration 00008) are lost by a copy
-// of the database (the test databases are such copies); migrate sets them
-// again even when no migration is pending.
+// of the database; migrate sets them again even when no migration is
+// pending.
 func TestMigrateSetsDatabaseSettings(t *testing.T) {
 	d := testenv.NewDatabase(t)
 	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, d.DirectURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	// What a copy made with CREATE DATABASE ... TEMPLATE looks like.
+	if _, err := admin.Exec(ctx, "ALTER DATABASE "+d.Name+" RESET jit"); err != nil {
+		t.Fatal(err)
+	}
 	jit := func() string {
 		conn, err := pgx.Connect(ctx, d.DirectURL)
 		if err != nil {

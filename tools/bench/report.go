@@ -134,7 +134,7 @@ func (r report) markdown() string {
 	w("- Load: `internal/loadgen`, open loop (requests start on schedule whether earlier ones finished or not; latency\n")
 	w("  is measured from the scheduled start, so queueing shows). For each scenario the highest rate whose p95 stays\n")
 	w("  under the target's bound, with no errors and nothing dropped, is found by bisection (%s runs; a run that kept up\n", r.Options.duration)
-	w("  with its rate but missed the bound is repeated once, and the rate misses only if the repeat misses too: a\n")
+	w("  with its rate but missed the bound or dropped requests is repeated once, and the rate misses only if the repeat misses too: a\n")
 	w("  checkpoint or the audit verifier's 5-minute pass falling in one run does not decide the figure).\n")
 	w("- Data at the start: %s patients, %s appointments, %s beds, %s audit rows; database %.1f GiB.",
 		num(r.Data.Patients), num(r.Data.Appointments), num(r.Data.Beds), num(r.Data.AuditRows), float64(r.Data.Bytes)/(1<<30))

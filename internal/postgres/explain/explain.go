@@ -114,8 +114,11 @@ func (r *Recorder) table(ctx context.Context, rel string) string {
 	var parent string
 	err := r.Conn.QueryRow(ctx, `SELECT i.inhparent::regclass::text FROM pg_inherits i
 		JOIN pg_class c ON c.oid = i.inhrelid WHERE c.oid = to_regclass($1) AND c.relispartition`, rel).Scan(&parent)
-	if err == nil {
+	switch {
+	case err == nil:
 		p = parent
+	case !errors.Is(err, pgx.ErrNoRows) && r.Err == nil:
+		r.Err = fmt.Errorf("explain: the table of %s: %w", rel, err)
 	}
 	r.parents[rel] = p
 	return p

@@ -434,3 +434,63 @@ func TestAuditIdsFollowTheRestoreOffset(t *testing.T) {
 		t.Fatalf("rows written after the restore sort after the restored one: %v %v", after, err)
 	}
 }
+
+// The verifier computes each row's hash itself (audit.rowHash) the way the
+// database's audit_row_hash does when the row is written: rows with every
+// kind of content verify, and a row altered behind a database function
+// rewritten to vouch for any row is still reported.
+func TestAuditVerifierHashesRowsItself(t *testing.T) {
+	tb := startBackend(t, backendOpts{})
+	ctx := context.Background()
+	rec := tb.newUser(t, identity.RoleReceptionist)
+	if _, err := rec.C.RegisterPatient(ctx, patient.RegisterInput{Demographics: patient.Demographics{FamilyName: "Hash", GivenNames: "Check"}}); err != nil {
+		t.Fatal(err)
+	}
+	admin := openAdmin(t, tb)
+	// No actor, no patient, text beyond ASCII, nested JSON whose keys jsonb
+	// reorders, a time with microseconds, before 1970 and far ahead.
+	if _, err := admin.Exec(ctx, `INSERT INTO audit_events (occurred_at, actor_id, action, resource_type, resource_id, patient_id,
+		outcome, request_id, client_ip, user_agent, details) VALUES
+		('2026-03-01 10:11:12.345678+00', NULL, 'system.check', 'system', '', NULL, 'error', 'r-1', '', '', '{}'),
+		(now(), gen_random_uuid(), 'patient.read', 'patient', 'ünïcødé ✓', gen_random_uuid(), 'denied', 'r-2',
+		 '2001:db8::1', 'Mozilla/5.0 (Ä; 日本)', '{"z": [1, 2.50, {"b": null, "a": "x\ty"}], "a": true, "long_key": 1e3}'),
+		('1969-12-31 23:59:59.999999+00', NULL, 'system.check', 'system', 'past', NULL, 'success', '', '', '', '"text"'),
+		('2099-01-01 00:00:00+00', NULL, 'system.check', 'system', 'future', NULL, 'success', '', '', '', '[]')`); err != nil {
+		t.Fatal(err)
+	}
+	sealAll := func() audit.Report {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if _, err := audit.SealPending(ctx, tb.DB, 1000); err != nil {
+				t.Fatal(err)
+			}
+			rep, err := audit.Verify(ctx, tb.DB)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Unsealed == 0 || time.Now().After(deadline) {
+				return rep
+			}
+		}
+	}
+	if rep := sealAll(); !rep.OK || rep.Unsealed != 0 || rep.Rows < 5 {
+		t.Fatalf("chain with every kind of content: %+v", rep)
+	}
+	// An attacker with the schema owner's rights alters a sealed row and
+	// rewrites the hash function to vouch for it.
+	var victim int64
+	if err := admin.QueryRow(ctx, "SELECT id FROM audit_events WHERE action = 'patient.create' ORDER BY id LIMIT 1").Scan(&victim); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, `CREATE OR REPLACE FUNCTION audit_row_hash(a audit_events) RETURNS bytea
+		LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN RETURN a.row_hash; END $$`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, "UPDATE audit_events SET action = 'patient.read' WHERE id = $1", victim); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := audit.Verify(ctx, tb.DB)
+	if err != nil || rep.OK || rep.ProblemEventID != victim || !strings.Contains(rep.Problem, "altered") {
+		t.Fatalf("a row altered behind a rewritten hash function: %+v %v", rep, err)
+	}
+}

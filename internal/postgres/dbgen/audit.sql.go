@@ -25,7 +25,8 @@ func (q *Queries) AuditBlockLastSeq(ctx context.Context) (int64, error) {
 }
 
 const auditBlockRows = `-- name: AuditBlockRows :many
-SELECT e.id, e.row_hash, audit_row_hash(e) AS computed_hash
+SELECT e.id, e.row_hash, e.occurred_at, e.actor_id, e.actor_role, e.action, e.resource_type, e.resource_id,
+       e.patient_id, e.outcome, e.request_id, e.client_ip, e.user_agent, e.details::text AS details, e.xact_id
 FROM audit_events e
 WHERE e.xact_id BETWEEN $1::xid8 AND $2::xid8
   AND (e.xact_id, e.id) > ($1::xid8, $3::bigint)
@@ -43,13 +44,29 @@ type AuditBlockRowsParams struct {
 type AuditBlockRowsRow struct {
 	ID           int64
 	RowHash      []byte
-	ComputedHash []byte
+	OccurredAt   time.Time
+	ActorID      *uuid.UUID
+	ActorRole    string
+	Action       string
+	ResourceType string
+	ResourceID   string
+	PatientID    *uuid.UUID
+	Outcome      string
+	RequestID    string
+	ClientIp     string
+	UserAgent    string
+	Details      string
+	XactID       pgtype.Uint64
 }
 
-// The rows a block covers, with their stored and recomputed hashes. The
-// plain bounds on xact_id repeat what the row comparisons say: the planner
-// cannot estimate row comparisons and, with them alone, scanned the whole
-// table for every block verified.
+// The rows a block covers, with their stored hashes and what the hash
+// covers; the verifier computes the hash itself (audit.rowHash) instead of
+// trusting the database's function, and the database's CPU is spared the
+// formatting and SHA-256 of every row (6.6 s of it per 1,000 blocks on the
+// benchmark data). jsonb's text form is the database's own, so details
+// comes as text. The plain bounds on xact_id repeat what the row
+// comparisons say: the planner cannot estimate row comparisons and, with
+// them alone, scanned the whole table for every block verified.
 func (q *Queries) AuditBlockRows(ctx context.Context, arg AuditBlockRowsParams) ([]AuditBlockRowsRow, error) {
 	rows, err := q.db.Query(ctx, auditBlockRows,
 		arg.FromXid,
@@ -64,7 +81,23 @@ func (q *Queries) AuditBlockRows(ctx context.Context, arg AuditBlockRowsParams) 
 	items := []AuditBlockRowsRow{}
 	for rows.Next() {
 		var i AuditBlockRowsRow
-		if err := rows.Scan(&i.ID, &i.RowHash, &i.ComputedHash); err != nil {
+		if err := rows.Scan(
+			&i.ID,
+			&i.RowHash,
+			&i.OccurredAt,
+			&i.ActorID,
+			&i.ActorRole,
+			&i.Action,
+			&i.ResourceType,
+			&i.ResourceID,
+			&i.PatientID,
+			&i.Outcome,
+			&i.RequestID,
+			&i.ClientIp,
+			&i.UserAgent,
+			&i.Details,
+			&i.XactID,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

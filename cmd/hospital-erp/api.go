@@ -112,11 +112,7 @@ func newBackend(ctx context.Context, cfg *config.Config, log *slog.Logger, m *me
 			m.AuditSealed.Add(float64(n))
 			m.AuditUnsealed.Set(float64(unsealed))
 		}})
-	go audit.RunPartitions(bctx, db, log, time.Hour, func(n int) {
-		if n >= 0 {
-			m.AuditPartitionsAt.SetToCurrentTime()
-		}
-	})
+	go audit.RunPartitions(bctx, db, log, time.Hour, m.AuditPartitionsAt.SetToCurrentTime)
 	go audit.RunVerifier(bctx, db, log, audit.VerifierOptions{Interval: cfg.AuditVerifyInterval, Blocks: 1000,
 		Verified: func(result string) {
 			m.AuditVerifications.WithLabelValues(result).Inc()

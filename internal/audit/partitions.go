@@ -16,9 +16,9 @@ const PartitionMonthsAhead = 3
 // (migration 00016) at start and then every interval until ctx ends. Every
 // replica runs it; the database lets one create at a time. A month that
 // never got its partition is not an outage: its rows go to the DEFAULT
-// partition (docs/operations.md says what to do then). created is called
-// with the partitions made by each pass, or -1 when the pass failed.
-func RunPartitions(ctx context.Context, db *postgres.DB, log *slog.Logger, interval time.Duration, created func(n int)) {
+// partition (docs/operations.md says what to do then). ensured is called
+// after each pass that succeeded (metrics).
+func RunPartitions(ctx context.Context, db *postgres.DB, log *slog.Logger, interval time.Duration, ensured func()) {
 	if interval <= 0 {
 		interval = time.Hour
 	}
@@ -29,12 +29,11 @@ func RunPartitions(ctx context.Context, db *postgres.DB, log *slog.Logger, inter
 		switch {
 		case err != nil && ctx.Err() == nil:
 			log.Error("audit partitions could not be created; will retry", "error", err)
-			created(-1)
 		case err == nil:
 			if n > 0 {
 				log.Info("audit partitions created", "partitions", n, "months_ahead", PartitionMonthsAhead)
 			}
-			created(int(n))
+			ensured()
 		}
 		select {
 		case <-ctx.Done():

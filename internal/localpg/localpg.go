@@ -223,15 +223,41 @@ func (s *Server) CreateDatabase(ctx context.Context, name string) error {
 		return err
 	}
 	defer conn.Close(ctx)
-	var exists bool
-	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+	if exists, err := databaseExists(ctx, conn, name); err != nil || exists {
 		return err
-	}
-	if exists {
-		return nil
 	}
 	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
 	return err
+}
+
+// CopyDatabase makes database to a file-level copy of from (which nobody
+// may be connected to), replacing any database to. It returns false, and
+// copies nothing, when from does not exist. A copy does not carry from's
+// ALTER DATABASE settings: run migrate on it (postgres.DatabaseSettings).
+func (s *Server) CopyDatabase(ctx context.Context, from, to string) (bool, error) {
+	conn, err := pgx.Connect(ctx, s.URL("postgres"))
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close(ctx)
+	if exists, err := databaseExists(ctx, conn, from); err != nil || !exists {
+		return false, err
+	}
+	for _, q := range []string{
+		fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", pgx.Identifier{to}.Sanitize()),
+		fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s STRATEGY FILE_COPY", pgx.Identifier{to}.Sanitize(), pgx.Identifier{from}.Sanitize()),
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+func databaseExists(ctx context.Context, conn *pgx.Conn, name string) (bool, error) {
+	var exists bool
+	err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists)
+	return exists, err
 }
 
 func initdb(ctx context.Context, bin, dataDir string, o Options, password string, cred *syscall.Credential) error {

@@ -821,38 +821,18 @@ func seededName(db string) string { return db + "_seeded" }
 
 // keepSeeded keeps a copy of the freshly built dataset db.
 func (s *stack) keepSeeded(ctx context.Context, db string) error {
-	conn, err := pgx.Connect(ctx, s.pg.URL("postgres"))
-	if err != nil {
-		return err
-	}
-	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s STRATEGY FILE_COPY",
-		pgx.Identifier{seededName(db)}.Sanitize(), pgx.Identifier{db}.Sanitize()))
+	_, err := s.pg.CopyDatabase(ctx, db, seededName(db))
 	return err
 }
 
 // restoreSeeded replaces db with a copy of the dataset as built, if one
 // was kept; it reports whether it did.
 func (s *stack) restoreSeeded(ctx context.Context, db string) (bool, error) {
-	conn, err := pgx.Connect(ctx, s.pg.URL("postgres"))
-	if err != nil {
-		return false, err
+	restored, err := s.pg.CopyDatabase(ctx, seededName(db), db)
+	if restored {
+		say("the dataset as built: a fresh copy of %s", seededName(db))
 	}
-	defer conn.Close(ctx)
-	var exists bool
-	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", seededName(db)).Scan(&exists); err != nil || !exists {
-		return false, err
-	}
-	say("the dataset as built: a fresh copy of %s", seededName(db))
-	for _, q := range []string{
-		fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", pgx.Identifier{db}.Sanitize()),
-		fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s STRATEGY FILE_COPY", pgx.Identifier{db}.Sanitize(), pgx.Identifier{seededName(db)}.Sanitize()),
-	} {
-		if _, err := conn.Exec(ctx, q); err != nil {
-			return false, err
-		}
-	}
-	return true, nil
+	return restored, err
 }
 
 // endCounts records what the run leaves behind.

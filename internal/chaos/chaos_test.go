@@ -22,9 +22,11 @@ import (
 // `hospital-erp api` processes from it).
 func TestMain(m *testing.M) {
 	if _, err := chaos.Binary(); err != nil {
+		chaos.RemoveBinary()
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	testenv.AtExit(chaos.RemoveBinary)
 	testenv.Main(m)
 }
 

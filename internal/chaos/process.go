@@ -18,9 +18,18 @@ import (
 
 var (
 	buildOnce sync.Once
+	binDir    string
 	binPath   string
 	buildErr  error
 )
+
+// RemoveBinary deletes what Binary built. Call it when the tests end: each
+// build is 40 MB, and a run that leaves them behind fills the disk over time.
+func RemoveBinary() {
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
+}
 
 // Binary builds cmd/hospital-erp once per test binary (as `make build`
 // does, without the race detector: the backends under test run at
@@ -35,6 +44,7 @@ func Binary() (string, error) {
 			buildErr = err
 			return
 		}
+		binDir = dir
 		binPath = filepath.Join(dir, "hospital-erp")
 		// The go on PATH (the one running the tests, normally), else the
 		// toolchain this test binary was built with.

@@ -30,6 +30,13 @@ const AptLine = "sudo apt-get install -y postgresql pgbouncer redis-server (or r
 
 const templateDB = "hospital_template"
 
+// atExit holds what Main runs after the tests whatever their outcome.
+var atExit []func()
+
+// AtExit registers f to run when Main ends, passed or failed: for removing
+// what a package's TestMain made outside the servers' directory.
+func AtExit(f func()) { atExit = append(atExit, f) }
+
 var (
 	once    sync.Once
 	shared  *env
@@ -57,6 +64,9 @@ func Main(m *testing.M, after ...func() int) {
 	code := m.Run()
 	if shared != nil {
 		shared.stop()
+	}
+	for _, f := range atExit {
+		f()
 	}
 	for _, f := range after {
 		if code == 0 {

@@ -113,9 +113,10 @@ func newBackend(ctx context.Context, cfg *config.Config, log *slog.Logger, m *me
 			m.AuditUnsealed.Set(float64(unsealed))
 		}})
 	go audit.RunPartitions(bctx, db, log, time.Hour, m.AuditPartitionsAt.SetToCurrentTime)
-	go audit.RunVerifier(bctx, db, log, audit.VerifierOptions{Interval: cfg.AuditVerifyInterval, Blocks: 1000,
-		Verified: func(result string) {
+	go audit.RunVerifier(bctx, db, log, audit.VerifierOptions{Interval: cfg.AuditVerifyInterval, Blocks: 1000, RecheckRows: 100_000,
+		Verified: func(result string, rows int64) {
 			m.AuditVerifications.WithLabelValues(result).Inc()
+			m.AuditVerifiedRows.Add(float64(rows))
 			switch result {
 			case "ok":
 				m.AuditVerified.WithLabelValues().Set(1)

@@ -4,18 +4,24 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/hospital-erp/hospital-erp/internal/audit"
 	"github.com/hospital-erp/hospital-erp/internal/client"
 	"github.com/hospital-erp/hospital-erp/internal/identity"
 	"github.com/hospital-erp/hospital-erp/internal/patient"
+	"github.com/hospital-erp/hospital-erp/internal/postgres/dbgen"
+	"github.com/hospital-erp/hospital-erp/internal/testenv"
 )
 
 // After a scripted session every action has its audit row with actor,
@@ -493,4 +499,111 @@ func TestAuditVerifierHashesRowsItself(t *testing.T) {
 	if err != nil || rep.OK || rep.ProblemEventID != victim || !strings.Contains(rep.Problem, "altered") {
 		t.Fatalf("a row altered behind a rewritten hash function: %+v %v", rep, err)
 	}
+}
+
+// The background verifier's work is bounded: each run re-hashes the rows
+// sealed since its last run and a bounded number of older ones, in turn;
+// an altered old row is still found once its turn comes, a broken link at
+// the next run, and the report stays until the records are restored.
+func TestAuditVerifierRechecksInTurn(t *testing.T) {
+	db, d := testenv.OpenDB(t)
+	ctx := context.Background()
+	const blocks, perBlock, budget = 12, 2, 4
+	for i := range blocks {
+		err := db.InTx(ctx, func(q *dbgen.Queries) error {
+			for j := range perBlock {
+				if err := audit.Write(ctx, q, audit.Entry{Action: "system.check", ResourceType: "system", ResourceID: fmt.Sprintf("%d-%d", i, j)}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := audit.SealPending(ctx, db, perBlock); err != nil || n != perBlock {
+			t.Fatalf("seal block %d: %d rows, %v", i+1, n, err)
+		}
+	}
+	admin, err := pgx.Connect(ctx, d.DirectURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+
+	type run struct {
+		result string
+		rows   int64
+	}
+	runs := make(chan run, 1000)
+	vctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		audit.RunVerifier(vctx, db, slog.New(slog.NewTextHandler(io.Discard, nil)), audit.VerifierOptions{
+			Interval: 10 * time.Millisecond, Blocks: 1000, RecheckRows: budget,
+			Verified: func(result string, rows int64) { runs <- run{result, rows} }})
+	}()
+	defer func() { cancel(); <-done }()
+	next := func() run {
+		t.Helper()
+		select {
+		case r := <-runs:
+			return r
+		case <-time.After(10 * time.Second):
+			t.Fatal("no verification within 10 s")
+			return run{}
+		}
+	}
+	// Intact: every run reads the budget's worth of rows, never the window.
+	for range 2 * blocks {
+		if r := next(); r.result != "ok" || r.rows == 0 || r.rows > budget {
+			t.Fatalf("intact chain: run %+v, want ok with 1 to %d rows", r, budget)
+		}
+	}
+	// An altered row of the oldest block is found when its turn comes.
+	var victim int64
+	if err := admin.QueryRow(ctx, "SELECT id FROM audit_events WHERE resource_id = '0-1'").Scan(&victim); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, "UPDATE audit_events SET resource_id = 'forged' WHERE id = $1", victim); err != nil {
+		t.Fatal(err)
+	}
+	broken := func(within int) {
+		t.Helper()
+		for i := 0; ; i++ {
+			r := next()
+			if r.result == "broken" {
+				return
+			}
+			if i == within {
+				t.Fatalf("no broken verdict within %d runs", within)
+			}
+		}
+	}
+	broken(blocks*perBlock/budget + 2)
+	for range 3 { // it stays reported
+		if r := next(); r.result != "broken" {
+			t.Fatalf("after a break: %+v, want broken until restored", r)
+		}
+	}
+	if _, err := admin.Exec(ctx, "UPDATE audit_events SET resource_id = '0-1' WHERE id = $1", victim); err != nil {
+		t.Fatal(err)
+	}
+	// A run under way during the restore may still say broken; the next
+	// must not, nor any after it.
+	if r := next(); r.result != "ok" {
+		if r := next(); r.result != "ok" {
+			t.Fatalf("restored chain: %+v, want ok", r)
+		}
+	}
+	if r := next(); r.result != "ok" {
+		t.Fatalf("restored chain: %+v, want ok", r)
+	}
+	// A block's hash rewritten breaks the next block's link: found by the
+	// next run, whatever the turn.
+	if _, err := admin.Exec(ctx, "UPDATE audit_blocks SET hash = sha256(hash) WHERE seq = 3"); err != nil {
+		t.Fatal(err)
+	}
+	broken(2)
 }

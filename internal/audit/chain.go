@@ -127,17 +127,6 @@ func Verify(ctx context.Context, db *postgres.DB) (Report, error) {
 	return verifyFrom(ctx, db, 1)
 }
 
-// VerifyRecent verifies the last n blocks as Verify does, taking the hash
-// of the block before them as given (the daily full Verify covers the rest).
-// Blocks counts the blocks checked.
-func VerifyRecent(ctx context.Context, db *postgres.DB, n int64) (Report, error) {
-	last, err := db.Queries().AuditBlockLastSeq(ctx)
-	if err != nil {
-		return Report{}, postgres.Translate(err)
-	}
-	return verifyFrom(ctx, db, max(1, last-n+1))
-}
-
 func verifyFrom(ctx context.Context, db *postgres.DB, from int64) (Report, error) {
 	q := db.Queries()
 	rep := Report{OK: true}
@@ -169,33 +158,10 @@ func verifyFrom(ctx context.Context, db *postgres.DB, from int64) (Report, error
 			if !bytes.Equal(b.PrevHash, prev) {
 				return rep.fail(b.Seq, 0, fmt.Sprintf("block %d does not link to block %d (altered or replaced block)", b.Seq, b.Seq-1)), nil
 			}
-			rows, err := q.AuditBlockRows(ctx, dbgen.AuditBlockRowsParams{FromXid: b.FromXid, FromID: b.FromID, ToXid: b.ToXid, ToID: b.ToID})
-			if err != nil {
-				return rep, postgres.Translate(err)
-			}
-			present := make(map[int64]dbgen.AuditBlockRowsRow, len(rows))
-			for _, r := range rows {
-				present[r.ID] = r
-			}
-			h := sha256.New()
-			h.Write(b.PrevHash)
-			for _, id := range b.EventIds {
-				r, ok := present[id]
-				if !ok {
-					return rep.fail(b.Seq, id, fmt.Sprintf("audit row %d (block %d) is missing: deleted", id, b.Seq)), nil
-				}
-				if !bytes.Equal(r.RowHash, rowHash(r)) {
-					return rep.fail(b.Seq, id, fmt.Sprintf("audit row %d (block %d) was altered after it was written", id, b.Seq)), nil
-				}
-				h.Write(r.RowHash)
-				delete(present, id)
-			}
-			for id := range present {
-				return rep.fail(b.Seq, id, fmt.Sprintf("audit row %d appeared inside sealed block %d: inserted afterwards", id, b.Seq)), nil
-			}
-			sum := h.Sum(nil)
-			if !bytes.Equal(sum, b.Hash) {
-				return rep.fail(b.Seq, 0, fmt.Sprintf("block %d's hash does not match its rows (row hashes rewritten)", b.Seq)), nil
+			if _, bad, err := checkBlock(ctx, q, b); err != nil {
+				return rep, err
+			} else if bad != nil {
+				return rep.fail(b.Seq, bad.id, bad.msg), nil
 			}
 			prev = b.Hash
 			next++
@@ -210,6 +176,48 @@ func verifyFrom(ctx context.Context, db *postgres.DB, from int64) (Report, error
 		rep.Unsealed = u.Unsealed
 	}
 	return rep, nil
+}
+
+// problem is what checkBlock found wrong with a block.
+type problem struct {
+	id  int64 // the audit row concerned, 0 for the block itself
+	msg string
+}
+
+// checkBlock reads the rows block b lists and checks them against it: each
+// row present and unaltered, no row inserted into its range afterwards,
+// and b's hash that of its previous hash and the rows' hashes. The link to
+// the previous block is the caller's to check. It returns the rows read.
+func checkBlock(ctx context.Context, q *dbgen.Queries, b dbgen.AuditBlock) (int64, *problem, error) {
+	rows, err := q.AuditBlockRows(ctx, dbgen.AuditBlockRowsParams{FromXid: b.FromXid, FromID: b.FromID, ToXid: b.ToXid, ToID: b.ToID})
+	if err != nil {
+		return 0, nil, postgres.Translate(err)
+	}
+	n := int64(len(rows))
+	present := make(map[int64]dbgen.AuditBlockRowsRow, len(rows))
+	for _, r := range rows {
+		present[r.ID] = r
+	}
+	h := sha256.New()
+	h.Write(b.PrevHash)
+	for _, id := range b.EventIds {
+		r, ok := present[id]
+		if !ok {
+			return n, &problem{id, fmt.Sprintf("audit row %d (block %d) is missing: deleted", id, b.Seq)}, nil
+		}
+		if !bytes.Equal(r.RowHash, rowHash(r)) {
+			return n, &problem{id, fmt.Sprintf("audit row %d (block %d) was altered after it was written", id, b.Seq)}, nil
+		}
+		h.Write(r.RowHash)
+		delete(present, id)
+	}
+	for id := range present {
+		return n, &problem{id, fmt.Sprintf("audit row %d appeared inside sealed block %d: inserted afterwards", id, b.Seq)}, nil
+	}
+	if !bytes.Equal(h.Sum(nil), b.Hash) {
+		return n, &problem{0, fmt.Sprintf("block %d's hash does not match its rows (row hashes rewritten)", b.Seq)}, nil
+	}
+	return n, nil, nil
 }
 
 // rowHash is an audit row's hash as the database's audit_row_hash computes

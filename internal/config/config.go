@@ -239,7 +239,7 @@ var options = []option{
 		set: func(c *Config, v string) error { return duration(v, &c.EmergencyAccessTTL) }},
 	{name: "AUDIT_SEAL_INTERVAL", def: "1s", cmds: backend, help: "How often committed audit rows are sealed into the hash chain (the unsealed window).",
 		set: func(c *Config, v string) error { return duration(v, &c.AuditSealInterval) }},
-	{name: "AUDIT_VERIFY_INTERVAL", def: "5m", cmds: backend, help: "How often each replica verifies the most recent 1,000 blocks of the audit chain (metric audit_chain_verified).",
+	{name: "AUDIT_VERIFY_INTERVAL", def: "5m", cmds: backend, help: "How often each replica verifies the recent audit chain: the links of the last 1,000 blocks, the rows sealed since, up to 100,000 older rows (metric audit_chain_verified).",
 		set: func(c *Config, v string) error { return duration(v, &c.AuditVerifyInterval) }},
 
 	{name: "API_URL", def: "http://127.0.0.1:3000", cmds: cmds(CmdWeb), help: "Base URL of the backend the web UI calls (http://backend:3000 in Kubernetes).",

@@ -46,6 +46,7 @@ type Metrics struct {
 	AuditVerified      *prometheus.GaugeVec // no labels: absent until the first verification
 	AuditVerifications *prometheus.CounterVec
 	AuditVerifiedAt    prometheus.Gauge
+	AuditVerifiedRows  prometheus.Counter
 
 	// audit_events month partitions (audit.RunPartitions).
 	AuditPartitionsAt prometheus.Gauge
@@ -134,6 +135,9 @@ func New(service string) *Metrics {
 		AuditVerifications: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "audit_chain_verifications_total", Help: "Background verifications of the recent audit chain by result: ok, broken, error (could not read).",
 		}, []string{"result"}),
+		AuditVerifiedRows: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "audit_chain_verified_rows_total", Help: "Audit rows the background verification read and re-hashed (its load on the database).",
+		}),
 		AuditVerifiedAt: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "audit_chain_last_verification_timestamp_seconds", Help: "When the audit chain was last verified (ok or broken), Unix time.",
 		}),
@@ -143,7 +147,7 @@ func New(service string) *Metrics {
 	}
 	r.MustRegister(m.HTTPRequests, m.HTTPDuration, m.HTTPInFlight, m.Errors, m.CacheRequests,
 		m.RateLimited, m.RedisBreaker, m.WebSockets, m.EventsPublished, m.DBRetries,
-		m.Logins, m.BreakGlass, m.AuditSealed, m.AuditUnsealed, m.AuditBatchRows, m.AuditBatchTime,
+		m.Logins, m.BreakGlass, m.AuditSealed, m.AuditUnsealed, m.AuditVerifiedRows, m.AuditBatchRows, m.AuditBatchTime,
 		m.Admissions, m.Discharges, m.Transfers, m.Cancellations, m.QueueWait,
 		m.AuditVerified, m.AuditVerifications, m.AuditVerifiedAt, m.AuditPartitionsAt,
 		collectors.NewGoCollector(),

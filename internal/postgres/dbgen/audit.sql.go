@@ -13,6 +13,50 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+const auditBlockHeaders = `-- name: AuditBlockHeaders :many
+SELECT seq, row_count, prev_hash, hash FROM audit_blocks WHERE seq > $1 ORDER BY seq LIMIT $2
+`
+
+type AuditBlockHeadersParams struct {
+	AfterSeq int64
+	Lim      int32
+}
+
+type AuditBlockHeadersRow struct {
+	Seq      int64
+	RowCount int32
+	PrevHash []byte
+	Hash     []byte
+}
+
+// Blocks without the ids they list: the background verifier checks the
+// links of its whole window every run and reads rows only for the blocks
+// it re-hashes.
+func (q *Queries) AuditBlockHeaders(ctx context.Context, arg AuditBlockHeadersParams) ([]AuditBlockHeadersRow, error) {
+	rows, err := q.db.Query(ctx, auditBlockHeaders, arg.AfterSeq, arg.Lim)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []AuditBlockHeadersRow{}
+	for rows.Next() {
+		var i AuditBlockHeadersRow
+		if err := rows.Scan(
+			&i.Seq,
+			&i.RowCount,
+			&i.PrevHash,
+			&i.Hash,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const auditBlockLastSeq = `-- name: AuditBlockLastSeq :one
 SELECT coalesce(max(seq), 0)::bigint AS seq FROM audit_blocks
 `

@@ -30,6 +30,12 @@ WHERE (e.xact_id, e.id) > (sqlc.arg(after_xact_id)::xid8, sqlc.arg(after_id)::bi
 -- name: AuditBlocks :many
 SELECT * FROM audit_blocks WHERE seq > sqlc.arg(after_seq) ORDER BY seq LIMIT sqlc.arg(lim);
 
+-- name: AuditBlockHeaders :many
+-- Blocks without the ids they list: the background verifier checks the
+-- links of its whole window every run and reads rows only for the blocks
+-- it re-hashes.
+SELECT seq, row_count, prev_hash, hash FROM audit_blocks WHERE seq > sqlc.arg(after_seq) ORDER BY seq LIMIT sqlc.arg(lim);
+
 -- name: AuditBlockRows :many
 -- The rows a block covers, with their stored hashes and what the hash
 -- covers; the verifier computes the hash itself (audit.rowHash) instead of

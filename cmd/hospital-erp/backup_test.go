@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"os"
@@ -286,5 +287,24 @@ func TestBackupIntoDirectoryAsReadOnlyRole(t *testing.T) {
 	}
 	if err := run(ctx, []string{"hospital-erp", "backup", "--out", filepath.Join(dir, "x.gz"), "--keep", "1"}, func(k string) string { return env[k] }, &out, &out); err == nil {
 		t.Fatal("--keep with a file name was accepted")
+	}
+	// The nightly audit verification (k8s/base/audit-verify) runs as the
+	// same read-only role.
+	tb.newUser(t, identity.RoleReceptionist) // a sign-in: audit rows
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := audit.SealPending(ctx, tb.DB, 1000); err != nil {
+			t.Fatal(err)
+		}
+		if u, err := audit.Unsealed(ctx, tb.DB.Queries()); err != nil || u.Unsealed == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	out.Reset()
+	if err := run(ctx, []string{"hospital-erp", "audit", "verify"}, func(k string) string { return env[k] }, &out, &out); err != nil {
+		t.Fatalf("audit verify as a read-only role: %v\n%s", err, out.String())
+	}
+	var rep audit.Report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil || !rep.OK || rep.Blocks == 0 {
+		t.Fatalf("audit verify as a read-only role: %v %+v\n%s", err, rep, out.String())
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -419,6 +420,64 @@ func TestBackupCronJob(t *testing.T) {
 			if r := e.ValueFrom; r != nil && r.SecretKeyRef != nil && r.SecretKeyRef.Name != "database-backup" {
 				t.Errorf("env %s from Secret %s: the backup uses its own role (database-backup)", e.Name, r.SecretKeyRef.Name)
 			}
+		}
+	})
+}
+
+// TestAuditVerifyCronJob: the full verification of the audit chain
+// (docs/audit.md) runs "hospital-erp audit verify" every day, never two at
+// once, with a deadline and at most one retry (a broken chain fails every
+// attempt alike); it reads RDS directly over TLS as the read-only backup
+// role, never as the application or the migrator.
+func TestAuditVerifyCronJob(t *testing.T) {
+	envs(t, func(t *testing.T, b *bundle) {
+		var cj *batchv1.CronJob
+		for _, c := range b.cronjobs {
+			if c.Name == "audit-verify" {
+				cj = c
+			}
+		}
+		if cj == nil {
+			t.Fatal("no CronJob audit-verify")
+		}
+		s := cj.Spec
+		fields := strings.Fields(s.Schedule)
+		if len(fields) != 5 || fields[2] != "*" || fields[3] != "*" || fields[4] != "*" || strings.ContainsAny(fields[0]+fields[1], "*/,") {
+			t.Errorf("schedule %q: want once a day (minute hour * * *)", s.Schedule)
+		}
+		if s.TimeZone == nil || *s.TimeZone == "" {
+			t.Error("timeZone must be set")
+		}
+		if s.ConcurrencyPolicy != batchv1.ForbidConcurrent || s.StartingDeadlineSeconds == nil {
+			t.Error("concurrencyPolicy Forbid and startingDeadlineSeconds are required")
+		}
+		js := s.JobTemplate.Spec
+		if js.ActiveDeadlineSeconds == nil || js.BackoffLimit == nil || *js.BackoffLimit > 1 {
+			t.Error("the Job needs activeDeadlineSeconds and a backoffLimit of at most 1")
+		}
+		spec := &js.Template.Spec
+		if len(spec.Containers) != 1 {
+			t.Fatalf("%d containers, want 1", len(spec.Containers))
+		}
+		c := spec.Containers[0]
+		if !slices.Equal(c.Args, []string{"audit", "verify"}) {
+			t.Fatalf("args %v: want hospital-erp audit verify", c.Args)
+		}
+		url := b.envValue(&c, "DATABASE_URL")
+		if !strings.Contains(url, "@$(DATABASE_HOST):") || !strings.Contains(url, "sslmode=require") {
+			t.Errorf("DATABASE_URL %q: must reach DATABASE_HOST (RDS) directly with sslmode=require", url)
+		}
+		refs := 0
+		for _, e := range c.Env {
+			if r := e.ValueFrom; r != nil && r.SecretKeyRef != nil {
+				refs++
+				if r.SecretKeyRef.Name != "database-backup" {
+					t.Errorf("env %s from Secret %s: the verification only reads (database-backup)", e.Name, r.SecretKeyRef.Name)
+				}
+			}
+		}
+		if refs != 2 {
+			t.Errorf("%d secret references, want the read-only role's username and password", refs)
 		}
 	})
 }

@@ -150,7 +150,7 @@ func TestNetworkPolicies(t *testing.T) {
 		solver := Endpoint{Name: "cert-manager HTTP-01 solver", Namespace: ns.Name, NamespaceLabels: map[string]string{"kubernetes.io/metadata.name": ns.Name},
 			PodLabels: map[string]string{"acme.cert-manager.io/http01-solver": "true"}}
 		db := Endpoint{Name: "RDS", IP: net.ParseIP(databaseIP[b.env])}
-		for _, name := range []string{"backend", "frontend", "pgbouncer", "redis", "migrate", "backup"} {
+		for _, name := range []string{"backend", "frontend", "pgbouncer", "redis", "migrate", "backup", "audit-verify"} {
 			if _, ok := pod[name]; !ok {
 				t.Fatalf("no workload labelled app.kubernetes.io/name=%s", name)
 			}
@@ -171,6 +171,7 @@ func TestNetworkPolicies(t *testing.T) {
 			{pod["pgbouncer"], db, 5432, tcp, true},
 			{pod["migrate"], db, 5432, tcp, true},
 			{pod["backup"], db, 5432, tcp, true},
+			{pod["audit-verify"], db, 5432, tcp, true},
 			{pod["redis"], pod["redis"], 6379, tcp, true},
 			{pod["redis"], pod["redis"], 26379, tcp, true},
 			{prometheus, pod["backend"], 9464, tcp, true},
@@ -199,6 +200,11 @@ func TestNetworkPolicies(t *testing.T) {
 			{pod["backup"], pod["redis"], 6379, tcp, false},
 			{pod["backup"], internet, 443, tcp, false},
 			{strangerPod, pod["backup"], 3000, tcp, false},
+			// So does the audit verification.
+			{pod["audit-verify"], pod["pgbouncer"], 5432, tcp, false},
+			{pod["audit-verify"], pod["redis"], 6379, tcp, false},
+			{pod["audit-verify"], pod["backend"], 3000, tcp, false},
+			{pod["audit-verify"], internet, 443, tcp, false},
 			{ingressController, pod["pgbouncer"], 5432, tcp, false},
 			{ingressController, pod["redis"], 6379, tcp, false},
 			{ingressController, pod["backend"], 9464, tcp, false},
@@ -206,7 +212,7 @@ func TestNetworkPolicies(t *testing.T) {
 			{strangerPod, pod["backend"], 3000, tcp, false},
 			{strangerPod, pod["redis"], 6379, tcp, false},
 		}
-		for _, name := range []string{"backend", "frontend", "pgbouncer", "redis", "migrate", "backup"} {
+		for _, name := range []string{"backend", "frontend", "pgbouncer", "redis", "migrate", "backup", "audit-verify"} {
 			flows = append(flows, struct {
 				src, dst Endpoint
 				port     int32

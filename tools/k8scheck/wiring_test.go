@@ -71,6 +71,7 @@ func TestApplicationSettings(t *testing.T) {
 			"web":     {"API_URL", "WEB_SESSION_KEY", "PUBLIC_URL", "COOKIE_SECURE", "LOG_LEVEL", "TRUSTED_PROXIES"},
 			"migrate": {"DATABASE_URL", "LOG_LEVEL"},
 			"backup":  {"DATABASE_URL", "LOG_LEVEL"},
+			"audit":   {"DATABASE_URL", "LOG_LEVEL"},
 		}
 		seen := map[string]bool{}
 		for _, w := range b.workloads() {
@@ -109,7 +110,7 @@ func TestApplicationSettings(t *testing.T) {
 						}
 					}
 				}
-				if cmd == "migrate" || cmd == "backup" {
+				if cmd == "migrate" || cmd == "backup" || cmd == "audit" {
 					// Direct connections whose URL is composed from the
 					// secret's username and password ($(DB_PASSWORD)).
 					continue

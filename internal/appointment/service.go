@@ -280,6 +280,9 @@ func (s *Service) Reschedule(ctx context.Context, id string, version int, in Res
 		if err != nil {
 			return cur, err
 		}
+		if err := q.AppointmentLockPractitioner(ctx, prid); err != nil {
+			return cur, err
+		}
 		row, err := q.AppointmentReschedule(ctx, dbgen.AppointmentRescheduleParams{ID: cur.ID, StartsAt: in.StartsAt, EndsAt: slot.EndsAt,
 			PractitionerID: prid, ClinicID: cid})
 		if err != nil && hospital.ErrorCode(postgres.Translate(err)) == hospital.ECONFLICT {

@@ -296,6 +296,19 @@ func (q *Queries) AppointmentList(ctx context.Context, arg AppointmentListParams
 	return items, nil
 }
 
+const appointmentLockPractitioner = `-- name: AppointmentLockPractitioner :exec
+SELECT pg_advisory_xact_lock(7310019, hashtext($1::uuid::text))
+`
+
+// The lock appointment_book takes before inserting (migration 00017): a
+// reschedule takes it for the practitioner it moves to, so that two
+// overlapping changes take turns instead of deadlocking in the exclusion
+// constraint.
+func (q *Queries) AppointmentLockPractitioner(ctx context.Context, practitionerID uuid.UUID) error {
+	_, err := q.db.Exec(ctx, appointmentLockPractitioner, practitionerID)
+	return err
+}
+
 const appointmentOverlaps = `-- name: AppointmentOverlaps :one
 SELECT count(*) FROM appointments a JOIN appointments b
   ON a.practitioner_id = b.practitioner_id AND a.id < b.id

@@ -98,6 +98,13 @@ WHERE a.id = $1;
 -- name: AppointmentGetForUpdate :one
 SELECT * FROM appointments WHERE id = $1 FOR UPDATE;
 
+-- name: AppointmentLockPractitioner :exec
+-- The lock appointment_book takes before inserting (migration 00017): a
+-- reschedule takes it for the practitioner it moves to, so that two
+-- overlapping changes take turns instead of deadlocking in the exclusion
+-- constraint.
+SELECT pg_advisory_xact_lock(7310019, hashtext(sqlc.arg(practitioner_id)::uuid::text));
+
 -- name: AppointmentReschedule :one
 UPDATE appointments SET starts_at = $2, ends_at = $3, practitioner_id = $4, clinic_id = $5,
     version = version + 1, updated_at = now()

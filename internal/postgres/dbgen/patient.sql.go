@@ -1249,46 +1249,18 @@ func (q *Queries) PatientReactivate(ctx context.Context, id uuid.UUID) error {
 }
 
 const patientSearchByNameParts = `-- name: PatientSearchByNameParts :many
-SELECT patients.id, patients.mrn, patients.family_name, patients.given_names, patients.birth_date, patients.sex, patients.phone, patients.email, patients.address_line, patients.city, patients.postal_code, patients.country, patients.deceased, patients.version, patients.created_at, patients.updated_at, patients.created_by, patients.name_prefix, patients.name_suffix, patients.preferred_name, patients.gender_identity, patients.birth_sex, patients.deceased_at, patients.mobile_phone, patients.address_line2, patients.district, patients.language, patients.active, patients.merged_into, patients.search_name, patients.phone_digits, m.family_key::text AS family_key, m.given_key::text AS given_key
-FROM (
-    SELECT DISTINCT x.id, x.family_key, x.given_key
-    FROM (SELECT lower(f_unaccent(($1::text[])[i])) COLLATE "C" AS f,
-                 lower(f_unaccent(($2::text[])[i])) COLLATE "C" AS g
-          FROM generate_subscripts($1::text[], 1) AS i) s
-    CROSS JOIN LATERAL (
-        SELECT p.id, lower(f_unaccent(p.family_name)) COLLATE "C" AS family_key,
-               lower(f_unaccent(p.given_names)) COLLATE "C" AS given_key
-        FROM patients p
-        WHERE lower(f_unaccent(p.family_name)) COLLATE "C" >= s.f
-          AND lower(f_unaccent(p.family_name)) COLLATE "C" < s.f || chr(1114111)
-          AND lower(f_unaccent(p.given_names)) COLLATE "C" >= s.g
-          AND lower(f_unaccent(p.given_names)) COLLATE "C" < s.g || chr(1114111)
-          AND p.active
-          AND ($3::text IS NULL
-               OR (lower(f_unaccent(p.family_name)) COLLATE "C", lower(f_unaccent(p.given_names)) COLLATE "C", p.id)
-                  > ($3::text COLLATE "C", $4::text COLLATE "C", $5::uuid))
-          AND ($6::date IS NULL OR p.birth_date = $6::date)
-          AND ($7::text IS NULL OR p.mrn = $7::text)
-          AND ($8::text IS NULL OR p.phone_digits LIKE '%' || $8::text || '%')
-          AND ($9::text IS NULL OR EXISTS (
-                SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = p.id AND pi.value = $9::text))
-          AND ($10::uuid IS NULL
-               OR patient_in_scope(p.id, $10::uuid, $11::uuid[], $12::uuid))
-        ORDER BY 2, 3, 1
-        LIMIT $13) x
-    ORDER BY x.family_key, x.given_key, x.id
-    LIMIT $13
-) m
+SELECT patients.id, patients.mrn, patients.family_name, patients.given_names, patients.birth_date, patients.sex, patients.phone, patients.email, patients.address_line, patients.city, patients.postal_code, patients.country, patients.deceased, patients.version, patients.created_at, patients.updated_at, patients.created_by, patients.name_prefix, patients.name_suffix, patients.preferred_name, patients.gender_identity, patients.birth_sex, patients.deceased_at, patients.mobile_phone, patients.address_line2, patients.district, patients.language, patients.active, patients.merged_into, patients.search_name, patients.phone_digits, m.family_key::text AS family_key, m.given_key::text AS given_key, m.pos::int AS pos
+FROM patient_search_parts($1::text[], $2::text[],
+        $3::date, $4::text, $5::text, $6::text,
+        $7::uuid, $8::uuid[], $9::uuid,
+        $10::text, $11::text, $12::uuid, $13::int) m
 JOIN patients ON patients.id = m.id
-ORDER BY m.family_key, m.given_key, m.id
+ORDER BY pos
 `
 
 type PatientSearchByNamePartsParams struct {
 	FamilyParts     []string
 	GivenParts      []string
-	AfterFamily     *string
-	AfterGiven      *string
-	AfterID         *uuid.UUID
 	BirthDate       *time.Time
 	Mrn             *string
 	Phone           *string
@@ -1296,6 +1268,9 @@ type PatientSearchByNamePartsParams struct {
 	ScopeUser       *uuid.UUID
 	ScopeWards      []uuid.UUID
 	ScopeDepartment *uuid.UUID
+	AfterFamily     *string
+	AfterGiven      *string
+	AfterID         *uuid.UUID
 	Lim             int32
 }
 
@@ -1303,20 +1278,20 @@ type PatientSearchByNamePartsRow struct {
 	Patient   Patient
 	FamilyKey string
 	GivenKey  string
+	Pos       int32
 }
 
 // Several words typed right: the words split in two, one side the start of
 // the family name and the other the start of the given names, in either
-// order and at any split ("naomi van der berg", "van der berg naomi"). One
-// range of patients_family_unaccent_idx per split, in name order; the parts
-// arrive unnormalised and pairwise (family_parts[i] with given_parts[i]).
+// order and at any split ("naomi van der berg", "van der berg naomi"); the
+// parts arrive unnormalised and pairwise (family_parts[i] with
+// given_parts[i]). patient_search_parts (migration 00018) takes the family
+// names from the name dictionary and reads, for each in name order, the
+// patients with the given-name prefix, until the page is full.
 func (q *Queries) PatientSearchByNameParts(ctx context.Context, arg PatientSearchByNamePartsParams) ([]PatientSearchByNamePartsRow, error) {
 	rows, err := q.db.Query(ctx, patientSearchByNameParts,
 		arg.FamilyParts,
 		arg.GivenParts,
-		arg.AfterFamily,
-		arg.AfterGiven,
-		arg.AfterID,
 		arg.BirthDate,
 		arg.Mrn,
 		arg.Phone,
@@ -1324,6 +1299,9 @@ func (q *Queries) PatientSearchByNameParts(ctx context.Context, arg PatientSearc
 		arg.ScopeUser,
 		arg.ScopeWards,
 		arg.ScopeDepartment,
+		arg.AfterFamily,
+		arg.AfterGiven,
+		arg.AfterID,
 		arg.Lim,
 	)
 	if err != nil {
@@ -1367,6 +1345,7 @@ func (q *Queries) PatientSearchByNameParts(ctx context.Context, arg PatientSearc
 			&i.Patient.PhoneDigits,
 			&i.FamilyKey,
 			&i.GivenKey,
+			&i.Pos,
 		); err != nil {
 			return nil, err
 		}

@@ -139,41 +139,18 @@ LIMIT sqlc.arg(lim);
 -- name: PatientSearchByNameParts :many
 -- Several words typed right: the words split in two, one side the start of
 -- the family name and the other the start of the given names, in either
--- order and at any split ("naomi van der berg", "van der berg naomi"). One
--- range of patients_family_unaccent_idx per split, in name order; the parts
--- arrive unnormalised and pairwise (family_parts[i] with given_parts[i]).
-SELECT sqlc.embed(patients), m.family_key::text AS family_key, m.given_key::text AS given_key
-FROM (
-    SELECT DISTINCT x.id, x.family_key, x.given_key
-    FROM (SELECT lower(f_unaccent((sqlc.arg(family_parts)::text[])[i])) COLLATE "C" AS f,
-                 lower(f_unaccent((sqlc.arg(given_parts)::text[])[i])) COLLATE "C" AS g
-          FROM generate_subscripts(sqlc.arg(family_parts)::text[], 1) AS i) s
-    CROSS JOIN LATERAL (
-        SELECT p.id, lower(f_unaccent(p.family_name)) COLLATE "C" AS family_key,
-               lower(f_unaccent(p.given_names)) COLLATE "C" AS given_key
-        FROM patients p
-        WHERE lower(f_unaccent(p.family_name)) COLLATE "C" >= s.f
-          AND lower(f_unaccent(p.family_name)) COLLATE "C" < s.f || chr(1114111)
-          AND lower(f_unaccent(p.given_names)) COLLATE "C" >= s.g
-          AND lower(f_unaccent(p.given_names)) COLLATE "C" < s.g || chr(1114111)
-          AND p.active
-          AND (sqlc.narg(after_family)::text IS NULL
-               OR (lower(f_unaccent(p.family_name)) COLLATE "C", lower(f_unaccent(p.given_names)) COLLATE "C", p.id)
-                  > (sqlc.narg(after_family)::text COLLATE "C", sqlc.narg(after_given)::text COLLATE "C", sqlc.narg(after_id)::uuid))
-          AND (sqlc.narg(birth_date)::date IS NULL OR p.birth_date = sqlc.narg(birth_date)::date)
-          AND (sqlc.narg(mrn)::text IS NULL OR p.mrn = sqlc.narg(mrn)::text)
-          AND (sqlc.narg(phone)::text IS NULL OR p.phone_digits LIKE '%' || sqlc.narg(phone)::text || '%')
-          AND (sqlc.narg(identifier)::text IS NULL OR EXISTS (
-                SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = p.id AND pi.value = sqlc.narg(identifier)::text))
-          AND (sqlc.narg(scope_user)::uuid IS NULL
-               OR patient_in_scope(p.id, sqlc.narg(scope_user)::uuid, sqlc.arg(scope_wards)::uuid[], sqlc.narg(scope_department)::uuid))
-        ORDER BY 2, 3, 1
-        LIMIT sqlc.arg(lim)) x
-    ORDER BY x.family_key, x.given_key, x.id
-    LIMIT sqlc.arg(lim)
-) m
+-- order and at any split ("naomi van der berg", "van der berg naomi"); the
+-- parts arrive unnormalised and pairwise (family_parts[i] with
+-- given_parts[i]). patient_search_parts (migration 00018) takes the family
+-- names from the name dictionary and reads, for each in name order, the
+-- patients with the given-name prefix, until the page is full.
+SELECT sqlc.embed(patients), m.family_key::text AS family_key, m.given_key::text AS given_key, m.pos::int AS pos
+FROM patient_search_parts(sqlc.arg(family_parts)::text[], sqlc.arg(given_parts)::text[],
+        sqlc.narg(birth_date)::date, sqlc.narg(mrn)::text, sqlc.narg(phone)::text, sqlc.narg(identifier)::text,
+        sqlc.narg(scope_user)::uuid, sqlc.arg(scope_wards)::uuid[], sqlc.narg(scope_department)::uuid,
+        sqlc.narg(after_family)::text, sqlc.narg(after_given)::text, sqlc.narg(after_id)::uuid, sqlc.arg(lim)::int) m
 JOIN patients ON patients.id = m.id
-ORDER BY m.family_key, m.given_key, m.id;
+ORDER BY pos;
 
 -- name: PatientSearchByNearName :many
 -- A typo on one side of a split (see PatientSearchByNameParts), matched

@@ -123,8 +123,8 @@ func (r report) markdown() string {
 	if cpus == "" {
 		cpus = fmt.Sprint(runtime.NumCPU())
 	}
-	w("- %s CPUs (%s), Go %s, PostgreSQL %s (`shared_buffers` 1 GB, `fsync` and `synchronous_commit` on: every\n", cpus, cpuModel(), strings.TrimPrefix(runtime.Version(), "go"), pgVersion())
-	w("  write is durable, as in production).\n")
+	w("- %s CPUs (%s), Go %s, PostgreSQL %s (`shared_buffers` 1 GB, `max_wal_size` 1 GB and `checkpoint_timeout` 5 min as\n", cpus, cpuModel(), strings.TrimPrefix(runtime.Version(), "go"), pgVersion())
+	w("  PostgreSQL's defaults, `fsync` and `synchronous_commit` on: every write is durable, as in production).\n")
 	w("- **CPU 0**: the backend (`hospital-erp api`, `GOMAXPROCS=1`, pinned with `taskset`), like one pod with a 1000m limit.\n")
 	w("- **CPU 1**: PostgreSQL, PgBouncer (transaction pooling, 20 server connections), Redis, and the load generator\n")
 	w("  itself (its CPU competes with the database: the figures are conservative).\n")

@@ -341,6 +341,28 @@ func freePort(t *testing.T) int {
 	return ports[0]
 }
 
+// cronJob returns the environment's CronJob name, failing t without one.
+func (b *bundle) cronJob(t *testing.T, name string) *batchv1.CronJob {
+	t.Helper()
+	for _, c := range b.cronjobs {
+		if c.Name == name {
+			return c
+		}
+	}
+	t.Fatalf("no CronJob %s", name)
+	return nil
+}
+
+// checkDirectDatabaseURL: c reaches RDS (DATABASE_HOST) directly, over TLS,
+// not through PgBouncer.
+func (b *bundle) checkDirectDatabaseURL(t *testing.T, c *corev1.Container) {
+	t.Helper()
+	url := b.envValue(c, "DATABASE_URL")
+	if !strings.Contains(url, "@$(DATABASE_HOST):") || !strings.Contains(url, "sslmode=require") {
+		t.Errorf("DATABASE_URL %q: must reach DATABASE_HOST (RDS) directly with sslmode=require", url)
+	}
+}
+
 // TestBackupCronJob: the scheduled logical backup (docs/reliability.md)
 // runs "hospital-erp backup" at least four times a day, never two at once,
 // with a deadline; it writes into a directory on a PersistentVolumeClaim of
@@ -349,15 +371,7 @@ func freePort(t *testing.T) int {
 // over TLS, as its own read-only role's secret.
 func TestBackupCronJob(t *testing.T) {
 	envs(t, func(t *testing.T, b *bundle) {
-		var cj *batchv1.CronJob
-		for _, c := range b.cronjobs {
-			if c.Name == "backup" {
-				cj = c
-			}
-		}
-		if cj == nil {
-			t.Fatal("no CronJob backup")
-		}
+		cj := b.cronJob(t, "backup")
 		s := cj.Spec
 		fields := strings.Fields(s.Schedule)
 		if len(fields) != 5 || fields[2] != "*" || fields[3] != "*" || fields[4] != "*" {
@@ -412,10 +426,7 @@ func TestBackupCronJob(t *testing.T) {
 		if claim == "" || !found {
 			t.Errorf("--out %q is not a mounted PersistentVolumeClaim of the environment (claim %q)", flags["--out"], claim)
 		}
-		url := b.envValue(&c, "DATABASE_URL")
-		if !strings.Contains(url, "@$(DATABASE_HOST):") || !strings.Contains(url, "sslmode=require") {
-			t.Errorf("DATABASE_URL %q: must reach DATABASE_HOST (RDS) directly with sslmode=require", url)
-		}
+		b.checkDirectDatabaseURL(t, &c)
 		for _, e := range c.Env {
 			if r := e.ValueFrom; r != nil && r.SecretKeyRef != nil && r.SecretKeyRef.Name != "database-backup" {
 				t.Errorf("env %s from Secret %s: the backup uses its own role (database-backup)", e.Name, r.SecretKeyRef.Name)
@@ -431,15 +442,7 @@ func TestBackupCronJob(t *testing.T) {
 // role, never as the application or the migrator.
 func TestAuditVerifyCronJob(t *testing.T) {
 	envs(t, func(t *testing.T, b *bundle) {
-		var cj *batchv1.CronJob
-		for _, c := range b.cronjobs {
-			if c.Name == "audit-verify" {
-				cj = c
-			}
-		}
-		if cj == nil {
-			t.Fatal("no CronJob audit-verify")
-		}
+		cj := b.cronJob(t, "audit-verify")
 		s := cj.Spec
 		fields := strings.Fields(s.Schedule)
 		if len(fields) != 5 || fields[2] != "*" || fields[3] != "*" || fields[4] != "*" || strings.ContainsAny(fields[0]+fields[1], "*/,") {
@@ -463,10 +466,7 @@ func TestAuditVerifyCronJob(t *testing.T) {
 		if !slices.Equal(c.Args, []string{"audit", "verify"}) {
 			t.Fatalf("args %v: want hospital-erp audit verify", c.Args)
 		}
-		url := b.envValue(&c, "DATABASE_URL")
-		if !strings.Contains(url, "@$(DATABASE_HOST):") || !strings.Contains(url, "sslmode=require") {
-			t.Errorf("DATABASE_URL %q: must reach DATABASE_HOST (RDS) directly with sslmode=require", url)
-		}
+		b.checkDirectDatabaseURL(t, &c)
 		refs := 0
 		for _, e := range c.Env {
 			if r := e.ValueFrom; r != nil && r.SecretKeyRef != nil {

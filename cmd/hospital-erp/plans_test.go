@@ -5,8 +5,12 @@ import (
 	mrand "math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/hospital-erp/hospital-erp/internal/demo"
 	"github.com/hospital-erp/hospital-erp/internal/postgres/explain"
@@ -56,5 +60,76 @@ func TestMainQueriesUseIndexes(t *testing.T) {
 				t.Errorf("%s reads all of %s:\n%s", p.Name, tbl, p.Text)
 			}
 		}
+	}
+}
+
+// The search functions' statements (patient_search_parts,
+// patient_search_near) run with forced generic plans, planned once per
+// server connection for any values: those plans must still reach patients
+// through patients_family_unaccent_idx, never by reading the table. The
+// plans inside a function are invisible to EXPLAIN of its call, so
+// auto_explain reports each nested statement's plan as it runs, with the
+// planner's defaults (nothing priced out).
+func TestSearchFunctionsPlansUseIndexes(t *testing.T) {
+	tb := startBackend(t, backendOpts{})
+	ctx := context.Background()
+	if err := demo.CopyPatients(ctx, tb.DB, 20000, mrand.New(mrand.NewPCG(5, 5))); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := pgx.ParseConfig(tb.AdminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var plans []string
+	cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
+		mu.Lock()
+		defer mu.Unlock()
+		plans = append(plans, n.Message)
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, sql := range []string{"ANALYZE", "LOAD 'auto_explain'", "SET auto_explain.log_min_duration = 0",
+		"SET auto_explain.log_nested_statements = on", "SET auto_explain.log_level = notice", "SET client_min_messages = notice"} {
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	var family, given string
+	if err := conn.QueryRow(ctx, `SELECT lower(family_name), lower(split_part(given_names, ' ', 1)) FROM patients
+		WHERE family_name ~ '^[A-Za-z]{4,}$' AND given_names ~ '^[A-Za-z]{4,}' ORDER BY id LIMIT 1`).Scan(&family, &given); err != nil {
+		t.Fatal(err)
+	}
+	typo := given[:1] + given[2:3] + given[1:2] + given[3:] // two letters swapped
+	wards := []string{}
+	for range 7 { // past the point where PostgreSQL would have chosen for itself
+		if _, err := conn.Exec(ctx, `SELECT count(*) FROM patient_search_parts($1, $2, NULL, NULL, NULL, NULL, NULL, $3, NULL, NULL, NULL, NULL, 21)`,
+			[]string{given + " " + family, family, given}, []string{"", given, family}, wards); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, `SELECT count(*) FROM patient_search_near($1, $2, $3, NULL, NULL, NULL, NULL, NULL, $4, NULL, NULL, NULL, NULL, NULL, 21)`,
+			[]string{typo + " " + family, family, typo}, []string{"", typo, family}, typo+" "+family, wards); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	reads := 0
+	for _, p := range plans {
+		if !strings.Contains(p, "patients p") && !strings.Contains(p, "on patients") {
+			continue
+		}
+		if strings.Contains(p, "Seq Scan on patients") {
+			t.Errorf("a search function reads the whole patients table:\n%s", p)
+		}
+		if strings.Contains(p, "patients_family_unaccent_idx on patients") {
+			reads++
+		}
+	}
+	if reads < 14 {
+		t.Fatalf("%d nested plans read patients through patients_family_unaccent_idx, want one per call at least (14); %d plans seen", reads, len(plans))
 	}
 }

@@ -24,7 +24,7 @@ func runLoadgen(ctx context.Context, args []string, getenv func(string) string, 
 	fs.SetOutput(stdout)
 	url := fs.String("url", "http://localhost:3000", "base URL of the system")
 	user := fs.String("user", "reception", "username (a role that needs no MFA, such as a receptionist)")
-	scenarios := fs.String("scenario", "search", "comma-separated: search, read, book, admit, login, fanout")
+	scenarios := fs.String("scenario", "search", "comma-separated: search, read, book, checkin (uses up the next day's booked appointments), admit, transfer (admits first, unmeasured), login, fanout")
 	rate := fs.Float64("rate", 200, "requests per second")
 	duration := fs.Duration("duration", 30*time.Second, "how long to send")
 	inflight := fs.Int("max-in-flight", 512, "requests in flight beyond which new ones are dropped (counted)")
@@ -103,6 +103,14 @@ func runLoadgen(ctx context.Context, args []string, getenv func(string) string, 
 			continue
 		}
 		var admit *loadgen.Admit
+		// capacity is how many one-off commands (check-ins, admissions,
+		// transfers) a run can make: its rate for its duration, with room.
+		capacity := func() int {
+			if *findMax > 0 {
+				return int(*maxRate * duration.Seconds())
+			}
+			return int(*rate * duration.Seconds() * 1.2)
+		}
 		newScenario := func() (loadgen.Scenario, error) {
 			switch name {
 			case "search":
@@ -117,17 +125,36 @@ func runLoadgen(ctx context.Context, args []string, getenv func(string) string, 
 					fmt.Fprintf(stdout, "  %d free slots to book\n", b.Slots())
 				}
 				return b, err
-			case "admit":
-				n := int(*rate * duration.Seconds() * 1.2)
-				if *findMax > 0 {
-					n = int(*maxRate * duration.Seconds())
+			case "checkin":
+				ci, err := loadgen.NewCheckIn(ctx, c, capacity())
+				if err == nil {
+					fmt.Fprintf(stdout, "  %d booked appointments to check in\n", ci.Capacity())
 				}
-				a, err := loadgen.NewAdmit(ctx, c, n)
+				return ci, err
+			case "admit":
+				a, err := loadgen.NewAdmit(ctx, c, capacity())
 				if err == nil {
 					fmt.Fprintf(stdout, "  %d free beds and patients to admit\n", a.Capacity())
 				}
 				admit = a
 				return a, err
+			case "transfer":
+				a, err := loadgen.NewAdmit(ctx, c, capacity())
+				if err != nil {
+					return nil, err
+				}
+				admit = a
+				fmt.Fprintf(stdout, "  admitting %d patients to transfer (not measured)\n", a.Capacity())
+				for range a.Capacity() {
+					if err := a.Next()(ctx); err != nil {
+						return nil, err
+					}
+				}
+				t, err := loadgen.NewTransfer(ctx, c, a)
+				if err == nil {
+					fmt.Fprintf(stdout, "  %d transfers to make\n", t.Capacity())
+				}
+				return t, err
 			}
 			return nil, fmt.Errorf("loadgen: unknown scenario %q", name)
 		}

@@ -55,11 +55,37 @@ func TestSeedScaleAndLoadScenarios(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(loadgen.Run(ctx, book, loadgen.Options{Rate: 50, Duration: time.Second}))
+	checkIn, err := loadgen.NewCheckIn(ctx, desk.C, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ci := loadgen.Run(ctx, checkIn, loadgen.Options{Rate: 20, Duration: time.Second})
+	check(ci)
+	var checkedIn int64
+	if err := tb.DB.Pool.QueryRow(ctx, `SELECT count(*) FROM appointments WHERE status = 'checked_in'`).Scan(&checkedIn); err != nil {
+		t.Fatal(err)
+	}
+	if checkedIn != ci.OK {
+		t.Errorf("%d appointments checked in, the scenario made %d", checkedIn, ci.OK)
+	}
 	admit, err := loadgen.NewAdmit(ctx, desk.C, 60)
 	if err != nil {
 		t.Fatal(err)
 	}
 	check(loadgen.Run(ctx, admit, loadgen.Options{Rate: 50, Duration: time.Second}))
+	transfer, err := loadgen.NewTransfer(ctx, desk.C, admit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := loadgen.Run(ctx, transfer, loadgen.Options{Rate: 20, Duration: time.Second})
+	check(tr)
+	var transferred int64 // stays ended: before the discharges, only by transfers
+	if err := tb.DB.Pool.QueryRow(ctx, `SELECT count(*) FROM bed_stays WHERE ended_at IS NOT NULL`).Scan(&transferred); err != nil {
+		t.Fatal(err)
+	}
+	if transferred != tr.OK {
+		t.Errorf("%d bed stays ended by transfers, the scenario made %d", transferred, tr.OK)
+	}
 	if err := admit.Cleanup(ctx, 4, nurse.C); err != nil {
 		t.Fatalf("cleanup: %v", err)
 	}

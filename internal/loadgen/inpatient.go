@@ -81,6 +81,7 @@ type Admit struct {
 	mu       sync.Mutex
 	next     int
 	admitted []admission.Admission
+	vacated  []string // beds left by transfers (Transfer), to be cleaned
 }
 
 // NewAdmit loads the available beds and as many patients who are not in
@@ -144,7 +145,8 @@ func (a *Admit) Next() Op {
 }
 
 // Cleanup discharges every admission made and, with housekeeping (a user
-// with bed.write; nil leaves the beds to be cleaned), cleans its bed, with
+// with bed.write; nil leaves the beds to be cleaned), cleans its bed and
+// the beds transfers left, with
 // workers concurrent requests, so the next run finds the beds free.
 func (a *Admit) Cleanup(ctx context.Context, workers int, housekeeping *client.Client) error {
 	work := make(chan admission.Admission)
@@ -176,6 +178,14 @@ func (a *Admit) Cleanup(ctx context.Context, workers int, housekeeping *client.C
 	close(work)
 	wg.Wait()
 	a.admitted = nil
+	if housekeeping != nil {
+		for _, bed := range a.vacated {
+			if _, err := housekeeping.BedAction(ctx, bed, "clean"); err != nil && firstErr == nil {
+				firstErr = err
+			}
+		}
+	}
+	a.vacated = nil
 	return firstErr
 }
 

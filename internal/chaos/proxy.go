@@ -33,16 +33,36 @@ type Proxy struct {
 }
 
 type link struct {
-	client, server net.Conn
+	client net.Conn
 	// drain: the client was cut after its last chunk was forwarded; the
-	// server side stays open until the server has answered it.
+	// server side stays open until the server has answered it (Proxy.mu).
 	drain bool
+
+	mu     sync.Mutex // server and closed: a cut can come while serve dials
+	server net.Conn
+	closed bool
+}
+
+// setServer attaches the upstream connection; false when the link was cut
+// meanwhile (the caller closes s).
+func (l *link) setServer(s net.Conn) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return false
+	}
+	l.server = s
+	return true
 }
 
 func (l *link) close() {
+	l.mu.Lock()
+	l.closed = true
+	server := l.server
+	l.mu.Unlock()
 	closeHard(l.client)
-	if l.server != nil {
-		closeHard(l.server)
+	if server != nil {
+		closeHard(server)
 	}
 }
 
@@ -150,9 +170,10 @@ func (p *Proxy) serve(c net.Conn) {
 	if err != nil {
 		return // the client sees the connection closed, as with a refused upstream
 	}
-	p.mu.Lock()
-	l.server = s
-	p.mu.Unlock()
+	if !l.setServer(s) {
+		closeHard(s)
+		return
+	}
 	done := make(chan struct{}, 2)
 	go func() { p.pump(l, c, s, true); done <- struct{}{} }()
 	go func() { p.pump(l, s, c, false); done <- struct{}{} }()

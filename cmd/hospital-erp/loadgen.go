@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime/debug"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,7 +25,8 @@ func runLoadgen(ctx context.Context, args []string, getenv func(string) string, 
 	fs.SetOutput(stdout)
 	url := fs.String("url", "http://localhost:3000", "base URL of the system")
 	user := fs.String("user", "reception", "username (a role that needs no MFA, such as a receptionist)")
-	scenarios := fs.String("scenario", "search", "comma-separated: search, read, book, checkin (uses up the next day's booked appointments), admit, transfer (admits first, unmeasured), login, fanout")
+	scenarios := fs.String("scenario", "search", "comma-separated: search, read, book, checkin (uses up the next day's booked appointments), admit, transfer (admits first, unmeasured), login, fanout, mix (see --mix)")
+	mixFlag := fs.String("mix", "read=8,search=2,book=1,checkin=1,login=1", "scenario mix: scenarios run at once, each request chosen by weight (search, read, book, checkin, admit, login)")
 	rate := fs.Float64("rate", 200, "requests per second")
 	duration := fs.Duration("duration", 30*time.Second, "how long to send")
 	inflight := fs.Int("max-in-flight", 512, "requests in flight beyond which new ones are dropped (counted)")
@@ -111,7 +113,31 @@ func runLoadgen(ctx context.Context, args []string, getenv func(string) string, 
 			}
 			return int(*rate * duration.Seconds() * 1.2)
 		}
+		var build func(name string) (loadgen.Scenario, error)
 		newScenario := func() (loadgen.Scenario, error) {
+			if name != "mix" {
+				return build(name)
+			}
+			var parts []loadgen.Scenario
+			var weights []int
+			for _, item := range strings.Split(*mixFlag, ",") {
+				part, weight, _ := strings.Cut(strings.TrimSpace(item), "=")
+				w, err := strconv.Atoi(weight)
+				if err != nil || w <= 0 {
+					return nil, fmt.Errorf("loadgen: --mix %q: want name=weight,... with positive weights", *mixFlag)
+				}
+				if part == "transfer" || part == "fanout" || part == "mix" {
+					return nil, fmt.Errorf("loadgen: --mix: %s cannot be part of a mix", part)
+				}
+				sc, err := build(part)
+				if err != nil {
+					return nil, err
+				}
+				parts, weights = append(parts, sc), append(weights, w)
+			}
+			return loadgen.NewMix(parts, weights, *seed)
+		}
+		build = func(name string) (loadgen.Scenario, error) {
 			switch name {
 			case "search":
 				return loadgen.NewSearch(c, *seed, *population), nil

@@ -55,6 +55,24 @@ func TestSeedScaleAndLoadScenarios(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(loadgen.Run(ctx, book, loadgen.Options{Rate: 50, Duration: time.Second}))
+	// Several scenarios at once: the whole and each part reported.
+	mixRead, err := loadgen.NewRead(ctx, desk.C, 300, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mix, err := loadgen.NewMix([]loadgen.Scenario{mixRead, loadgen.NewSearch(desk.C, 1, 3000)}, []int{3, 1}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mr := loadgen.Run(ctx, mix, loadgen.Options{Rate: 80, Duration: time.Second})
+	check(mr)
+	if len(mr.Parts) != 2 || mr.Parts[0].OK == 0 || mr.Parts[1].OK == 0 || mr.Parts[0].OK+mr.Parts[1].OK != mr.OK ||
+		mr.Parts[0].OK < mr.Parts[1].OK || mr.Parts[0].LatencyMS.Max == 0 {
+		t.Errorf("mix: %d ok, parts %+v", mr.OK, mr.Parts)
+	}
+	if md := loadgen.Markdown([]loadgen.Result{mr}); !strings.Contains(md, "› patient search") {
+		t.Errorf("mix report without its parts:\n%s", md)
+	}
 	checkIn, err := loadgen.NewCheckIn(ctx, desk.C, 1000)
 	if err != nil {
 		t.Fatal(err)

@@ -55,6 +55,8 @@ type Result struct {
 	LatencyMS   Percentiles    `json:"latency_ms"`
 	StartedAt   time.Time      `json:"started_at"`
 	MaxInFlight int            `json:"max_in_flight"`
+	// Parts: a Mix's scenarios, each with its own counts and latencies.
+	Parts []Result `json:"parts,omitempty"`
 }
 
 // Percentiles of latency in milliseconds.
@@ -91,6 +93,15 @@ func Run(ctx context.Context, s Scenario, o Options) Result {
 	type job struct {
 		op        Op
 		scheduled time.Time
+		part      int // the Mix's scenario, 0 otherwise
+	}
+	mix, _ := s.(*Mix)
+	var parts []partResult
+	if mix != nil {
+		parts = make([]partResult, len(mix.parts))
+		for i := range parts {
+			parts[i].errors = map[string]int{}
+		}
 	}
 	jobs := make(chan job)
 	run := func(j job) {
@@ -105,10 +116,16 @@ func Run(ctx context.Context, s Scenario, o Options) Result {
 				key = fmt.Sprint(st)
 			}
 			res.Errors[key]++
+			if parts != nil {
+				parts[j.part].errors[key]++
+			}
 			return
 		}
 		ok.Add(1)
 		latencies = append(latencies, lat)
+		if parts != nil {
+			parts[j.part].latencies = append(parts[j.part].latencies, lat)
+		}
 	}
 	worker := func(j job) {
 		defer wg.Done()
@@ -140,7 +157,15 @@ func Run(ctx context.Context, s Scenario, o Options) Result {
 			dropped.Add(1)
 			continue
 		}
-		j := job{op: s.Next(), scheduled: scheduled}
+		j := job{scheduled: scheduled}
+		if mix != nil {
+			j.part, j.op = mix.pick()
+			mu.Lock()
+			parts[j.part].sent++
+			mu.Unlock()
+		} else {
+			j.op = s.Next()
+		}
 		sent.Add(1)
 		inFlight.Add(1)
 		select {
@@ -160,7 +185,19 @@ func Run(ctx context.Context, s Scenario, o Options) Result {
 	res.Sent, res.OK, res.Dropped = sent.Load(), ok.Load(), dropped.Load()
 	res.Throughput = float64(res.OK) / elapsed.Seconds()
 	res.LatencyMS = percentiles(latencies)
+	for i, p := range parts {
+		res.Parts = append(res.Parts, Result{Scenario: mix.parts[i].Name(), Rate: o.Rate * float64(mix.weights[i]) / float64(mix.total),
+			Duration: res.Duration, Sent: p.sent, OK: int64(len(p.latencies)), Errors: p.errors,
+			Throughput: float64(len(p.latencies)) / elapsed.Seconds(), LatencyMS: percentiles(p.latencies), StartedAt: res.StartedAt})
+	}
 	return res
+}
+
+// partResult is what Run gathers for one of a Mix's scenarios.
+type partResult struct {
+	sent      int64
+	latencies []time.Duration
+	errors    map[string]int
 }
 
 func percentiles(l []time.Duration) Percentiles {
@@ -187,7 +224,15 @@ func Markdown(results []Result) string {
 	var b strings.Builder
 	b.WriteString("| scenario | target rate | sent | ok | throughput | p50 ms | p95 ms | p99 ms | max ms | errors | dropped |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|\n")
+	var rows []Result
 	for _, r := range results {
+		rows = append(rows, r)
+		for _, part := range r.Parts {
+			part.Scenario = r.Scenario + " › " + part.Scenario
+			rows = append(rows, part)
+		}
+	}
+	for _, r := range rows {
 		errs := []string{}
 		keys := make([]string, 0, len(r.Errors))
 		for k := range r.Errors {

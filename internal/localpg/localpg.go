@@ -233,7 +233,7 @@ func (s *Server) CreateDatabase(ctx context.Context, name string) error {
 // CopyDatabase makes database to a file-level copy of from (which nobody
 // may be connected to), replacing any database to. It returns false, and
 // copies nothing, when from does not exist. A copy does not carry from's
-// ALTER DATABASE settings: run migrate on it (postgres.DatabaseSettings).
+// ALTER DATABASE settings: run migrate on it (it sets postgres.DatabaseSettings).
 func (s *Server) CopyDatabase(ctx context.Context, from, to string) (bool, error) {
 	conn, err := pgx.Connect(ctx, s.URL("postgres"))
 	if err != nil {

@@ -98,22 +98,28 @@ func Migrate(ctx context.Context, url string, logger *slog.Logger) error {
 	for _, r := range results {
 		logger.Info("migration applied", "version", r.Source.Version, "file", r.Source.Path, "duration", r.Duration)
 	}
-	if _, err := db.ExecContext(ctx, DatabaseSettings); err != nil {
+	var name string
+	if err := db.QueryRowContext(ctx, "SELECT current_database()").Scan(&name); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if _, err := db.ExecContext(ctx, DatabaseSettings(name)); err != nil {
 		return fmt.Errorf("migrate: database settings: %w", err)
 	}
 	return nil
 }
 
-// DatabaseSettings are settings of the database itself that the
-// application relies on: no JIT compilation (migration 00008 says why).
-// A migration set them once, but they belong to the database, not to its
-// contents: a copy made with CREATE DATABASE ... TEMPLATE, or a dump
-// restored into a database created by hand, silently lost them, and with
-// JIT on every typo search spent 220 ms compiling (found by the benchmark,
-// whose runs start from such a copy). Every migrate run sets them again;
-// they apply to sessions opened afterwards. Run it connected to the
-// database concerned.
-const DatabaseSettings = `DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET jit = off', current_database()); END $$`
+// DatabaseSettings is the statement that sets, on database name, the
+// settings of the database itself that the application relies on: no JIT
+// compilation (migration 00008 says why). A migration set them once, but
+// they belong to the database, not to its contents: a copy made with
+// CREATE DATABASE ... TEMPLATE, or a dump restored into a database created
+// by hand, silently lost them, and with JIT on every typo search spent
+// 220 ms compiling (found by the benchmark, whose runs start from such a
+// copy). Every migrate run sets them again; they apply to sessions opened
+// afterwards.
+func DatabaseSettings(name string) string {
+	return "ALTER DATABASE " + pgx.Identifier{name}.Sanitize() + " SET jit = off"
+}
 
 // MigrationStatus writes one line per embedded migration: applied or pending.
 func MigrationStatus(ctx context.Context, url string, w io.Writer) error {

@@ -173,12 +173,7 @@ func NewDatabase(t testing.TB) Database {
 	}
 	// A copy does not carry the template's database settings; set them as
 	// migrate does, so tests run with the settings production has.
-	conn2, err := pgx.Connect(ctx, e.pg.URL(name))
-	if err != nil {
-		t.Fatalf("testenv: connect to %s: %v", name, err)
-	}
-	defer conn2.Close(ctx)
-	if _, err := conn2.Exec(ctx, postgres.DatabaseSettings); err != nil {
+	if _, err := conn.Exec(ctx, postgres.DatabaseSettings(name)); err != nil {
 		t.Fatalf("testenv: database settings: %v", err)
 	}
 	return Database{Name: name, URL: e.bouncer.UserURL(AppRole, e.appPass, name), DirectURL: e.pg.URL(name)}

@@ -380,17 +380,6 @@ ORDER BY m.family_key, m.given_key, m.id`
 		}
 		return out
 	}
-	// patient.nameSplits, as the store calls it.
-	splits := func(q string) (families, givens []string) {
-		words := strings.Fields(q)
-		families, givens = []string{strings.Join(words, " ")}, []string{""}
-		for k := 1; k < len(words); k++ {
-			head, tail := strings.Join(words[:k], " "), strings.Join(words[k:], " ")
-			families = append(families, tail, head)
-			givens = append(givens, head, tail)
-		}
-		return families, givens
-	}
 	// Families that fill pages of their own: many patients with one family
 	// name and a few given names, accents and case mixed.
 	if _, err := db.Pool.Exec(ctx, `INSERT INTO patients (family_name, given_names, sex)
@@ -424,7 +413,7 @@ ORDER BY m.family_key, m.given_key, m.id`
 		given := strings.Fields(p.given)[0]
 		for j, q := range []string{p.given + " " + p.family, p.family + " " + p.given, prefix(given, 3) + " " + prefix(p.family, 2),
 			given + " " + prefix(p.family, 1), strings.ToUpper(prefix(p.family, 4)) + " " + prefix(given, 1)} {
-			families, givens := splits(q)
+			families, givens := patient.NameSplits(strings.Fields(q))
 			var birth *time.Time
 			if (i+j)%4 == 0 {
 				birth = p.birth

@@ -176,7 +176,7 @@ func storeList(ctx context.Context, q *dbgen.Queries, f ListFilter, scope access
 		}
 		// Several words: first the exact-prefix name parts, then, when that
 		// finds nothing, one mistyped word, then trigram similarity.
-		families, givens := nameSplits(strings.Fields(*similar))
+		families, givens := NameSplits(strings.Fields(*similar))
 		if after == nil || after.Mode == "parts" {
 			p := dbgen.PatientSearchByNamePartsParams{FamilyParts: families, GivenParts: givens, BirthDate: f.BirthDate,
 				Mrn: f.MRN, Phone: f.Phone, Identifier: f.Identifier, ScopeUser: scope.User, ScopeWards: wards,
@@ -359,7 +359,7 @@ func nameMatch(query *string) (like, similar *string) {
 	return nil, &q
 }
 
-// nameSplits cuts a several-word query in two at every word boundary,
+// NameSplits cuts a several-word query in two at every word boundary,
 // each half once as the family name and once as the given names:
 // "naomi van der berg" gives (family "van der berg", given "naomi"),
 // (family "naomi", given "van der berg"), (family "naomi van", given "der
@@ -367,7 +367,7 @@ func nameMatch(query *string) (like, similar *string) {
 // words with any given names ("van der berg"). families[i] goes with
 // givens[i]. Only the first eight words count (a name is not longer; the
 // splits stay few).
-func nameSplits(words []string) (families, givens []string) {
+func NameSplits(words []string) (families, givens []string) {
 	words = words[:min(len(words), 8)]
 	families, givens = []string{strings.Join(words, " ")}, []string{""}
 	for k := 1; k < len(words); k++ {

@@ -7,7 +7,7 @@ import (
 )
 
 func TestNameSplits(t *testing.T) {
-	families, givens := nameSplits(strings.Fields("naomi van der berg"))
+	families, givens := NameSplits(strings.Fields("naomi van der berg"))
 	want := [][2]string{{"naomi van der berg", ""}, {"van der berg", "naomi"}, {"naomi", "van der berg"},
 		{"der berg", "naomi van"}, {"naomi van", "der berg"}, {"berg", "naomi van der"}, {"naomi van der", "berg"}}
 	if len(families) != len(want) || len(givens) != len(want) {
@@ -19,7 +19,7 @@ func TestNameSplits(t *testing.T) {
 		}
 	}
 	// Long queries are cut at eight words.
-	families, _ = nameSplits(strings.Fields("a b c d e f g h i j k"))
+	families, _ = NameSplits(strings.Fields("a b c d e f g h i j k"))
 	if len(families) != 1+2*7 || slices.Contains(families, "i") {
 		t.Errorf("eleven words: %d splits %q", len(families), families)
 	}

@@ -13,8 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/hospital-erp/hospital-erp/internal/admission"
 	"github.com/hospital-erp/hospital-erp/internal/client"
 	"github.com/hospital-erp/hospital-erp/internal/patient"
@@ -225,7 +223,7 @@ func (l *Load) read(run context.Context, c *client.Client, id string) {
 
 // command sends fn with a new key until it is acknowledged or ctx ends.
 func (l *Load) command(ctx context.Context, op, token, ref string, fn func(ctx context.Context) (string, error)) bool {
-	key := uuid.NewString()
+	key := client.NewKey()
 	kctx := client.WithIdempotencyKey(ctx, key)
 	backoff := 20 * time.Millisecond
 	for n := 1; ; n++ {

@@ -6,8 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/hospital-erp/hospital-erp/internal/admission"
 	"github.com/hospital-erp/hospital-erp/internal/client"
 )
@@ -123,7 +121,7 @@ func (t *Transfer) Next() Op {
 	adm := t.admit.admitted[i]
 	t.admit.mu.Unlock()
 	return func(ctx context.Context) error {
-		moved, err := t.C.Transfer(ctx, adm.ID, adm.Version, admission.TransferInput{BedID: t.beds[i]}, uuid.NewString())
+		moved, err := t.C.Transfer(ctx, adm.ID, adm.Version, admission.TransferInput{BedID: t.beds[i]}, client.NewKey())
 		if err == nil {
 			t.admit.mu.Lock()
 			t.admit.admitted[i] = moved // Cleanup discharges it from where it is now

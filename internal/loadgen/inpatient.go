@@ -6,8 +6,6 @@ import (
 	mrand "math/rand/v2"
 	"sync"
 
-	"github.com/google/uuid"
-
 	"github.com/hospital-erp/hospital-erp/internal/admission"
 	"github.com/hospital-erp/hospital-erp/internal/client"
 )
@@ -134,7 +132,7 @@ func (a *Admit) Next() Op {
 	}
 	in := admission.AdmitInput{PatientID: a.patients[i], BedID: a.beds[i], Source: "emergency", Reason: "load test"}
 	return func(ctx context.Context) error {
-		adm, err := a.C.Admit(ctx, in, uuid.NewString()) // decoded: Cleanup needs its id and bed
+		adm, err := a.C.Admit(ctx, in, client.NewKey()) // decoded: Cleanup needs its id and bed
 		if err == nil {
 			a.mu.Lock()
 			a.admitted = append(a.admitted, adm)

@@ -8,8 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/hospital-erp/hospital-erp/internal/appointment"
 	"github.com/hospital-erp/hospital-erp/internal/client"
 	"github.com/hospital-erp/hospital-erp/internal/demo"
@@ -126,7 +124,7 @@ func (b *Book) Next() Op {
 	in := appointment.BookInput{PatientID: patient, PractitionerID: slot.PractitionerID, ClinicID: slot.ClinicID,
 		StartsAt: slot.StartsAt, Reason: "load test"}
 	return func(ctx context.Context) error {
-		_, err := b.C.Discarding().Book(ctx, in, uuid.NewString())
+		_, err := b.C.Discarding().Book(ctx, in, client.NewKey())
 		return err
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/hospital-erp/hospital-erp/internal/chaos"
@@ -109,6 +110,45 @@ func TestMRNCheckDigit(t *testing.T) {
 	}
 	if !luhnValid(p.Mrn) {
 		t.Fatalf("MRN %s fails the Luhn check", p.Mrn)
+	}
+}
+
+// New rows get time-ordered ids (migration 00019): version 7, the time
+// of the insert in their first 48 bits, so that rows made one after
+// another sort after one another; sessions keep random ids.
+func TestNewRowsGetTimeOrderedIDs(t *testing.T) {
+	db, _ := testenv.OpenDB(t)
+	ctx := context.Background()
+	q := db.Queries()
+	msOf := func(id uuid.UUID) time.Time {
+		b := id[:]
+		ms := int64(b[0])<<40 | int64(b[1])<<32 | int64(b[2])<<24 | int64(b[3])<<16 | int64(b[4])<<8 | int64(b[5])
+		return time.UnixMilli(ms)
+	}
+	var prev uuid.UUID
+	for i := range 50 {
+		before := time.Now().Truncate(time.Millisecond)
+		p, err := q.PatientCreate(ctx, dbgen.PatientCreateParams{FamilyName: "Order", GivenNames: fmt.Sprint("Test ", i), Sex: "female"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.ID.Version() != 7 || p.ID.Variant() != uuid.RFC4122 {
+			t.Fatalf("patient id %s: version %d, variant %v; want version 7 (RFC 9562)", p.ID, p.ID.Version(), p.ID.Variant())
+		}
+		if at := msOf(p.ID); at.Before(before.Add(-time.Second)) || at.After(time.Now().Add(time.Second)) {
+			t.Fatalf("patient id %s says %v, inserted at %v", p.ID, at, before)
+		}
+		if prev != uuid.Nil && msOf(p.ID).Before(msOf(prev)) {
+			t.Fatalf("id %s made after %s sorts before it", p.ID, prev)
+		}
+		prev = p.ID
+	}
+	var def string
+	if err := db.Pool.QueryRow(ctx, "SELECT column_default FROM information_schema.columns WHERE table_name = 'sessions' AND column_name = 'id'").Scan(&def); err != nil {
+		t.Fatal(err)
+	}
+	if def != "gen_random_uuid()" {
+		t.Fatalf("sessions.id defaults to %s; a session id travels in tokens and stays random", def)
 	}
 }
 

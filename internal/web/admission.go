@@ -234,7 +234,7 @@ func (s *Server) renderAdmissionCommand(w http.ResponseWriter, r *http.Request, 
 		Cmd:     cmd,
 		Adm:     a,
 		Row:     s.admissionRow(a),
-		Key:     newToken(),
+		Key:     newIdempotencyKey(),
 		Taken:   st.taken,
 		Summary: st.summary,
 	}

@@ -123,7 +123,7 @@ func (s *Server) renderAdmit(w http.ResponseWriter, r *http.Request, status int,
 	p := &AdmitPage{
 		Layout:  Layout{Title: "Admit a patient", Area: "Wards & beds", Nav: "beds"},
 		Tabs:    bedTabs(sess, "admit"),
-		Key:     newToken(),
+		Key:     newIdempotencyKey(),
 		Taken:   st.taken,
 		Summary: st.summary,
 		Reason: Field{Name: "reason", Label: "Reason for admission", Rows: 3, MaxLength: maxAdmitReason, Value: st.reason,

@@ -117,7 +117,7 @@ func (s *Server) renderBook(w http.ResponseWriter, r *http.Request, status int, 
 	}
 	p := &BookPage{
 		Layout:    Layout{Title: "Book an appointment", Area: "Appointments", Nav: "appointments"},
-		Key:       newToken(),
+		Key:       newIdempotencyKey(),
 		Taken:     st.taken,
 		SlotError: st.slotErr,
 		Summary:   st.summary,

@@ -174,6 +174,12 @@ func sessionFrom(ctx context.Context) *session {
 	return sess
 }
 
+// newIdempotencyKey is the Idempotency-Key a command's form carries: a
+// time-ordered UUID, as client.NewKey makes (see migration 00019). It
+// guards against a form sent twice, not against anyone: the key is only
+// ever looked up with the signed-in user's id.
+func newIdempotencyKey() string { return client.NewKey() }
+
 func newToken() string {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b)

@@ -500,7 +500,7 @@ WHERE ($1::timestamptz IS NULL OR (created_at, id) > ($1::timestamptz, $2::uuid)
   AND ($8::text IS NULL OR EXISTS (
         SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = patients.id AND pi.value = $8::text))
   AND ($9::uuid IS NULL
-       OR patient_in_scope(id, $9::uuid, $10::uuid[], $11::uuid))
+       OR id = ANY (ARRAY(SELECT patient_scope($9::uuid, $10::uuid[], $11::uuid))))
 ORDER BY created_at, id
 LIMIT $12
 `
@@ -597,7 +597,7 @@ WHERE ($1::timestamptz IS NULL OR (created_at, id) < ($1::timestamptz, $2::uuid)
   AND ($8::text IS NULL OR EXISTS (
         SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = patients.id AND pi.value = $8::text))
   AND ($9::uuid IS NULL
-       OR patient_in_scope(id, $9::uuid, $10::uuid[], $11::uuid))
+       OR id = ANY (ARRAY(SELECT patient_scope($9::uuid, $10::uuid[], $11::uuid))))
 ORDER BY created_at DESC, id DESC
 LIMIT $12
 `
@@ -694,7 +694,7 @@ WHERE ($1::text IS NULL OR mrn > $1::text)
   AND ($7::text IS NULL OR EXISTS (
         SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = patients.id AND pi.value = $7::text))
   AND ($8::uuid IS NULL
-       OR patient_in_scope(id, $8::uuid, $9::uuid[], $10::uuid))
+       OR id = ANY (ARRAY(SELECT patient_scope($8::uuid, $9::uuid[], $10::uuid))))
 ORDER BY mrn
 LIMIT $11
 `
@@ -789,7 +789,7 @@ WHERE ($1::text IS NULL OR mrn < $1::text)
   AND ($7::text IS NULL OR EXISTS (
         SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = patients.id AND pi.value = $7::text))
   AND ($8::uuid IS NULL
-       OR patient_in_scope(id, $8::uuid, $9::uuid[], $10::uuid))
+       OR id = ANY (ARRAY(SELECT patient_scope($8::uuid, $9::uuid[], $10::uuid))))
 ORDER BY mrn DESC
 LIMIT $11
 `
@@ -885,7 +885,7 @@ WHERE ($1::text IS NULL OR (lower(family_name), lower(given_names), id) > (lower
   AND ($9::text IS NULL OR EXISTS (
         SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = patients.id AND pi.value = $9::text))
   AND ($10::uuid IS NULL
-       OR patient_in_scope(id, $10::uuid, $11::uuid[], $12::uuid))
+       OR id = ANY (ARRAY(SELECT patient_scope($10::uuid, $11::uuid[], $12::uuid))))
 ORDER BY lower(family_name), lower(given_names), id
 LIMIT $13
 `
@@ -909,6 +909,10 @@ type PatientListByNameParams struct {
 // Keyset pages, one query per allowed sort: the ORDER BY is never built
 // from user input. The after_* arguments are the last row of the previous
 // page. Filters are optional (NULL = no filter); merged records are hidden.
+// A care-scoped actor's rows are fetched from the scope's patients
+// (patient_scope, migration 00020) by primary key: a row-by-row scope check
+// while walking the sort's index read the whole registry when the scope's
+// patients lay at the far end of the sort.
 func (q *Queries) PatientListByName(ctx context.Context, arg PatientListByNameParams) ([]Patient, error) {
 	rows, err := q.db.Query(ctx, patientListByName,
 		arg.AfterFamily,
@@ -987,7 +991,7 @@ WHERE ($1::text IS NULL OR (lower(family_name), lower(given_names), id) < (lower
   AND ($9::text IS NULL OR EXISTS (
         SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = patients.id AND pi.value = $9::text))
   AND ($10::uuid IS NULL
-       OR patient_in_scope(id, $10::uuid, $11::uuid[], $12::uuid))
+       OR id = ANY (ARRAY(SELECT patient_scope($10::uuid, $11::uuid[], $12::uuid))))
 ORDER BY lower(family_name) DESC, lower(given_names) DESC, id DESC
 LIMIT $13
 `
@@ -1483,7 +1487,7 @@ WHERE p.search_name % lower(f_unaccent($1::text))
   AND ($5::text IS NULL OR EXISTS (
         SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = p.id AND pi.value = $5::text))
   AND ($6::uuid IS NULL
-       OR patient_in_scope(p.id, $6::uuid, $7::uuid[], $8::uuid))
+       OR p.id = ANY (ARRAY(SELECT patient_scope($6::uuid, $7::uuid[], $8::uuid))))
   AND ($9::float8 IS NULL OR (s.score, p.id) < ($9::float8, $10::uuid))
 ORDER BY s.score DESC, p.id DESC
 LIMIT $11
@@ -1590,7 +1594,7 @@ WHERE lower(f_unaccent(family_name)) COLLATE "C" LIKE lower(f_unaccent($1::text)
   AND ($8::text IS NULL OR EXISTS (
         SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = patients.id AND pi.value = $8::text))
   AND ($9::uuid IS NULL
-       OR patient_in_scope(id, $9::uuid, $10::uuid[], $11::uuid))
+       OR id = ANY (ARRAY(SELECT patient_scope($9::uuid, $10::uuid[], $11::uuid))))
 ORDER BY lower(f_unaccent(family_name)) COLLATE "C", lower(f_unaccent(given_names)) COLLATE "C", id
 LIMIT $12
 `

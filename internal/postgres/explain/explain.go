@@ -250,7 +250,7 @@ func LoadSample(ctx context.Context, conn Conn, tz string) (Sample, error) {
 }
 
 // MainQueries explains the queries behind the busiest screens: patient
-// search (every stage), the patient's record and chart, a practitioner's
+// search (every stage), a clinician's patient list, the patient's record and chart, a practitioner's
 // and a clinic's day, the bed board, the census, a care-scope check, a
 // queue board, the audit report, and the audit chain's own work: the
 // sealer's check that runs every second and the verifier's read of a block,
@@ -272,6 +272,10 @@ func MainQueries(ctx context.Context, r *Recorder, s Sample) {
 	_, _ = q.PatientSearchByNearName(ctx, dbgen.PatientSearchByNearNameParams{Q: string(typo) + " " + family,
 		FamilyParts: []string{family, string(typo)}, GivenParts: []string{string(typo), family}, ScopeUser: scope, ScopeWards: wards, Lim: 21})
 	_, _ = q.PatientSearchByRelevance(ctx, dbgen.PatientSearchByRelevanceParams{Q: given + " " + family, ScopeUser: scope, ScopeWards: wards, Lim: 21})
+	// A clinician's patient list: by name (the list's default) and newest
+	// first, from the scope's patients (patient_scope).
+	_, _ = q.PatientListByName(ctx, dbgen.PatientListByNameParams{ScopeUser: scope, ScopeWards: wards, Lim: 51})
+	_, _ = q.PatientListByCreatedDesc(ctx, dbgen.PatientListByCreatedDescParams{ScopeUser: scope, ScopeWards: wards, Lim: 51})
 	_, _ = q.PatientGet(ctx, s.PatientID)
 	_, _ = q.IdentifierList(ctx, s.PatientID)
 	_, _ = q.ContactList(ctx, s.PatientID)

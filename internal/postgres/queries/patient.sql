@@ -18,6 +18,10 @@ SELECT count(*) FROM patients;
 -- Keyset pages, one query per allowed sort: the ORDER BY is never built
 -- from user input. The after_* arguments are the last row of the previous
 -- page. Filters are optional (NULL = no filter); merged records are hidden.
+-- A care-scoped actor's rows are fetched from the scope's patients
+-- (patient_scope, migration 00020) by primary key: a row-by-row scope check
+-- while walking the sort's index read the whole registry when the scope's
+-- patients lay at the far end of the sort.
 
 -- name: PatientListByName :many
 SELECT * FROM patients
@@ -31,7 +35,7 @@ WHERE (sqlc.narg(after_family)::text IS NULL OR (lower(family_name), lower(given
   AND (sqlc.narg(identifier)::text IS NULL OR EXISTS (
         SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = patients.id AND pi.value = sqlc.narg(identifier)::text))
   AND (sqlc.narg(scope_user)::uuid IS NULL
-       OR patient_in_scope(id, sqlc.narg(scope_user)::uuid, sqlc.arg(scope_wards)::uuid[], sqlc.narg(scope_department)::uuid))
+       OR id = ANY (ARRAY(SELECT patient_scope(sqlc.narg(scope_user)::uuid, sqlc.arg(scope_wards)::uuid[], sqlc.narg(scope_department)::uuid))))
 ORDER BY lower(family_name), lower(given_names), id
 LIMIT sqlc.arg(lim);
 
@@ -47,7 +51,7 @@ WHERE (sqlc.narg(after_family)::text IS NULL OR (lower(family_name), lower(given
   AND (sqlc.narg(identifier)::text IS NULL OR EXISTS (
         SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = patients.id AND pi.value = sqlc.narg(identifier)::text))
   AND (sqlc.narg(scope_user)::uuid IS NULL
-       OR patient_in_scope(id, sqlc.narg(scope_user)::uuid, sqlc.arg(scope_wards)::uuid[], sqlc.narg(scope_department)::uuid))
+       OR id = ANY (ARRAY(SELECT patient_scope(sqlc.narg(scope_user)::uuid, sqlc.arg(scope_wards)::uuid[], sqlc.narg(scope_department)::uuid))))
 ORDER BY lower(family_name) DESC, lower(given_names) DESC, id DESC
 LIMIT sqlc.arg(lim);
 
@@ -63,7 +67,7 @@ WHERE (sqlc.narg(after_created)::timestamptz IS NULL OR (created_at, id) > (sqlc
   AND (sqlc.narg(identifier)::text IS NULL OR EXISTS (
         SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = patients.id AND pi.value = sqlc.narg(identifier)::text))
   AND (sqlc.narg(scope_user)::uuid IS NULL
-       OR patient_in_scope(id, sqlc.narg(scope_user)::uuid, sqlc.arg(scope_wards)::uuid[], sqlc.narg(scope_department)::uuid))
+       OR id = ANY (ARRAY(SELECT patient_scope(sqlc.narg(scope_user)::uuid, sqlc.arg(scope_wards)::uuid[], sqlc.narg(scope_department)::uuid))))
 ORDER BY created_at, id
 LIMIT sqlc.arg(lim);
 
@@ -79,7 +83,7 @@ WHERE (sqlc.narg(after_created)::timestamptz IS NULL OR (created_at, id) < (sqlc
   AND (sqlc.narg(identifier)::text IS NULL OR EXISTS (
         SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = patients.id AND pi.value = sqlc.narg(identifier)::text))
   AND (sqlc.narg(scope_user)::uuid IS NULL
-       OR patient_in_scope(id, sqlc.narg(scope_user)::uuid, sqlc.arg(scope_wards)::uuid[], sqlc.narg(scope_department)::uuid))
+       OR id = ANY (ARRAY(SELECT patient_scope(sqlc.narg(scope_user)::uuid, sqlc.arg(scope_wards)::uuid[], sqlc.narg(scope_department)::uuid))))
 ORDER BY created_at DESC, id DESC
 LIMIT sqlc.arg(lim);
 
@@ -95,7 +99,7 @@ WHERE (sqlc.narg(after_mrn)::text IS NULL OR mrn > sqlc.narg(after_mrn)::text)
   AND (sqlc.narg(identifier)::text IS NULL OR EXISTS (
         SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = patients.id AND pi.value = sqlc.narg(identifier)::text))
   AND (sqlc.narg(scope_user)::uuid IS NULL
-       OR patient_in_scope(id, sqlc.narg(scope_user)::uuid, sqlc.arg(scope_wards)::uuid[], sqlc.narg(scope_department)::uuid))
+       OR id = ANY (ARRAY(SELECT patient_scope(sqlc.narg(scope_user)::uuid, sqlc.arg(scope_wards)::uuid[], sqlc.narg(scope_department)::uuid))))
 ORDER BY mrn
 LIMIT sqlc.arg(lim);
 
@@ -111,7 +115,7 @@ WHERE (sqlc.narg(after_mrn)::text IS NULL OR mrn < sqlc.narg(after_mrn)::text)
   AND (sqlc.narg(identifier)::text IS NULL OR EXISTS (
         SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = patients.id AND pi.value = sqlc.narg(identifier)::text))
   AND (sqlc.narg(scope_user)::uuid IS NULL
-       OR patient_in_scope(id, sqlc.narg(scope_user)::uuid, sqlc.arg(scope_wards)::uuid[], sqlc.narg(scope_department)::uuid))
+       OR id = ANY (ARRAY(SELECT patient_scope(sqlc.narg(scope_user)::uuid, sqlc.arg(scope_wards)::uuid[], sqlc.narg(scope_department)::uuid))))
 ORDER BY mrn DESC
 LIMIT sqlc.arg(lim);
 
@@ -132,7 +136,7 @@ WHERE lower(f_unaccent(family_name)) COLLATE "C" LIKE lower(f_unaccent(sqlc.arg(
   AND (sqlc.narg(identifier)::text IS NULL OR EXISTS (
         SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = patients.id AND pi.value = sqlc.narg(identifier)::text))
   AND (sqlc.narg(scope_user)::uuid IS NULL
-       OR patient_in_scope(id, sqlc.narg(scope_user)::uuid, sqlc.arg(scope_wards)::uuid[], sqlc.narg(scope_department)::uuid))
+       OR id = ANY (ARRAY(SELECT patient_scope(sqlc.narg(scope_user)::uuid, sqlc.arg(scope_wards)::uuid[], sqlc.narg(scope_department)::uuid))))
 ORDER BY lower(f_unaccent(family_name)) COLLATE "C", lower(f_unaccent(given_names)) COLLATE "C", id
 LIMIT sqlc.arg(lim);
 
@@ -181,7 +185,7 @@ WHERE p.search_name % lower(f_unaccent(sqlc.arg(q)::text))
   AND (sqlc.narg(identifier)::text IS NULL OR EXISTS (
         SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = p.id AND pi.value = sqlc.narg(identifier)::text))
   AND (sqlc.narg(scope_user)::uuid IS NULL
-       OR patient_in_scope(p.id, sqlc.narg(scope_user)::uuid, sqlc.arg(scope_wards)::uuid[], sqlc.narg(scope_department)::uuid))
+       OR p.id = ANY (ARRAY(SELECT patient_scope(sqlc.narg(scope_user)::uuid, sqlc.arg(scope_wards)::uuid[], sqlc.narg(scope_department)::uuid))))
   AND (sqlc.narg(after_score)::float8 IS NULL OR (s.score, p.id) < (sqlc.narg(after_score)::float8, sqlc.narg(after_id)::uuid))
 ORDER BY s.score DESC, p.id DESC
 LIMIT sqlc.arg(lim);

@@ -10,13 +10,18 @@ import (
 	"os"
 	"runtime/debug"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/hospital-erp/hospital-erp/internal/client"
+	"github.com/hospital-erp/hospital-erp/internal/demo"
 	"github.com/hospital-erp/hospital-erp/internal/loadgen"
 )
+
+// scenarioNames are the scenarios --scenario and --as name.
+var scenarioNames = []string{"search", "read", "book", "checkin", "admit", "transfer", "login", "fanout", "mix"}
 
 // runLoadgen drives a running system through its API at a constant rate
 // and reports latency percentiles (docs/BENCHMARKS.md).
@@ -24,7 +29,9 @@ func runLoadgen(ctx context.Context, args []string, getenv func(string) string, 
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.SetOutput(stdout)
 	url := fs.String("url", "http://localhost:3000", "base URL of the system")
-	user := fs.String("user", "reception", "username (a role that needs no MFA, such as a receptionist)")
+	user := fs.String("user", "reception", "username (a role that needs no MFA, such as a receptionist); password in LOADGEN_PASSWORD or --logins")
+	loginsFile := fs.String("logins", "", "a demo-logins.txt (ROLE USERNAME PASSWORD NAME, as `make run` writes it): passwords of --user, --housekeeper and --as users")
+	asFlag := fs.String("as", "", "run scenarios as other users: scenario=user,... with a username or a role from --logins (read=physician,book=receptionist); the rest run as --user")
 	scenarios := fs.String("scenario", "search", "comma-separated: search, read, book, checkin (uses up the next day's booked appointments), admit, transfer (admits first, unmeasured), login, fanout, mix (see --mix)")
 	mixFlag := fs.String("mix", "read=8,search=2,book=1,checkin=1,login=1", "scenario mix: scenarios run at once, each request chosen by weight (search, read, book, checkin, admit, login)")
 	rate := fs.Float64("rate", 200, "requests per second")
@@ -58,43 +65,131 @@ func runLoadgen(ctx context.Context, args []string, getenv func(string) string, 
 		}
 		defer pprof.StopCPUProfile()
 	}
-	password := getenv("LOADGEN_PASSWORD")
-	if password == "" {
-		return fmt.Errorf("loadgen: set LOADGEN_PASSWORD to the password of --user")
+	var known []demo.Login
+	if *loginsFile != "" {
+		f, err := os.Open(*loginsFile)
+		if err != nil {
+			return fmt.Errorf("loadgen: --logins: %w", err)
+		}
+		known, err = demo.ReadLogins(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("loadgen: --logins %s: %w", *loginsFile, err)
+		}
+	}
+	// credentials finds a user's password: the environment's (for --user
+	// and --housekeeper), else the logins file, by username or by role.
+	credentials := func(name, flagName, env string) (demo.Login, error) {
+		if pw := getenv(env); pw != "" && env != "" {
+			return demo.Login{Username: name, Password: pw}, nil
+		}
+		for _, l := range known {
+			if l.Username == name {
+				return l, nil
+			}
+		}
+		for _, l := range known {
+			if l.Role == name {
+				return l, nil
+			}
+		}
+		if env != "" {
+			return demo.Login{}, fmt.Errorf("loadgen: no password for %s %s: set %s or give --logins", flagName, name, env)
+		}
+		return demo.Login{}, fmt.Errorf("loadgen: %s %s: no such username or role in --logins", flagName, name)
 	}
 	transport := &http.Transport{DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 		MaxIdleConns: 2048, MaxIdleConnsPerHost: 2048, IdleConnTimeout: 90 * time.Second}
-	c := client.New(*url, &http.Client{Transport: transport, Timeout: 30 * time.Second})
-	tok, err := c.Login(ctx, *user, password)
-	if err != nil {
-		return fmt.Errorf("loadgen: sign in as %s: %w", *user, err)
+	anon := client.New(*url, &http.Client{Transport: transport, Timeout: 30 * time.Second})
+	// Each user is signed in once and renewed before each scenario (an
+	// access token lives minutes).
+	type signedIn struct {
+		login   demo.Login
+		c       *client.Client
+		token   string
+		refresh string
 	}
-	anon := c
-	c = c.WithToken(tok.AccessToken)
-	var hk *client.Client
-	if *housekeeper != "" {
-		htok, err := anon.Login(ctx, *housekeeper, getenv("LOADGEN_HOUSEKEEPER_PASSWORD"))
-		if err != nil {
-			return fmt.Errorf("loadgen: sign in as %s: %w", *housekeeper, err)
+	var sessions []*signedIn
+	signIn := func(l demo.Login) (*signedIn, error) {
+		for _, s := range sessions {
+			if s.login.Username == l.Username {
+				return s, nil
+			}
 		}
-		hk = anon.WithToken(htok.AccessToken)
+		tok, err := anon.Login(ctx, l.Username, l.Password)
+		if err != nil {
+			return nil, fmt.Errorf("loadgen: sign in as %s: %w", l.Username, err)
+		}
+		s := &signedIn{login: l, c: anon.WithToken(tok.AccessToken), token: tok.AccessToken, refresh: tok.RefreshToken}
+		sessions = append(sessions, s)
+		return s, nil
+	}
+	mainLogin, err := credentials(*user, "--user", "LOADGEN_PASSWORD")
+	if err != nil {
+		return err
+	}
+	main, err := signIn(mainLogin)
+	if err != nil {
+		return err
+	}
+	runAs := map[string]*signedIn{}
+	if *asFlag != "" {
+		for _, item := range strings.Split(*asFlag, ",") {
+			sc, name, ok := strings.Cut(strings.TrimSpace(item), "=")
+			if !ok || !slices.Contains(scenarioNames, sc) || name == "" {
+				return fmt.Errorf("loadgen: --as %q: want scenario=user,... with scenarios among %s", *asFlag, strings.Join(scenarioNames, ", "))
+			}
+			env := ""
+			if name == *user {
+				env = "LOADGEN_PASSWORD"
+			}
+			l, err := credentials(name, "--as", env)
+			if err != nil {
+				return err
+			}
+			if runAs[sc], err = signIn(l); err != nil {
+				return err
+			}
+		}
+	}
+	// as is the user a scenario runs as: its own --as, else the --as of
+	// the mix it is part of, else --user.
+	as := func(scenarios ...string) *signedIn {
+		for _, sc := range scenarios {
+			if s, ok := runAs[sc]; ok {
+				return s
+			}
+		}
+		return main
+	}
+	var hk *signedIn
+	if *housekeeper != "" {
+		l, err := credentials(*housekeeper, "--housekeeper", "LOADGEN_HOUSEKEEPER_PASSWORD")
+		if err != nil {
+			return err
+		}
+		if hk, err = signIn(l); err != nil {
+			return err
+		}
 	}
 	var results []loadgen.Result
 	for _, name := range strings.Split(*scenarios, ",") {
 		name = strings.TrimSpace(name)
-		// The access token lives minutes; renew before each scenario.
-		if tok, err = c.Refresh(ctx, tok.RefreshToken); err == nil {
-			c = c.WithToken(tok.AccessToken)
+		for _, u := range sessions {
+			if tok, err := anon.Refresh(ctx, u.refresh); err == nil {
+				u.c, u.token, u.refresh = anon.WithToken(tok.AccessToken), tok.AccessToken, tok.RefreshToken
+			}
 		}
 		if name == "fanout" {
 			if hk == nil {
 				return fmt.Errorf("loadgen: fanout needs --housekeeper (a user with bed.write)")
 			}
-			a, err := loadgen.NewAdmit(ctx, c, 1)
+			u := as("fanout")
+			a, err := loadgen.NewAdmit(ctx, u.c, 1)
 			if err != nil {
 				return err
 			}
-			r, err := loadgen.Fanout(ctx, hk, a.FirstBed(), loadgen.FanoutOptions{URL: *url, Token: tok.AccessToken,
+			r, err := loadgen.Fanout(ctx, hk.c, a.FirstBed(), loadgen.FanoutOptions{URL: *url, Token: u.token,
 				Subscribers: *subscribers, Events: *events, Gap: 50 * time.Millisecond,
 				Progress: func(done, total int) { fmt.Fprintf(stdout, "\r  fan-out %d/%d   ", done, total) }})
 			if err != nil {
@@ -113,10 +208,10 @@ func runLoadgen(ctx context.Context, args []string, getenv func(string) string, 
 			}
 			return int(*rate * duration.Seconds() * 1.2)
 		}
-		var build func(name string) (loadgen.Scenario, error)
+		var build func(name, mix string) (loadgen.Scenario, error)
 		newScenario := func() (loadgen.Scenario, error) {
 			if name != "mix" {
-				return build(name)
+				return build(name, "")
 			}
 			var parts []loadgen.Scenario
 			var weights []int
@@ -129,7 +224,7 @@ func runLoadgen(ctx context.Context, args []string, getenv func(string) string, 
 				if part == "transfer" || part == "fanout" || part == "mix" {
 					return nil, fmt.Errorf("loadgen: --mix: %s cannot be part of a mix", part)
 				}
-				sc, err := build(part)
+				sc, err := build(part, "mix")
 				if err != nil {
 					return nil, err
 				}
@@ -137,14 +232,16 @@ func runLoadgen(ctx context.Context, args []string, getenv func(string) string, 
 			}
 			return loadgen.NewMix(parts, weights, *seed)
 		}
-		build = func(name string) (loadgen.Scenario, error) {
+		build = func(name, mix string) (loadgen.Scenario, error) {
+			u := as(name, mix)
+			c := u.c
 			switch name {
 			case "search":
 				return loadgen.NewSearch(c, *seed, *population), nil
 			case "read":
 				return loadgen.NewRead(ctx, c, *readSample, *seed)
 			case "login":
-				return &loadgen.Login{C: anon, Username: *user, Password: password}, nil
+				return &loadgen.Login{C: anon, Username: u.login.Username, Password: u.login.Password}, nil
 			case "book":
 				b, err := loadgen.NewBook(ctx, c, 28, 42)
 				if err == nil {
@@ -189,7 +286,11 @@ func runLoadgen(ctx context.Context, args []string, getenv func(string) string, 
 				return nil
 			}
 			fmt.Fprintf(stdout, "  discharging the load test's admissions\n")
-			err := admit.Cleanup(ctx, 16, hk)
+			var cleaner *client.Client
+			if hk != nil {
+				cleaner = hk.c
+			}
+			err := admit.Cleanup(ctx, 16, cleaner)
 			admit = nil
 			return err
 		}

@@ -3,10 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hospital-erp/hospital-erp/internal/demo"
 	"github.com/hospital-erp/hospital-erp/internal/identity"
 	"github.com/hospital-erp/hospital-erp/internal/loadgen"
 )
@@ -130,5 +135,78 @@ func TestSeedScaleAndLoadScenarios(t *testing.T) {
 	}
 	if md := loadgen.Markdown([]loadgen.Result{fan}); !strings.Contains(md, "20 WebSocket clients") {
 		t.Errorf("report: %s", md)
+	}
+}
+
+// The load generator's command line signs in the users of a logins file
+// (as `make run` writes it) and runs each scenario of a mix as the user
+// --as names, by role or username: the audit trail shows the reads made by
+// the physician and the searches by the receptionist. A user the file does
+// not have is refused before anything runs.
+func TestLoadgenRunsScenariosAsOtherUsers(t *testing.T) {
+	tb := startBackend(t, backendOpts{})
+	ctx := context.Background()
+	loc, _ := time.LoadLocation("Europe/London")
+	logins, err := demo.Load(ctx, tb.DB, tb.Identity, 120, loc, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	demo.WriteLogins(&buf, logins)
+	dir := t.TempDir()
+	file, report := filepath.Join(dir, "demo-logins.txt"), filepath.Join(dir, "report.json")
+	if err := os.WriteFile(file, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	loadgenCmd := func(extra ...string) error {
+		var out bytes.Buffer
+		args := append([]string{"hospital-erp", "loadgen", "--url", tb.URL, "--logins", file, "--user", "reception",
+			"--rate", "40", "--duration", "1s", "--json", report}, extra...)
+		err := run(ctx, args, func(string) string { return "" }, &out, &out)
+		if err != nil {
+			return fmt.Errorf("%w\n%s", err, out.String())
+		}
+		return nil
+	}
+	if err := loadgenCmd("--scenario", "mix", "--mix", "read=1,search=1", "--as", "read=physician"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var results []loadgen.Result
+	if err := json.Unmarshal(b, &results); err != nil || len(results) != 1 || results[0].OK == 0 || len(results[0].Errors) != 0 {
+		t.Fatalf("report %s: %v", b, err)
+	}
+	var physician, reception string
+	for _, l := range logins {
+		switch l.Role {
+		case identity.RolePhysician:
+			physician = l.Username
+		case identity.RoleReceptionist:
+			reception = l.Username
+		}
+	}
+	count := func(action, username string) (n int) {
+		t.Helper()
+		if err := tb.DB.Pool.QueryRow(ctx, `SELECT count(*) FROM audit_events e JOIN users u ON u.id = e.actor_id
+			WHERE e.action = $1 AND u.username = $2`, action, username).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	// The read scenario lists its sample first (one patient.list), then reads.
+	if r, s := count("patient.read", physician), count("patient.read", reception); r == 0 || s != 0 {
+		t.Errorf("patient reads: %d by the physician, %d by the receptionist; want all by the physician", r, s)
+	}
+	if n := count("patient.list", reception); n == 0 {
+		t.Errorf("no patient searches by the receptionist")
+	}
+	if err := loadgenCmd("--scenario", "read", "--as", "read=nobody"); err == nil || !strings.Contains(err.Error(), "nobody") {
+		t.Errorf("--as an unknown user: %v", err)
+	}
+	if err := loadgenCmd("--scenario", "read", "--as", "reed=physician"); err == nil || !strings.Contains(err.Error(), "--as") {
+		t.Errorf("--as an unknown scenario: %v", err)
 	}
 }

@@ -6,6 +6,7 @@
 package demo
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/base32"
@@ -39,6 +40,25 @@ func WriteLogins(w io.Writer, logins []Login) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", l.Role, l.Username, l.Password, l.Name)
 	}
 	tw.Flush()
+}
+
+// ReadLogins reads what WriteLogins wrote (the demo-logins.txt that
+// `make run` leaves in its data directory): one login per line after the
+// header, the name being the rest of the line.
+func ReadLogins(r io.Reader) ([]Login, error) {
+	var out []Login
+	sc := bufio.NewScanner(r)
+	for n := 1; sc.Scan(); n++ {
+		f := strings.Fields(sc.Text())
+		switch {
+		case len(f) == 0 || (n == 1 && f[0] == "ROLE"):
+			continue
+		case len(f) < 3:
+			return nil, fmt.Errorf("demo logins: line %d: want ROLE USERNAME PASSWORD NAME", n)
+		}
+		out = append(out, Login{Role: f[0], Username: f[1], Password: f[2], Name: strings.Join(f[3:], " ")})
+	}
+	return out, sc.Err()
 }
 
 type departmentSpec struct {

@@ -53,7 +53,7 @@ func (ci *CheckIn) Next() Op {
 	ci.next++
 	ci.mu.Unlock()
 	if i >= len(ci.ids) {
-		return func(context.Context) error { return fmt.Errorf("out of booked appointments") }
+		return func(context.Context) error { return fmt.Errorf("%w: %s", ErrExhausted, "out of booked appointments") }
 	}
 	return func(ctx context.Context) error {
 		_, err := ci.C.Discarding().AppointmentCommand(ctx, ci.ids[i], "check-in")
@@ -115,7 +115,9 @@ func (t *Transfer) Next() Op {
 	t.next++
 	t.mu.Unlock()
 	if i >= t.Capacity() {
-		return func(context.Context) error { return fmt.Errorf("out of admissions or free beds") }
+		return func(context.Context) error {
+			return fmt.Errorf("%w: %s", ErrExhausted, "out of admissions or free beds")
+		}
 	}
 	t.admit.mu.Lock()
 	adm := t.admit.admitted[i]

@@ -128,7 +128,7 @@ func (a *Admit) Next() Op {
 	a.next++
 	a.mu.Unlock()
 	if i >= a.Capacity() {
-		return func(context.Context) error { return fmt.Errorf("out of free beds or patients") }
+		return func(context.Context) error { return fmt.Errorf("%w: %s", ErrExhausted, "out of free beds or patients") }
 	}
 	in := admission.AdmitInput{PatientID: a.patients[i], BedID: a.beds[i], Source: "emergency", Reason: "load test"}
 	return func(ctx context.Context) error {

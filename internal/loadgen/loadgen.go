@@ -8,6 +8,7 @@ package loadgen
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -20,6 +21,11 @@ import (
 
 	"github.com/hospital-erp/hospital-erp/internal/client"
 )
+
+// ErrExhausted is a scenario's answer when it has used up what it can act
+// on (free beds, booked appointments to check in, patients the user may
+// see): counted apart from the system's errors, as "exhausted".
+var ErrExhausted = errors.New("scenario exhausted")
 
 // Op is one request of a scenario. It returns an error for a failed
 // request; client errors carry the HTTP status.
@@ -49,7 +55,7 @@ type Result struct {
 	Duration    float64        `json:"duration_seconds"`
 	Sent        int64          `json:"sent"`
 	OK          int64          `json:"ok"`
-	Errors      map[string]int `json:"errors"` // by HTTP status or "transport"
+	Errors      map[string]int `json:"errors"` // by HTTP status, "transport", or "exhausted" (ErrExhausted)
 	Dropped     int64          `json:"dropped"`
 	Throughput  float64        `json:"throughput"` // successful requests per second
 	LatencyMS   Percentiles    `json:"latency_ms"`
@@ -114,6 +120,8 @@ func Run(ctx context.Context, s Scenario, o Options) Result {
 			key := "transport"
 			if st := client.StatusOf(err); st != 0 {
 				key = fmt.Sprint(st)
+			} else if errors.Is(err, ErrExhausted) {
+				key = "exhausted"
 			}
 			res.Errors[key]++
 			if parts != nil {

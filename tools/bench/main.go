@@ -11,7 +11,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -38,6 +37,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/hospital-erp/hospital-erp/internal/client"
+	"github.com/hospital-erp/hospital-erp/internal/demo"
 	"github.com/hospital-erp/hospital-erp/internal/identity"
 	"github.com/hospital-erp/hospital-erp/internal/loadgen"
 	"github.com/hospital-erp/hospital-erp/internal/localpg"
@@ -384,22 +384,19 @@ func countData(ctx context.Context, conn *pgx.Conn) (dataCounts, error) {
 	return d, err
 }
 
-var loginLine = regexp.MustCompile(`^\s*(\S+)\s+(\S+)\s+(\S+)\s+`)
-
+// readLogins reads the dataset's demo logins: username -> password.
 func readLogins(path string) (map[string]string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	logins, err := demo.ReadLogins(f)
 	out := map[string]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if m := loginLine.FindStringSubmatch(sc.Text()); m != nil && m[1] != "ROLE" {
-			out[m[2]] = m[3]
-		}
+	for _, l := range logins {
+		out[l.Username] = l.Password
 	}
-	return out, sc.Err()
+	return out, err
 }
 
 func waitHTTP(ctx context.Context, url string, limit time.Duration) error {

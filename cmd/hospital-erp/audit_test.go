@@ -192,6 +192,11 @@ func TestAuditIsAppendOnlyForTheApplication(t *testing.T) {
 		"SELECT count(*) FROM audit_events_history",
 		"ALTER TABLE audit_events DETACH PARTITION audit_events_history",
 		"DROP TABLE audit_events_default",
+		// Archiving (migration 00021) is the owner's alone.
+		"INSERT INTO audit_archives (partition, bound, row_count) VALUES ('audit_events_history', 'DEFAULT', 0)",
+		"DELETE FROM audit_archives",
+		"SELECT audit_archive('audit_events_history', NULL, NULL, 0)",
+		"SELECT audit_unarchive('audit_events_history')",
 	} {
 		_, err := tb.DB.Pool.Exec(ctx, stmt)
 		var pgErr *pgconn.PgError

@@ -38,6 +38,8 @@ Usage:
   hospital-erp migrate status   list migrations and whether they are applied
   hospital-erp dev              everything on one port for a laptop: local PostgreSQL, demo hospital
   hospital-erp audit verify     walk the audit hash chain and report the first altered or missing row
+  hospital-erp audit archive P  verify, record and detach an ended month partition P of the audit trail (as its owner)
+  hospital-erp audit unarchive P   attach an archived partition again (restored from its dump)
   hospital-erp seed --patients N   bulk-load N synthetic patients (benchmarks, load tests)
   hospital-erp backup [--out F]    consistent logical backup with checksums (docs/reliability.md)
   hospital-erp restore --in F      restore a backup into an empty database, verifying every table

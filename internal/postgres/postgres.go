@@ -506,6 +506,16 @@ func isConnError(err error) bool {
 		errors.Is(err, io.ErrUnexpectedEOF) || pgconn.SafeToRetry(err)
 }
 
+// Raised returns the message of an error a PL/pgSQL function raised
+// itself (RAISE EXCEPTION), which says what it refused and why.
+func Raised(err error) (string, bool) {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && strings.Contains(pgErr.Where, "at RAISE") {
+		return pgErr.Message, true
+	}
+	return "", false
+}
+
 // Constraint returns the name of the constraint a database error names
 // (a unique index, a check, or a trigger's CONSTRAINT), or "".
 func Constraint(err error) string {

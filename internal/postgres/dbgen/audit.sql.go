@@ -13,6 +13,94 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+const auditArchive = `-- name: AuditArchive :one
+SELECT partition, bound, first_block, last_block, row_count, archived_at FROM audit_archive($1::text, $2::bigint, $3::bigint,
+                            $4::bigint)
+`
+
+type AuditArchiveParams struct {
+	Partition  string
+	FirstBlock *int64
+	LastBlock  *int64
+	RowCount   int64
+}
+
+func (q *Queries) AuditArchive(ctx context.Context, arg AuditArchiveParams) (AuditArchive, error) {
+	row := q.db.QueryRow(ctx, auditArchive,
+		arg.Partition,
+		arg.FirstBlock,
+		arg.LastBlock,
+		arg.RowCount,
+	)
+	var i AuditArchive
+	err := row.Scan(
+		&i.Partition,
+		&i.Bound,
+		&i.FirstBlock,
+		&i.LastBlock,
+		&i.RowCount,
+		&i.ArchivedAt,
+	)
+	return i, err
+}
+
+const auditArchivePlan = `-- name: AuditArchivePlan :one
+SELECT p.bound::text AS bound, p.first_block, p.last_block, p.row_count::bigint AS row_count
+FROM audit_archive_plan($1::text) p
+`
+
+type AuditArchivePlanRow struct {
+	Bound      string
+	FirstBlock *int64
+	LastBlock  *int64
+	RowCount   int64
+}
+
+func (q *Queries) AuditArchivePlan(ctx context.Context, partition string) (AuditArchivePlanRow, error) {
+	row := q.db.QueryRow(ctx, auditArchivePlan, partition)
+	var i AuditArchivePlanRow
+	err := row.Scan(
+		&i.Bound,
+		&i.FirstBlock,
+		&i.LastBlock,
+		&i.RowCount,
+	)
+	return i, err
+}
+
+const auditArchives = `-- name: AuditArchives :many
+SELECT partition, bound, first_block, last_block, row_count, archived_at FROM audit_archives ORDER BY first_block NULLS FIRST, partition
+`
+
+// The archived partitions (migration 00021), whose blocks' rows are not
+// online to verify.
+func (q *Queries) AuditArchives(ctx context.Context) ([]AuditArchive, error) {
+	rows, err := q.db.Query(ctx, auditArchives)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []AuditArchive{}
+	for rows.Next() {
+		var i AuditArchive
+		if err := rows.Scan(
+			&i.Partition,
+			&i.Bound,
+			&i.FirstBlock,
+			&i.LastBlock,
+			&i.RowCount,
+			&i.ArchivedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const auditBlockHeaders = `-- name: AuditBlockHeaders :many
 SELECT seq, row_count, prev_hash, hash FROM audit_blocks WHERE seq > $1 ORDER BY seq LIMIT $2
 `
@@ -412,6 +500,24 @@ func (q *Queries) AuditSearch(ctx context.Context, arg AuditSearchParams) ([]Aud
 		return nil, err
 	}
 	return items, nil
+}
+
+const auditUnarchive = `-- name: AuditUnarchive :one
+SELECT partition, bound, first_block, last_block, row_count, archived_at FROM audit_unarchive($1::text)
+`
+
+func (q *Queries) AuditUnarchive(ctx context.Context, partition string) (AuditArchive, error) {
+	row := q.db.QueryRow(ctx, auditUnarchive, partition)
+	var i AuditArchive
+	err := row.Scan(
+		&i.Partition,
+		&i.Bound,
+		&i.FirstBlock,
+		&i.LastBlock,
+		&i.RowCount,
+		&i.ArchivedAt,
+	)
+	return i, err
 }
 
 const auditUnsealedCount = `-- name: AuditUnsealedCount :one

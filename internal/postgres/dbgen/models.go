@@ -58,6 +58,15 @@ type Appointment struct {
 	UpdatedAt      time.Time
 }
 
+type AuditArchive struct {
+	Partition  string
+	Bound      string
+	FirstBlock *int64
+	LastBlock  *int64
+	RowCount   int64
+	ArchivedAt time.Time
+}
+
 type AuditBlock struct {
 	Seq      int64
 	SealedAt time.Time

@@ -96,3 +96,19 @@ SELECT coalesce(max(seq), 0)::bigint AS seq FROM audit_blocks;
 -- Creates the month partitions of audit_events missing from this month to
 -- months_ahead ahead (migration 00016); returns how many it created.
 SELECT audit_partitions_ensure(sqlc.arg(months_ahead)::int)::int AS created;
+
+-- name: AuditArchives :many
+-- The archived partitions (migration 00021), whose blocks' rows are not
+-- online to verify.
+SELECT * FROM audit_archives ORDER BY first_block NULLS FIRST, partition;
+
+-- name: AuditArchivePlan :one
+SELECT p.bound::text AS bound, p.first_block, p.last_block, p.row_count::bigint AS row_count
+FROM audit_archive_plan(sqlc.arg(partition)::text) p;
+
+-- name: AuditArchive :one
+SELECT * FROM audit_archive(sqlc.arg(partition)::text, sqlc.narg(first_block)::bigint, sqlc.narg(last_block)::bigint,
+                            sqlc.arg(row_count)::bigint);
+
+-- name: AuditUnarchive :one
+SELECT * FROM audit_unarchive(sqlc.arg(partition)::text);

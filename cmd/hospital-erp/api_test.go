@@ -181,7 +181,7 @@ func TestPatientListPagingAndSort(t *testing.T) {
 	tb := startBackend(t, backendOpts{})
 	ctx := context.Background()
 	rec, _ := tb.user(t, identity.RoleReceptionist)
-	names := []string{"Adams", "Baker", "baker", "Clark", "Davis", "Evans", "Ó Súilleabháin", "50%_off"}
+	names := []string{"Adams", "Baker", "baker", "Clark", "Davis", "Évora", "Evans", "Ó Súilleabháin", "50%_off"}
 	for _, n := range names {
 		if _, err := rec.RegisterPatient(ctx, patient.RegisterInput{Demographics: patient.Demographics{FamilyName: n, GivenNames: "Test"}}); err != nil {
 			t.Fatal(err)
@@ -205,8 +205,11 @@ func TestPatientListPagingAndSort(t *testing.T) {
 	if len(seen) != len(names) {
 		t.Fatalf("paged through %d patients, want %d: %v", len(seen), len(names), seen)
 	}
+	// In name order as a reader expects it, accents aside (the order the
+	// surname search uses): Évora between Evans and Ó Súilleabháin.
+	fold := strings.NewReplacer("É", "e", "Ó", "o", "ú", "u", "á", "a")
 	for i := 1; i < len(seen); i++ {
-		if strings.ToLower(seen[i-1]) > strings.ToLower(seen[i]) {
+		if strings.ToLower(fold.Replace(seen[i-1])) > strings.ToLower(fold.Replace(seen[i])) {
 			t.Fatalf("not sorted by name: %v", seen)
 		}
 	}

@@ -238,10 +238,19 @@ func storeList(ctx context.Context, q *dbgen.Queries, f ListFilter, scope access
 		if after != nil {
 			p.AfterFamily, p.AfterGiven, p.AfterID = &after.Family, &after.Given, &after.ID
 		}
+		var rs []dbgen.PatientListByNameRow
 		if page.Sort == "name" {
-			rows, err = q.PatientListByName(ctx, p)
+			rs, err = q.PatientListByName(ctx, p)
 		} else {
-			rows, err = q.PatientListByNameDesc(ctx, dbgen.PatientListByNameDescParams(p))
+			var desc []dbgen.PatientListByNameDescRow
+			desc, err = q.PatientListByNameDesc(ctx, dbgen.PatientListByNameDescParams(p))
+			for _, r := range desc {
+				rs = append(rs, dbgen.PatientListByNameRow(r))
+			}
+		}
+		for _, r := range rs {
+			rows = append(rows, r.Patient)
+			keys = append(keys, [2]string{r.FamilyKey, r.GivenKey})
 		}
 	case "created", "-created":
 		p := dbgen.PatientListByCreatedParams{QLike: like, QSimilar: similar, BirthDate: f.BirthDate, Mrn: f.MRN, Phone: f.Phone, Identifier: f.Identifier,
@@ -275,7 +284,7 @@ func storeList(ctx context.Context, q *dbgen.Queries, f ListFilter, scope access
 		last := rows[len(rows)-1]
 		c := cursor{Family: last.FamilyName, Given: last.GivenNames, Created: last.CreatedAt, MRN: last.Mrn, ID: last.ID, Mode: mode}
 		if keys != nil {
-			// The surname index orders by the unaccented, lower-cased names.
+			// The name index orders by the unaccented, lower-cased names.
 			c.Family, c.Given = keys[page.Limit-1][0], keys[page.Limit-1][1]
 		}
 		if scores != nil {

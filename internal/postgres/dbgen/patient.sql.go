@@ -874,8 +874,12 @@ func (q *Queries) PatientListByMRNDesc(ctx context.Context, arg PatientListByMRN
 
 const patientListByName = `-- name: PatientListByName :many
 
-SELECT id, mrn, family_name, given_names, birth_date, sex, phone, email, address_line, city, postal_code, country, deceased, version, created_at, updated_at, created_by, name_prefix, name_suffix, preferred_name, gender_identity, birth_sex, deceased_at, mobile_phone, address_line2, district, language, active, merged_into, search_name, phone_digits FROM patients
-WHERE ($1::text IS NULL OR (lower(family_name), lower(given_names), id) > (lower($1::text), lower($2::text), $3::uuid))
+SELECT patients.id, patients.mrn, patients.family_name, patients.given_names, patients.birth_date, patients.sex, patients.phone, patients.email, patients.address_line, patients.city, patients.postal_code, patients.country, patients.deceased, patients.version, patients.created_at, patients.updated_at, patients.created_by, patients.name_prefix, patients.name_suffix, patients.preferred_name, patients.gender_identity, patients.birth_sex, patients.deceased_at, patients.mobile_phone, patients.address_line2, patients.district, patients.language, patients.active, patients.merged_into, patients.search_name, patients.phone_digits, (lower(f_unaccent(family_name)) COLLATE "C")::text AS family_key,
+       (lower(f_unaccent(given_names)) COLLATE "C")::text AS given_key
+FROM patients
+WHERE ($1::text IS NULL
+       OR (lower(f_unaccent(family_name)) COLLATE "C", lower(f_unaccent(given_names)) COLLATE "C", id)
+          > ($1::text COLLATE "C", $2::text COLLATE "C", $3::uuid))
   AND active
   AND ($4::text IS NULL OR lower(f_unaccent(family_name)) COLLATE "C" LIKE lower(f_unaccent($4::text)))
   AND ($5::text IS NULL OR search_name % lower(f_unaccent($5::text)))
@@ -886,7 +890,7 @@ WHERE ($1::text IS NULL OR (lower(family_name), lower(given_names), id) > (lower
         SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = patients.id AND pi.value = $9::text))
   AND ($10::uuid IS NULL
        OR id = ANY (ARRAY(SELECT patient_scope($10::uuid, $11::uuid[], $12::uuid))))
-ORDER BY lower(family_name), lower(given_names), id
+ORDER BY lower(f_unaccent(family_name)) COLLATE "C", lower(f_unaccent(given_names)) COLLATE "C", id
 LIMIT $13
 `
 
@@ -906,6 +910,12 @@ type PatientListByNameParams struct {
 	Lim             int32
 }
 
+type PatientListByNameRow struct {
+	Patient   Patient
+	FamilyKey string
+	GivenKey  string
+}
+
 // Keyset pages, one query per allowed sort: the ORDER BY is never built
 // from user input. The after_* arguments are the last row of the previous
 // page. Filters are optional (NULL = no filter); merged records are hidden.
@@ -913,7 +923,11 @@ type PatientListByNameParams struct {
 // (patient_scope, migration 00020) by primary key: a row-by-row scope check
 // while walking the sort's index read the whole registry when the scope's
 // patients lay at the far end of the sort.
-func (q *Queries) PatientListByName(ctx context.Context, arg PatientListByNameParams) ([]Patient, error) {
+// In name order as the surname search orders (unaccented, lower case, byte
+// order), read from patients_family_unaccent_idx: ordered by lower(name)
+// in the database's collation, no index matched and every page sorted the
+// whole registry (1 s on a million patients). The cursor carries the keys.
+func (q *Queries) PatientListByName(ctx context.Context, arg PatientListByNameParams) ([]PatientListByNameRow, error) {
 	rows, err := q.db.Query(ctx, patientListByName,
 		arg.AfterFamily,
 		arg.AfterGiven,
@@ -933,41 +947,43 @@ func (q *Queries) PatientListByName(ctx context.Context, arg PatientListByNamePa
 		return nil, err
 	}
 	defer rows.Close()
-	items := []Patient{}
+	items := []PatientListByNameRow{}
 	for rows.Next() {
-		var i Patient
+		var i PatientListByNameRow
 		if err := rows.Scan(
-			&i.ID,
-			&i.Mrn,
-			&i.FamilyName,
-			&i.GivenNames,
-			&i.BirthDate,
-			&i.Sex,
-			&i.Phone,
-			&i.Email,
-			&i.AddressLine,
-			&i.City,
-			&i.PostalCode,
-			&i.Country,
-			&i.Deceased,
-			&i.Version,
-			&i.CreatedAt,
-			&i.UpdatedAt,
-			&i.CreatedBy,
-			&i.NamePrefix,
-			&i.NameSuffix,
-			&i.PreferredName,
-			&i.GenderIdentity,
-			&i.BirthSex,
-			&i.DeceasedAt,
-			&i.MobilePhone,
-			&i.AddressLine2,
-			&i.District,
-			&i.Language,
-			&i.Active,
-			&i.MergedInto,
-			&i.SearchName,
-			&i.PhoneDigits,
+			&i.Patient.ID,
+			&i.Patient.Mrn,
+			&i.Patient.FamilyName,
+			&i.Patient.GivenNames,
+			&i.Patient.BirthDate,
+			&i.Patient.Sex,
+			&i.Patient.Phone,
+			&i.Patient.Email,
+			&i.Patient.AddressLine,
+			&i.Patient.City,
+			&i.Patient.PostalCode,
+			&i.Patient.Country,
+			&i.Patient.Deceased,
+			&i.Patient.Version,
+			&i.Patient.CreatedAt,
+			&i.Patient.UpdatedAt,
+			&i.Patient.CreatedBy,
+			&i.Patient.NamePrefix,
+			&i.Patient.NameSuffix,
+			&i.Patient.PreferredName,
+			&i.Patient.GenderIdentity,
+			&i.Patient.BirthSex,
+			&i.Patient.DeceasedAt,
+			&i.Patient.MobilePhone,
+			&i.Patient.AddressLine2,
+			&i.Patient.District,
+			&i.Patient.Language,
+			&i.Patient.Active,
+			&i.Patient.MergedInto,
+			&i.Patient.SearchName,
+			&i.Patient.PhoneDigits,
+			&i.FamilyKey,
+			&i.GivenKey,
 		); err != nil {
 			return nil, err
 		}
@@ -980,8 +996,12 @@ func (q *Queries) PatientListByName(ctx context.Context, arg PatientListByNamePa
 }
 
 const patientListByNameDesc = `-- name: PatientListByNameDesc :many
-SELECT id, mrn, family_name, given_names, birth_date, sex, phone, email, address_line, city, postal_code, country, deceased, version, created_at, updated_at, created_by, name_prefix, name_suffix, preferred_name, gender_identity, birth_sex, deceased_at, mobile_phone, address_line2, district, language, active, merged_into, search_name, phone_digits FROM patients
-WHERE ($1::text IS NULL OR (lower(family_name), lower(given_names), id) < (lower($1::text), lower($2::text), $3::uuid))
+SELECT patients.id, patients.mrn, patients.family_name, patients.given_names, patients.birth_date, patients.sex, patients.phone, patients.email, patients.address_line, patients.city, patients.postal_code, patients.country, patients.deceased, patients.version, patients.created_at, patients.updated_at, patients.created_by, patients.name_prefix, patients.name_suffix, patients.preferred_name, patients.gender_identity, patients.birth_sex, patients.deceased_at, patients.mobile_phone, patients.address_line2, patients.district, patients.language, patients.active, patients.merged_into, patients.search_name, patients.phone_digits, (lower(f_unaccent(family_name)) COLLATE "C")::text AS family_key,
+       (lower(f_unaccent(given_names)) COLLATE "C")::text AS given_key
+FROM patients
+WHERE ($1::text IS NULL
+       OR (lower(f_unaccent(family_name)) COLLATE "C", lower(f_unaccent(given_names)) COLLATE "C", id)
+          < ($1::text COLLATE "C", $2::text COLLATE "C", $3::uuid))
   AND active
   AND ($4::text IS NULL OR lower(f_unaccent(family_name)) COLLATE "C" LIKE lower(f_unaccent($4::text)))
   AND ($5::text IS NULL OR search_name % lower(f_unaccent($5::text)))
@@ -992,7 +1012,7 @@ WHERE ($1::text IS NULL OR (lower(family_name), lower(given_names), id) < (lower
         SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = patients.id AND pi.value = $9::text))
   AND ($10::uuid IS NULL
        OR id = ANY (ARRAY(SELECT patient_scope($10::uuid, $11::uuid[], $12::uuid))))
-ORDER BY lower(family_name) DESC, lower(given_names) DESC, id DESC
+ORDER BY lower(f_unaccent(family_name)) COLLATE "C" DESC, lower(f_unaccent(given_names)) COLLATE "C" DESC, id DESC
 LIMIT $13
 `
 
@@ -1012,7 +1032,13 @@ type PatientListByNameDescParams struct {
 	Lim             int32
 }
 
-func (q *Queries) PatientListByNameDesc(ctx context.Context, arg PatientListByNameDescParams) ([]Patient, error) {
+type PatientListByNameDescRow struct {
+	Patient   Patient
+	FamilyKey string
+	GivenKey  string
+}
+
+func (q *Queries) PatientListByNameDesc(ctx context.Context, arg PatientListByNameDescParams) ([]PatientListByNameDescRow, error) {
 	rows, err := q.db.Query(ctx, patientListByNameDesc,
 		arg.AfterFamily,
 		arg.AfterGiven,
@@ -1032,41 +1058,43 @@ func (q *Queries) PatientListByNameDesc(ctx context.Context, arg PatientListByNa
 		return nil, err
 	}
 	defer rows.Close()
-	items := []Patient{}
+	items := []PatientListByNameDescRow{}
 	for rows.Next() {
-		var i Patient
+		var i PatientListByNameDescRow
 		if err := rows.Scan(
-			&i.ID,
-			&i.Mrn,
-			&i.FamilyName,
-			&i.GivenNames,
-			&i.BirthDate,
-			&i.Sex,
-			&i.Phone,
-			&i.Email,
-			&i.AddressLine,
-			&i.City,
-			&i.PostalCode,
-			&i.Country,
-			&i.Deceased,
-			&i.Version,
-			&i.CreatedAt,
-			&i.UpdatedAt,
-			&i.CreatedBy,
-			&i.NamePrefix,
-			&i.NameSuffix,
-			&i.PreferredName,
-			&i.GenderIdentity,
-			&i.BirthSex,
-			&i.DeceasedAt,
-			&i.MobilePhone,
-			&i.AddressLine2,
-			&i.District,
-			&i.Language,
-			&i.Active,
-			&i.MergedInto,
-			&i.SearchName,
-			&i.PhoneDigits,
+			&i.Patient.ID,
+			&i.Patient.Mrn,
+			&i.Patient.FamilyName,
+			&i.Patient.GivenNames,
+			&i.Patient.BirthDate,
+			&i.Patient.Sex,
+			&i.Patient.Phone,
+			&i.Patient.Email,
+			&i.Patient.AddressLine,
+			&i.Patient.City,
+			&i.Patient.PostalCode,
+			&i.Patient.Country,
+			&i.Patient.Deceased,
+			&i.Patient.Version,
+			&i.Patient.CreatedAt,
+			&i.Patient.UpdatedAt,
+			&i.Patient.CreatedBy,
+			&i.Patient.NamePrefix,
+			&i.Patient.NameSuffix,
+			&i.Patient.PreferredName,
+			&i.Patient.GenderIdentity,
+			&i.Patient.BirthSex,
+			&i.Patient.DeceasedAt,
+			&i.Patient.MobilePhone,
+			&i.Patient.AddressLine2,
+			&i.Patient.District,
+			&i.Patient.Language,
+			&i.Patient.Active,
+			&i.Patient.MergedInto,
+			&i.Patient.SearchName,
+			&i.Patient.PhoneDigits,
+			&i.FamilyKey,
+			&i.GivenKey,
 		); err != nil {
 			return nil, err
 		}

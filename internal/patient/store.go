@@ -304,6 +304,9 @@ func storeDuplicates(ctx context.Context, q *dbgen.Queries, in RegisterInput, bi
 	for _, i := range in.Identifiers {
 		values = append(values, i.Value)
 	}
+	if err := q.SearchThreshold(ctx, similarityThreshold); err != nil {
+		return nil, postgres.Translate(err)
+	}
 	rows, err := q.PatientDuplicates(ctx, dbgen.PatientDuplicatesParams{Name: in.GivenNames + " " + in.FamilyName,
 		Family: in.FamilyName, BirthDate: birth, Phone: digits(in.Phone + " " + in.MobilePhone), Identifiers: values})
 	if err != nil {

@@ -254,7 +254,8 @@ func LoadSample(ctx context.Context, conn Conn, tz string) (Sample, error) {
 }
 
 // MainQueries explains the queries behind the busiest screens: patient
-// search (every stage), a clinician's patient list, the patient's record and chart, a practitioner's
+// search (every stage), a clinician's patient list, a registration's
+// duplicate check, the patient's record and chart, a practitioner's
 // and a clinic's day, the bed board, the census, a care-scope check, a
 // queue board, the audit report, and the audit chain's own work: the
 // sealer's check that runs every second and the verifier's read of a block,
@@ -281,6 +282,9 @@ func MainQueries(ctx context.Context, r *Recorder, s Sample) {
 	_, _ = q.PatientListByName(ctx, dbgen.PatientListByNameParams{ScopeWards: []uuid.UUID{}, Lim: 51})
 	_, _ = q.PatientListByName(ctx, dbgen.PatientListByNameParams{ScopeUser: scope, ScopeWards: wards, Lim: 51})
 	_, _ = q.PatientListByCreatedDesc(ctx, dbgen.PatientListByCreatedDescParams{ScopeUser: scope, ScopeWards: wards, Lim: 51})
+	// A registration's duplicate check.
+	_, _ = q.PatientDuplicates(ctx, dbgen.PatientDuplicatesParams{Name: given + " " + family, Family: family,
+		Identifiers: []string{"NO-SUCH-ID"}})
 	_, _ = q.PatientGet(ctx, s.PatientID)
 	_, _ = q.IdentifierList(ctx, s.PatientID)
 	_, _ = q.ContactList(ctx, s.PatientID)

@@ -21,7 +21,7 @@ import (
 )
 
 // scenarioNames are the scenarios --scenario and --as name.
-var scenarioNames = []string{"search", "read", "book", "checkin", "admit", "transfer", "login", "fanout", "mix"}
+var scenarioNames = []string{"search", "read", "register", "book", "checkin", "admit", "transfer", "login", "fanout", "mix"}
 
 // runLoadgen drives a running system through its API at a constant rate
 // and reports latency percentiles (docs/BENCHMARKS.md).
@@ -32,8 +32,8 @@ func runLoadgen(ctx context.Context, args []string, getenv func(string) string, 
 	user := fs.String("user", "reception", "username (a role that needs no MFA, such as a receptionist); password in LOADGEN_PASSWORD or --logins")
 	loginsFile := fs.String("logins", "", "a demo-logins.txt (ROLE USERNAME PASSWORD NAME, as `make run` writes it): passwords of --user, --housekeeper and --as users")
 	asFlag := fs.String("as", "", "run scenarios as other users: scenario=user,... with a username or a role from --logins (read=physician,book=receptionist); the rest run as --user")
-	scenarios := fs.String("scenario", "search", "comma-separated: search, read, book, checkin (uses up the next day's booked appointments), admit, transfer (admits first, unmeasured), login, fanout, mix (see --mix)")
-	mixFlag := fs.String("mix", "read=8,search=2,book=1,checkin=1,login=1", "scenario mix: scenarios run at once, each request chosen by weight (search, read, book, checkin, admit, login)")
+	scenarios := fs.String("scenario", "search", "comma-separated: search, read, register, book, checkin (uses up the next day's booked appointments), admit, transfer (admits first, unmeasured), login, fanout, mix (see --mix)")
+	mixFlag := fs.String("mix", "read=8,search=2,book=1,checkin=1,login=1", "scenario mix: scenarios run at once, each request chosen by weight (search, read, register, book, checkin, admit, login)")
 	rate := fs.Float64("rate", 200, "requests per second")
 	duration := fs.Duration("duration", 30*time.Second, "how long to send")
 	inflight := fs.Int("max-in-flight", 512, "requests in flight beyond which new ones are dropped (counted)")
@@ -240,6 +240,8 @@ func runLoadgen(ctx context.Context, args []string, getenv func(string) string, 
 				return loadgen.NewSearch(c, *seed, *population), nil
 			case "read":
 				return loadgen.NewRead(ctx, c, *readSample, *seed)
+			case "register":
+				return loadgen.NewRegister(c, *seed), nil
 			case "login":
 				return &loadgen.Login{C: anon, Username: u.login.Username, Password: u.login.Password}, nil
 			case "book":

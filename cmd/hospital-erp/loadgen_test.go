@@ -78,6 +78,16 @@ func TestSeedScaleAndLoadScenarios(t *testing.T) {
 	if md := loadgen.Markdown([]loadgen.Result{mr}); !strings.Contains(md, "› patient search") {
 		t.Errorf("mix report without its parts:\n%s", md)
 	}
+	// Registrations: each one a new patient, after the duplicate check.
+	var before, after int
+	if err := tb.DB.Pool.QueryRow(ctx, "SELECT count(*) FROM patients").Scan(&before); err != nil {
+		t.Fatal(err)
+	}
+	reg := loadgen.Run(ctx, loadgen.NewRegister(desk.C, 1), loadgen.Options{Rate: 30, Duration: time.Second})
+	check(reg)
+	if err := tb.DB.Pool.QueryRow(ctx, "SELECT count(*) FROM patients").Scan(&after); err != nil || int64(after-before) != reg.OK {
+		t.Errorf("%d registrations answered, %d patients added (%v)", reg.OK, after-before, err)
+	}
 	checkIn, err := loadgen.NewCheckIn(ctx, desk.C, 1000)
 	if err != nil {
 		t.Fatal(err)

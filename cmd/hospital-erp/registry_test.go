@@ -544,28 +544,33 @@ LIMIT 10`
 		if err := oldRows.Err(); err != nil {
 			t.Fatal(err)
 		}
-		var got [][2]any
-		err = db.InTx(ctx, func(q *dbgen.Queries) error {
-			if err := q.SearchThreshold(ctx, "0.45"); err != nil {
+		want := likely(old)
+		// At a registration's threshold and at the one the check on screen
+		// uses.
+		for _, threshold := range []string{"0.9", "0.45"} {
+			var got [][2]any
+			err = db.InTx(ctx, func(q *dbgen.Queries) error {
+				if err := q.SearchThreshold(ctx, threshold); err != nil {
+					return err
+				}
+				rs, err := q.PatientDuplicates(ctx, dbgen.PatientDuplicatesParams{Name: in.name,
+					BirthDate: in.birth, Phone: in.phone, Identifiers: append([]string{}, in.ids...)})
+				for _, r := range rs {
+					got = append(got, [2]any{r.Patient.ID.String(), r.Score})
+				}
 				return err
+			})
+			if err != nil {
+				t.Fatal(err)
 			}
-			rs, err := q.PatientDuplicates(ctx, dbgen.PatientDuplicatesParams{Name: in.name, Family: in.family,
-				BirthDate: in.birth, Phone: in.phone, Identifiers: append([]string{}, in.ids...)})
-			for _, r := range rs {
-				got = append(got, [2]any{r.Patient.ID.String(), r.Score})
+			have := likely(got)
+			if len(want) != len(have) {
+				t.Fatalf("%+v at %s: likely duplicates %v, the old statement %v", in, threshold, have, want)
 			}
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		want, have := likely(old), likely(got)
-		if len(want) != len(have) {
-			t.Fatalf("%+v: likely duplicates %v, the old statement %v", in, have, want)
-		}
-		for id, s := range want {
-			if h, ok := have[id]; !ok || math.Abs(h-s) > 1e-9 {
-				t.Fatalf("%+v: likely duplicates %v, the old statement %v", in, have, want)
+			for id, s := range want {
+				if h, ok := have[id]; !ok || math.Abs(h-s) > 1e-9 {
+					t.Fatalf("%+v at %s: likely duplicates %v, the old statement %v", in, threshold, have, want)
+				}
 			}
 		}
 		found += len(want)

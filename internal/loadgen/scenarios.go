@@ -11,6 +11,7 @@ import (
 	"github.com/hospital-erp/hospital-erp/internal/appointment"
 	"github.com/hospital-erp/hospital-erp/internal/client"
 	"github.com/hospital-erp/hospital-erp/internal/demo"
+	"github.com/hospital-erp/hospital-erp/internal/patient"
 )
 
 // Search is a receptionist looking for patients who exist: a third by
@@ -125,6 +126,44 @@ func (b *Book) Next() Op {
 		StartsAt: slot.StartsAt, Reason: "load test"}
 	return func(ctx context.Context) error {
 		_, err := b.C.Discarding().Book(ctx, in, client.NewKey())
+		return err
+	}
+}
+
+// Register is a receptionist registering a new patient: realistic names,
+// birth dates and addresses from the seed's generator (a new stream each
+// run: a run repeating the last one's people would register duplicates),
+// each with an Idempotency-Key. Every registration runs the duplicate
+// check first; a generated person who resembles a registered one closely
+// enough (same birth date, a very similar name) is refused with 409, as at
+// the desk, and counted.
+type Register struct {
+	C   *client.Client
+	rng *mrand.Rand
+	mu  sync.Mutex
+}
+
+// NewRegister returns the registration scenario.
+func NewRegister(c *client.Client, seed uint64) *Register {
+	return &Register{C: c, rng: mrand.New(mrand.NewPCG(seed, uint64(time.Now().UnixNano())))}
+}
+
+// Name implements Scenario.
+func (r *Register) Name() string { return "patient registration" }
+
+// Next implements Scenario.
+func (r *Register) Next() Op {
+	r.mu.Lock()
+	p := demo.Patient(r.rng)
+	r.mu.Unlock()
+	in := patient.RegisterInput{Demographics: patient.Demographics{FamilyName: p.FamilyName, GivenNames: p.GivenNames,
+		Sex: p.Sex, Phone: p.Phone, AddressLine: p.AddressLine, City: p.City, PostalCode: p.PostalCode,
+		Country: p.Country, Language: p.Language}}
+	if p.BirthDate != nil {
+		in.BirthDate = p.BirthDate.Format(time.DateOnly)
+	}
+	return func(ctx context.Context) error {
+		_, err := r.C.Discarding().RegisterPatient(client.WithIdempotencyKey(ctx, client.NewKey()), in)
 		return err
 	}
 }

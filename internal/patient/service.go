@@ -82,7 +82,7 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (Patient, erro
 	var p Patient
 	replayed, err := idempotency.Do(ctx, s.db, &p, func(q *dbgen.Queries) error {
 		if !in.ConfirmNotDuplicate {
-			dups, err := storeDuplicates(ctx, q, in, birth)
+			dups, err := storeDuplicates(ctx, q, in, birth, likelyNameSimilarity)
 			if err != nil {
 				return err
 			}
@@ -149,7 +149,7 @@ func (s *Service) Duplicates(ctx context.Context, in RegisterInput) ([]Duplicate
 	var dups []Duplicate
 	err := s.db.InTx(ctx, func(q *dbgen.Queries) error {
 		var err error
-		dups, err = storeDuplicates(ctx, q, in, birth)
+		dups, err = storeDuplicates(ctx, q, in, birth, similarityThreshold)
 		return err
 	})
 	return dups, err

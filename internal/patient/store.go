@@ -299,16 +299,20 @@ func storeList(ctx context.Context, q *dbgen.Queries, f ListFilter, scope access
 	return out, next, nil
 }
 
-func storeDuplicates(ctx context.Context, q *dbgen.Queries, in RegisterInput, birth *time.Time) ([]Duplicate, error) {
+// storeDuplicates scores the registered patients resembling in; threshold
+// is the name similarity that makes a candidate by name alone (see
+// PatientDuplicates): likelyNameSimilarity finds every likely duplicate,
+// similarityThreshold lists weaker candidates too.
+func storeDuplicates(ctx context.Context, q *dbgen.Queries, in RegisterInput, birth *time.Time, threshold string) ([]Duplicate, error) {
 	values := []string{}
 	for _, i := range in.Identifiers {
 		values = append(values, i.Value)
 	}
-	if err := q.SearchThreshold(ctx, similarityThreshold); err != nil {
+	if err := q.SearchThreshold(ctx, threshold); err != nil {
 		return nil, postgres.Translate(err)
 	}
 	rows, err := q.PatientDuplicates(ctx, dbgen.PatientDuplicatesParams{Name: in.GivenNames + " " + in.FamilyName,
-		Family: in.FamilyName, BirthDate: birth, Phone: digits(in.Phone + " " + in.MobilePhone), Identifiers: values})
+		BirthDate: birth, Phone: digits(in.Phone + " " + in.MobilePhone), Identifiers: values})
 	if err != nil {
 		return nil, postgres.Translate(err)
 	}
@@ -351,6 +355,11 @@ func round2(f float64) float64 { return float64(int(f*100+0.5)) / 100 }
 // Müllers (about 0.44) stay out, which keeps searches fast on a large
 // registry (docs/BENCHMARKS.md).
 const similarityThreshold = "0.45"
+
+// likelyNameSimilarity is the least name similarity of a likely duplicate
+// (DuplicateThreshold) without the same birth date or identifier: 0.5 of it
+// plus 0.15 for the same phone makes 0.6.
+const likelyNameSimilarity = "0.9"
 
 // nameMatch chooses how a name query matches: one word as a literal
 // prefix of the family name (an escaped LIKE pattern), several words by

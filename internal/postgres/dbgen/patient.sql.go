@@ -301,18 +301,16 @@ WITH cand_ids AS (
     SELECT p.id FROM patients p
     WHERE p.active AND p.search_name % lower(f_unaccent($1::text))
     UNION
-    SELECT p.id FROM patients p
-    WHERE p.active AND p.birth_date = $2::date
-      AND similarity(p.search_name, lower(f_unaccent($3::text))) >= 0.3
+    SELECT p.id FROM patients p WHERE p.active AND p.birth_date = $2::date
     UNION
-    SELECT pi.patient_id FROM patient_identifiers pi WHERE pi.value = ANY($4::text[])
+    SELECT pi.patient_id FROM patient_identifiers pi WHERE pi.value = ANY($3::text[])
 ), cand AS (
     SELECT p.id,
            similarity(p.search_name, lower(f_unaccent($1::text)))::float8 AS name_score,
            ($2::date IS NOT NULL AND p.birth_date = $2::date) AS same_birth,
-           ($5::text <> '' AND p.phone_digits LIKE '%' || $5::text || '%') AS same_phone,
+           ($4::text <> '' AND p.phone_digits LIKE '%' || $4::text || '%') AS same_phone,
            EXISTS (SELECT 1 FROM patient_identifiers pi WHERE pi.patient_id = p.id
-                   AND pi.value = ANY($4::text[])) AS same_identifier
+                   AND pi.value = ANY($3::text[])) AS same_identifier
     FROM cand_ids c JOIN patients p ON p.id = c.id
     WHERE p.active
 )
@@ -328,7 +326,6 @@ LIMIT 10
 type PatientDuplicatesParams struct {
 	Name        string
 	BirthDate   *time.Time
-	Family      string
 	Identifiers []string
 	Phone       string
 }
@@ -344,20 +341,20 @@ type PatientDuplicatesRow struct {
 
 // Likely duplicates of a new registration, scored 0..1: name similarity
 // (half), same date of birth, same phone digits, same identifier. The
-// candidates are three sets, each read through its own index (trigram
-// names, date of birth, identifier values): as one OR over the table the
-// planner could only read all of it, computing a similarity per patient
-// (2.2 s per registration on a million patients). The name set takes the
-// transaction's trigram threshold (the caller sets the search's, 0.45; the
-// default 0.3 made 7,000 candidates of "John Smith"): a name alone scores
-// at most 0.5 of the 0.6 that makes a likely duplicate, so the weaker name
-// matches it leaves out were only ever listed far below it. Same birth date
-// with a similar family name keeps the default 0.3.
+// candidates are three sets, each read through its own index: names at
+// least as similar as the transaction's trigram threshold, everyone born
+// the same day, and the same identifiers. (As one OR over the table, the
+// planner could only read all of it, computing a similarity per patient:
+// 2.2 s per registration on a million patients.) A likely duplicate (0.6)
+// without the same birth date or identifier needs a name similarity of at
+// least 0.9 (0.45 + 0.15 for the phone), so a registration sets the
+// threshold to 0.9 (a few ms) and finds every likely duplicate the full
+// comparison would; the duplicate check shown on screen sets the search's
+// 0.45, to list weaker candidates too.
 func (q *Queries) PatientDuplicates(ctx context.Context, arg PatientDuplicatesParams) ([]PatientDuplicatesRow, error) {
 	rows, err := q.db.Query(ctx, patientDuplicates,
 		arg.Name,
 		arg.BirthDate,
-		arg.Family,
 		arg.Identifiers,
 		arg.Phone,
 	)

@@ -127,6 +127,24 @@ func (r *Recorder) table(ctx context.Context, rel string) string {
 	return p
 }
 
+// set changes a setting of the connection for the statements explained
+// next, as the application sets it for a transaction; the function
+// returned puts the old value back.
+func (r *Recorder) set(ctx context.Context, name, value string) func() {
+	var old string
+	if err := r.Conn.QueryRow(ctx, "SELECT current_setting($1), set_config($1, $2, false)", name, value).Scan(&old, new(string)); err != nil {
+		if r.Err == nil {
+			r.Err = fmt.Errorf("explain: set %s: %w", name, err)
+		}
+		return func() {}
+	}
+	return func() {
+		if err := r.Conn.QueryRow(ctx, "SELECT set_config($1, $2, false)", name, old).Scan(new(string)); err != nil && r.Err == nil {
+			r.Err = fmt.Errorf("explain: set %s back: %w", name, err)
+		}
+	}
+}
+
 func (r *Recorder) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	r.explain(ctx, sql, args...)
 	return pgconn.CommandTag{}, errExplained
@@ -282,9 +300,12 @@ func MainQueries(ctx context.Context, r *Recorder, s Sample) {
 	_, _ = q.PatientListByName(ctx, dbgen.PatientListByNameParams{ScopeWards: []uuid.UUID{}, Lim: 51})
 	_, _ = q.PatientListByName(ctx, dbgen.PatientListByNameParams{ScopeUser: scope, ScopeWards: wards, Lim: 51})
 	_, _ = q.PatientListByCreatedDesc(ctx, dbgen.PatientListByCreatedDescParams{ScopeUser: scope, ScopeWards: wards, Lim: 51})
-	// A registration's duplicate check.
-	_, _ = q.PatientDuplicates(ctx, dbgen.PatientDuplicatesParams{Name: given + " " + family, Family: family,
+	// A registration's duplicate check, at the name similarity a
+	// registration sets (patient.likelyNameSimilarity).
+	restore := r.set(ctx, "pg_trgm.similarity_threshold", "0.9")
+	_, _ = q.PatientDuplicates(ctx, dbgen.PatientDuplicatesParams{Name: given + " " + family,
 		Identifiers: []string{"NO-SUCH-ID"}})
+	restore()
 	_, _ = q.PatientGet(ctx, s.PatientID)
 	_, _ = q.IdentifierList(ctx, s.PatientID)
 	_, _ = q.ContactList(ctx, s.PatientID)

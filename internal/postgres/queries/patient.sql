@@ -251,22 +251,21 @@ DELETE FROM patient_contacts WHERE id = $1 AND patient_id = $2;
 -- name: PatientDuplicates :many
 -- Likely duplicates of a new registration, scored 0..1: name similarity
 -- (half), same date of birth, same phone digits, same identifier. The
--- candidates are three sets, each read through its own index (trigram
--- names, date of birth, identifier values): as one OR over the table the
--- planner could only read all of it, computing a similarity per patient
--- (2.2 s per registration on a million patients). The name set takes the
--- transaction's trigram threshold (the caller sets the search's, 0.45; the
--- default 0.3 made 7,000 candidates of "John Smith"): a name alone scores
--- at most 0.5 of the 0.6 that makes a likely duplicate, so the weaker name
--- matches it leaves out were only ever listed far below it. Same birth date
--- with a similar family name keeps the default 0.3.
+-- candidates are three sets, each read through its own index: names at
+-- least as similar as the transaction's trigram threshold, everyone born
+-- the same day, and the same identifiers. (As one OR over the table, the
+-- planner could only read all of it, computing a similarity per patient:
+-- 2.2 s per registration on a million patients.) A likely duplicate (0.6)
+-- without the same birth date or identifier needs a name similarity of at
+-- least 0.9 (0.45 + 0.15 for the phone), so a registration sets the
+-- threshold to 0.9 (a few ms) and finds every likely duplicate the full
+-- comparison would; the duplicate check shown on screen sets the search's
+-- 0.45, to list weaker candidates too.
 WITH cand_ids AS (
     SELECT p.id FROM patients p
     WHERE p.active AND p.search_name % lower(f_unaccent(sqlc.arg(name)::text))
     UNION
-    SELECT p.id FROM patients p
-    WHERE p.active AND p.birth_date = sqlc.narg(birth_date)::date
-      AND similarity(p.search_name, lower(f_unaccent(sqlc.arg(family)::text))) >= 0.3
+    SELECT p.id FROM patients p WHERE p.active AND p.birth_date = sqlc.narg(birth_date)::date
     UNION
     SELECT pi.patient_id FROM patient_identifiers pi WHERE pi.value = ANY(sqlc.arg(identifiers)::text[])
 ), cand AS (

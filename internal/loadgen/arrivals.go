@@ -13,7 +13,8 @@ import (
 // CheckIn is a receptionist checking in patients as they arrive for their
 // booked appointments: POST /api/v1/appointments/{id}/check-in (the
 // appointment is checked in and the patient joins the department's queue,
-// in one transaction, audited). Each appointment is checked in once.
+// in one transaction, audited). Each appointment is checked in once, and
+// each patient once per department.
 type CheckIn struct {
 	C    *client.Client
 	ids  []string
@@ -29,8 +30,15 @@ func NewCheckIn(ctx context.Context, c *client.Client, max int) (*CheckIn, error
 		return nil, fmt.Errorf("load appointments: %w", err)
 	}
 	ci := &CheckIn{C: c}
+	// A patient waits in a department's queue once: of several bookings of
+	// one patient in one department that day (the booking scenario books
+	// a sample of patients many times), only the first is checked in, as
+	// the desk would refuse the others (409).
+	queued := map[[2]string]bool{}
 	for _, a := range list {
-		if len(ci.ids) < max {
+		k := [2]string{a.PatientID, a.DepartmentID}
+		if len(ci.ids) < max && !queued[k] {
+			queued[k] = true
 			ci.ids = append(ci.ids, a.ID)
 		}
 	}

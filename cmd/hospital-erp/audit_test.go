@@ -107,25 +107,7 @@ func TestAuditTamperingDetected(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Seal everything before tampering: SealPending returns 0 at once while
-	// the backend's own sealer holds the sealing lock, so repeat until the
-	// chain has no unsealed rows (a single call was flaky under load).
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if _, err := audit.SealPending(ctx, tb.DB, 1000); err != nil {
-			t.Fatal(err)
-		}
-		rep, err := audit.Verify(ctx, tb.DB)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if rep.Unsealed == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("rows still unsealed after 10s: %+v", rep)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	sealAll(t, tb) // before tampering
 	verify := func() (string, error) {
 		out, err := runCLI(t, map[string]string{"DATABASE_URL": tb.DBURL}, "audit", "verify")
 		return out, err

@@ -156,11 +156,7 @@ func TestSeedScaleAndLoadScenarios(t *testing.T) {
 func TestLoadgenRunsScenariosAsOtherUsers(t *testing.T) {
 	tb := startBackend(t, backendOpts{})
 	ctx := context.Background()
-	loc, _ := time.LoadLocation("Europe/London")
-	logins, err := demo.Load(ctx, tb.DB, tb.Identity, 120, loc, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	logins := loadDemo(t, tb, 120)
 	var buf bytes.Buffer
 	demo.WriteLogins(&buf, logins)
 	dir := t.TempDir()

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -25,10 +24,7 @@ import (
 func TestMainQueriesUseIndexes(t *testing.T) {
 	tb := startBackend(t, backendOpts{})
 	ctx := context.Background()
-	loc, _ := time.LoadLocation("Europe/London")
-	if _, err := demo.Load(ctx, tb.DB, tb.Identity, 120, loc, time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	loadDemo(t, tb, 120)
 	// Enough patients for the planner to choose as it would in a hospital.
 	if err := demo.CopyPatients(ctx, tb.DB, 20000, mrand.New(mrand.NewPCG(3, 3))); err != nil {
 		t.Fatal(err)

@@ -20,11 +20,7 @@ import (
 func TestPatientScopeMatchesInScope(t *testing.T) {
 	tb := startBackend(t, backendOpts{})
 	ctx := context.Background()
-	loc, _ := time.LoadLocation("Europe/London")
-	logins, err := demo.Load(ctx, tb.DB, tb.Identity, 120, loc, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	logins := loadDemo(t, tb, 120)
 	db := tb.DB.Pool
 	// Some ended relationships and grants, live and expired.
 	for _, kind := range []string{"ward_id", "department_id", "user_id"} {
@@ -128,4 +124,19 @@ func TestPatientScopeMatchesInScope(t *testing.T) {
 			t.Errorf("nurse's list by %s holds %d patients, want %d", sort, got, want)
 		}
 	}
+}
+
+// loadDemo loads the demo hospital with patients patients (Europe/London)
+// and returns its logins.
+func loadDemo(t *testing.T, tb *testBackend, patients int) []demo.Login {
+	t.Helper()
+	loc, err := time.LoadLocation("Europe/London")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logins, err := demo.Load(context.Background(), tb.DB, tb.Identity, patients, loc, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return logins
 }

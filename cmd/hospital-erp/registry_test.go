@@ -359,13 +359,17 @@ FROM (
 ORDER BY m.family_key, m.given_key, m.id`
 	const function = `SELECT id, family_key, given_key FROM patient_search_parts($1, $2, $6, $7, $8, $9, $10, $11, $12, $3, $4, $5, $13) ORDER BY pos`
 	type row struct{ id, family, given string }
+	// scopeUser and scopeWards, when set, are a nurse's care scope: a ward
+	// caring for every seventh patient (set further down).
+	var scopeUser any
+	scopeWards := []string{}
 	page := func(sql string, families, givens []string, birth *time.Time, after *row, lim int) []row {
 		t.Helper()
 		var af, ag, aid any
 		if after != nil {
 			af, ag, aid = after.family, after.given, after.id
 		}
-		rows, err := db.Pool.Query(ctx, sql, families, givens, af, ag, aid, birth, nil, nil, nil, nil, []string{}, nil, lim)
+		rows, err := db.Pool.Query(ctx, sql, families, givens, af, ag, aid, birth, nil, nil, nil, scopeUser, scopeWards, nil, lim)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -410,41 +414,58 @@ ORDER BY m.family_key, m.given_key, m.id`
 		people = append(people, p)
 	}
 	prefix := func(s string, n int) string { return string([]rune(s)[:min(n, len([]rune(s)))]) }
-	compared, rowsSeen := 0, 0
-	for i, p := range people {
-		given := strings.Fields(p.given)[0]
-		for j, q := range []string{p.given + " " + p.family, p.family + " " + p.given, prefix(given, 3) + " " + prefix(p.family, 2),
-			given + " " + prefix(p.family, 1), strings.ToUpper(prefix(p.family, 4)) + " " + prefix(given, 1)} {
-			families, givens := patient.NameSplits(strings.Fields(q))
-			var birth *time.Time
-			if (i+j)%4 == 0 {
-				birth = p.birth
-			}
-			var after *row
-			for n := 0; n < 6; n++ {
-				want := page(statement, families, givens, birth, after, 5)
-				got := page(function, families, givens, birth, after, 5)
-				compared++
-				if len(want) != len(got) {
-					t.Fatalf("%q page %d: statement %d rows, function %d\n%v\n%v", q, n+1, len(want), len(got), want, got)
+	var ward string
+	if err := db.Pool.QueryRow(ctx, `WITH d AS (INSERT INTO departments (code, name, kind) VALUES ('SRCH', 'Search', 'clinical') RETURNING id)
+		INSERT INTO wards (department_id, code, name) SELECT id, 'SRCH-W', 'Search ward' FROM d RETURNING id`).Scan(&ward); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO care_assignments (patient_id, ward_id, reason)
+		SELECT id, $1, 'admission' FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM patients) p WHERE n % 7 = 0`, ward); err != nil {
+		t.Fatal(err)
+	}
+	compared, rowsSeen, scopedRows := 0, 0, 0
+	for _, scoped := range []bool{false, true} {
+		if scoped {
+			scopeUser, scopeWards = "00000000-0000-7000-8000-000000000001", []string{ward}
+		}
+		for i, p := range people {
+			given := strings.Fields(p.given)[0]
+			for j, q := range []string{p.given + " " + p.family, p.family + " " + p.given, prefix(given, 3) + " " + prefix(p.family, 2),
+				given + " " + prefix(p.family, 1), strings.ToUpper(prefix(p.family, 4)) + " " + prefix(given, 1)} {
+				families, givens := patient.NameSplits(strings.Fields(q))
+				var birth *time.Time
+				if (i+j)%4 == 0 {
+					birth = p.birth
 				}
-				for k := range want {
-					if want[k] != got[k] {
-						t.Fatalf("%q page %d row %d: statement %v, function %v", q, n+1, k+1, want[k], got[k])
+				var after *row
+				for n := 0; n < 6; n++ {
+					want := page(statement, families, givens, birth, after, 5)
+					got := page(function, families, givens, birth, after, 5)
+					compared++
+					if len(want) != len(got) {
+						t.Fatalf("%q page %d: statement %d rows, function %d\n%v\n%v", q, n+1, len(want), len(got), want, got)
 					}
+					for k := range want {
+						if want[k] != got[k] {
+							t.Fatalf("%q page %d row %d: statement %v, function %v", q, n+1, k+1, want[k], got[k])
+						}
+					}
+					rowsSeen += len(want)
+					if scoped {
+						scopedRows += len(want)
+					}
+					if len(want) < 5 {
+						break
+					}
+					after = &want[len(want)-1]
 				}
-				rowsSeen += len(want)
-				if len(want) < 5 {
-					break
-				}
-				after = &want[len(want)-1]
 			}
 		}
 	}
-	if compared < 300 || rowsSeen < 600 {
+	if compared < 600 || rowsSeen < 700 || scopedRows < 50 {
 		t.Fatalf("compared %d pages, %d rows: too few to mean anything", compared, rowsSeen)
 	}
-	t.Logf("%d pages, %d rows alike", compared, rowsSeen)
+	t.Logf("%d pages, %d rows alike (%d of them in a nurse's scope)", compared, rowsSeen, scopedRows)
 }
 
 // The duplicate check (PatientDuplicates, three index-driven candidate

@@ -92,7 +92,6 @@ type verifier struct {
 	headSeq  int64 // the head at the last intact verification; its rows and all newer were re-hashed
 	headHash []byte
 	cursor   int64 // the next block of the window to re-hash again
-	archived archives
 }
 
 // run is one verification. Report.Blocks counts the blocks whose links it
@@ -103,7 +102,6 @@ func (v *verifier) run(ctx context.Context) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
-	v.archived = arch
 	if v.brokenAt > 0 {
 		// Everything from the broken block, as the full verification does,
 		// until the records are restored.
@@ -134,7 +132,7 @@ func (v *verifier) run(ctx context.Context) (Report, error) {
 		rep, err = v.checkHead(ctx, q, rep, from, heads)
 	}
 	if err == nil && rep.OK {
-		rep, err = v.checkRows(ctx, q, rep, from, heads)
+		rep, err = v.checkRows(ctx, q, rep, from, heads, arch)
 	}
 	if err != nil {
 		return rep, err
@@ -226,8 +224,9 @@ func (v *verifier) checkHead(ctx context.Context, q *dbgen.Queries, rep Report, 
 // checkRows re-hashes the rows of the blocks in heads (the window, which
 // starts at block from) that are newer than the last run's head, then up
 // to v.recheck rows of the older ones from v.cursor on. A first run reads
-// only the newest blocks, up to v.recheck rows.
-func (v *verifier) checkRows(ctx context.Context, q *dbgen.Queries, rep Report, from int64, heads []dbgen.AuditBlockHeadersRow) (Report, error) {
+// only the newest blocks, up to v.recheck rows. The rows of blocks arch
+// holds are offline and skipped.
+func (v *verifier) checkRows(ctx context.Context, q *dbgen.Queries, rep Report, from int64, heads []dbgen.AuditBlockHeadersRow, arch archives) (Report, error) {
 	if len(heads) == 0 {
 		return rep, nil
 	}
@@ -262,7 +261,7 @@ func (v *verifier) checkRows(ctx context.Context, q *dbgen.Queries, rep Report, 
 					return false, nil
 				}
 				after = blk.Seq
-				if v.archived.holds(blk.Seq) { // its rows are offline (Archive)
+				if arch.holds(blk.Seq) { // its rows are offline (Archive)
 					rep.ArchivedBlocks++
 					continue
 				}

@@ -65,70 +65,20 @@ func runLoadgen(ctx context.Context, args []string, getenv func(string) string, 
 		}
 		defer pprof.StopCPUProfile()
 	}
-	var known []demo.Login
-	if *loginsFile != "" {
-		f, err := os.Open(*loginsFile)
-		if err != nil {
-			return fmt.Errorf("loadgen: --logins: %w", err)
-		}
-		known, err = demo.ReadLogins(f)
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("loadgen: --logins %s: %w", *loginsFile, err)
-		}
-	}
-	// credentials finds a user's password: the environment's (for --user
-	// and --housekeeper), else the logins file, by username or by role.
-	credentials := func(name, flagName, env string) (demo.Login, error) {
-		if pw := getenv(env); pw != "" && env != "" {
-			return demo.Login{Username: name, Password: pw}, nil
-		}
-		for _, l := range known {
-			if l.Username == name {
-				return l, nil
-			}
-		}
-		for _, l := range known {
-			if l.Role == name {
-				return l, nil
-			}
-		}
-		if env != "" {
-			return demo.Login{}, fmt.Errorf("loadgen: no password for %s %s: set %s or give --logins", flagName, name, env)
-		}
-		return demo.Login{}, fmt.Errorf("loadgen: %s %s: no such username or role in --logins", flagName, name)
-	}
 	transport := &http.Transport{DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 		MaxIdleConns: 2048, MaxIdleConnsPerHost: 2048, IdleConnTimeout: 90 * time.Second}
 	anon := client.New(*url, &http.Client{Transport: transport, Timeout: 30 * time.Second})
-	// Each user is signed in once and renewed before each scenario (an
-	// access token lives minutes).
-	type signedIn struct {
-		login   demo.Login
-		c       *client.Client
-		token   string
-		refresh string
-	}
-	var sessions []*signedIn
-	signIn := func(l demo.Login) (*signedIn, error) {
-		for _, s := range sessions {
-			if s.login.Username == l.Username {
-				return s, nil
-			}
+	users := &loadgenUsers{anon: anon, getenv: getenv}
+	if *loginsFile != "" {
+		if err := users.readLogins(*loginsFile); err != nil {
+			return err
 		}
-		tok, err := anon.Login(ctx, l.Username, l.Password)
-		if err != nil {
-			return nil, fmt.Errorf("loadgen: sign in as %s: %w", l.Username, err)
-		}
-		s := &signedIn{login: l, c: anon.WithToken(tok.AccessToken), token: tok.AccessToken, refresh: tok.RefreshToken}
-		sessions = append(sessions, s)
-		return s, nil
 	}
-	mainLogin, err := credentials(*user, "--user", "LOADGEN_PASSWORD")
+	mainLogin, err := users.credentials(*user, "--user", "LOADGEN_PASSWORD")
 	if err != nil {
 		return err
 	}
-	main, err := signIn(mainLogin)
+	main, err := users.signIn(ctx, mainLogin)
 	if err != nil {
 		return err
 	}
@@ -143,11 +93,11 @@ func runLoadgen(ctx context.Context, args []string, getenv func(string) string, 
 			if name == *user {
 				env = "LOADGEN_PASSWORD"
 			}
-			l, err := credentials(name, "--as", env)
+			l, err := users.credentials(name, "--as", env)
 			if err != nil {
 				return err
 			}
-			if runAs[sc], err = signIn(l); err != nil {
+			if runAs[sc], err = users.signIn(ctx, l); err != nil {
 				return err
 			}
 		}
@@ -164,22 +114,18 @@ func runLoadgen(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	var hk *signedIn
 	if *housekeeper != "" {
-		l, err := credentials(*housekeeper, "--housekeeper", "LOADGEN_HOUSEKEEPER_PASSWORD")
+		l, err := users.credentials(*housekeeper, "--housekeeper", "LOADGEN_HOUSEKEEPER_PASSWORD")
 		if err != nil {
 			return err
 		}
-		if hk, err = signIn(l); err != nil {
+		if hk, err = users.signIn(ctx, l); err != nil {
 			return err
 		}
 	}
 	var results []loadgen.Result
 	for _, name := range strings.Split(*scenarios, ",") {
 		name = strings.TrimSpace(name)
-		for _, u := range sessions {
-			if tok, err := anon.Refresh(ctx, u.refresh); err == nil {
-				u.c, u.token, u.refresh = anon.WithToken(tok.AccessToken), tok.AccessToken, tok.RefreshToken
-			}
-		}
+		users.refresh(ctx)
 		if name == "fanout" {
 			if hk == nil {
 				return fmt.Errorf("loadgen: fanout needs --housekeeper (a user with bed.write)")
@@ -332,4 +278,85 @@ func runLoadgen(ctx context.Context, args []string, getenv func(string) string, 
 		}
 	}
 	return nil
+}
+
+// loadgenUsers are the users a load test runs as: their credentials (from
+// the environment or a logins file) and their signed-in clients.
+type loadgenUsers struct {
+	anon     *client.Client
+	getenv   func(string) string
+	known    []demo.Login
+	sessions []*signedIn
+}
+
+// signedIn is a user's client and tokens; the token is also the fan-out
+// WebSocket clients'.
+type signedIn struct {
+	login   demo.Login
+	c       *client.Client
+	token   string
+	refresh string
+}
+
+func (u *loadgenUsers) readLogins(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("loadgen: --logins: %w", err)
+	}
+	defer f.Close()
+	if u.known, err = demo.ReadLogins(f); err != nil {
+		return fmt.Errorf("loadgen: --logins %s: %w", path, err)
+	}
+	return nil
+}
+
+// credentials finds a user's password: the environment variable env's
+// when set (for --user and --housekeeper), else the logins file's, by
+// username or by role.
+func (u *loadgenUsers) credentials(name, flagName, env string) (demo.Login, error) {
+	if env != "" {
+		if pw := u.getenv(env); pw != "" {
+			return demo.Login{Username: name, Password: pw}, nil
+		}
+	}
+	for _, l := range u.known {
+		if l.Username == name {
+			return l, nil
+		}
+	}
+	for _, l := range u.known {
+		if l.Role == name {
+			return l, nil
+		}
+	}
+	if env != "" {
+		return demo.Login{}, fmt.Errorf("loadgen: no password for %s %s: set %s or give --logins", flagName, name, env)
+	}
+	return demo.Login{}, fmt.Errorf("loadgen: %s %s: no such username or role in --logins", flagName, name)
+}
+
+// signIn signs l in, once per user.
+func (u *loadgenUsers) signIn(ctx context.Context, l demo.Login) (*signedIn, error) {
+	for _, s := range u.sessions {
+		if s.login.Username == l.Username {
+			return s, nil
+		}
+	}
+	tok, err := u.anon.Login(ctx, l.Username, l.Password)
+	if err != nil {
+		return nil, fmt.Errorf("loadgen: sign in as %s: %w", l.Username, err)
+	}
+	s := &signedIn{login: l, c: u.anon.WithToken(tok.AccessToken), token: tok.AccessToken, refresh: tok.RefreshToken}
+	u.sessions = append(u.sessions, s)
+	return s, nil
+}
+
+// refresh renews every user's access token (it lives minutes): before each
+// scenario. A user whose refresh fails keeps the token it has.
+func (u *loadgenUsers) refresh(ctx context.Context) {
+	for _, s := range u.sessions {
+		if tok, err := u.anon.Refresh(ctx, s.refresh); err == nil {
+			s.c, s.token, s.refresh = u.anon.WithToken(tok.AccessToken), tok.AccessToken, tok.RefreshToken
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -413,7 +414,7 @@ func TestBedBoardLiveAcrossInstances(t *testing.T) {
 	}
 	// The board through B is the current state.
 	bb := client.New(b.URL, nil).WithToken(nurse.Token)
-	board, err := bb.BedBoard(ctx, w.WardID, "")
+	board, err := bb.BedBoard(ctx, client.BoardQuery{WardID: w.WardID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -428,7 +429,7 @@ func TestBedBoardLiveAcrossInstances(t *testing.T) {
 		t.Fatal(err)
 	}
 	name := func(c *client.Client) string {
-		board, err := c.BedBoard(ctx, "", "occupied")
+		board, err := c.BedBoard(ctx, client.BoardQuery{Status: "occupied"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -460,6 +461,71 @@ func TestBedBoardLiveAcrossInstances(t *testing.T) {
 	// Occupancy gauge per ward.
 	if got := counterValue(t, a.Metrics, "ward_occupancy_ratio", "LV"); got < 0.33 || got > 0.34 {
 		t.Errorf("ward_occupancy_ratio{ward=LV} = %v, want 1/3", got)
+	}
+}
+
+// The board's limit (max_beds): over it, every ward's counts and no bed;
+// at or under it, the beds. A state filter lists that state's beds and
+// limits by their number, while the counts stay of every bed.
+func TestBedBoardLimit(t *testing.T) {
+	a := startBackend(t, backendOpts{})
+	ctx := context.Background()
+	w := setupWard(t, a, "LM", 3)
+	setupWard(t, a, "LN", 1)
+	desk := a.newUser(t, identity.RoleReceptionist)
+	if _, err := admit(desk.C, registerPatient(t, desk.C, "Limitman", "Board").ID, w.Beds[0]); err != nil {
+		t.Fatal(err)
+	}
+	board := func(q client.BoardQuery) ward.Board {
+		t.Helper()
+		b, err := desk.C.BedBoard(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	listed := func(b ward.Board) (n int) {
+		for _, wd := range b.Wards {
+			n += len(wd.Beds)
+		}
+		return n
+	}
+	full := board(client.BoardQuery{})
+	if full.BedsOmitted || listed(full) != 4 || full.Totals.Total != 4 || full.Totals.Occupied != 1 || len(full.Wards) != 2 {
+		t.Fatalf("full board: %d beds listed, totals %+v", listed(full), full.Totals)
+	}
+	over := board(client.BoardQuery{MaxBeds: 3})
+	if !over.BedsOmitted || listed(over) != 0 || over.Totals != full.Totals || len(over.Wards) != 2 ||
+		over.Wards[0].Counts != full.Wards[0].Counts || over.Wards[1].Counts != full.Wards[1].Counts {
+		t.Errorf("over the limit: omitted %v, %d listed, %+v", over.BedsOmitted, listed(over), over)
+	}
+	if at := board(client.BoardQuery{MaxBeds: 4}); at.BedsOmitted || listed(at) != 4 {
+		t.Errorf("at the limit: omitted %v, %d listed", at.BedsOmitted, listed(at))
+	}
+	free := board(client.BoardQuery{Status: "available", MaxBeds: 3})
+	if free.BedsOmitted || listed(free) != 3 || free.Totals != full.Totals {
+		t.Errorf("three free beds under a limit of 3: omitted %v, %d listed, totals %+v", free.BedsOmitted, listed(free), free.Totals)
+	}
+	for _, wd := range free.Wards {
+		for _, b := range wd.Beds {
+			if b.Status != "available" {
+				t.Errorf("bed %s (%s) in the free list", b.Code, b.Status)
+			}
+		}
+	}
+	if b := board(client.BoardQuery{Status: "available", MaxBeds: 2}); !b.BedsOmitted || listed(b) != 0 {
+		t.Errorf("three free beds over a limit of 2: omitted %v", b.BedsOmitted)
+	}
+	if b := board(client.BoardQuery{WardID: w.WardID, MaxBeds: 3}); b.BedsOmitted || listed(b) != 3 || b.Totals.Total != 3 {
+		t.Errorf("one ward's 3 beds: omitted %v, %d listed", b.BedsOmitted, listed(b))
+	}
+	for _, bad := range []string{"-1", "x", "1.5"} {
+		var out ward.Board
+		_, err := desk.C.Do(ctx, http.MethodGet, "/api/v1/bed-board?max_beds="+bad, nil, &out)
+		var ae *client.Error
+		if !errors.As(err, &ae) || ae.Status != http.StatusBadRequest || ae.Errors["max_beds"] == "" {
+			t.Errorf("max_beds=%s: %v", bad, err)
+		}
 	}
 }
 

@@ -803,14 +803,26 @@ func (c *Client) csv(ctx context.Context, path string) ([]byte, error) {
 	return b, err
 }
 
-// BedBoard returns the bed board; wardID and status may be empty.
-func (c *Client) BedBoard(ctx context.Context, wardID, status string) (ward.Board, error) {
+// BoardQuery chooses the bed board's beds; every field may be empty.
+type BoardQuery struct {
+	WardID string
+	Status string // only beds in this state
+	// MaxBeds lists the beds only when at most this many would be listed;
+	// otherwise the board has the counts only (BedsOmitted). 0: no limit.
+	MaxBeds int
+}
+
+// BedBoard returns the bed board.
+func (c *Client) BedBoard(ctx context.Context, q BoardQuery) (ward.Board, error) {
 	v := url.Values{}
-	if wardID != "" {
-		v.Set("ward_id", wardID)
+	if q.WardID != "" {
+		v.Set("ward_id", q.WardID)
 	}
-	if status != "" {
-		v.Set("status", status)
+	if q.Status != "" {
+		v.Set("status", q.Status)
+	}
+	if q.MaxBeds > 0 {
+		v.Set("max_beds", strconv.Itoa(q.MaxBeds))
 	}
 	var out ward.Board
 	_, err := c.Do(ctx, http.MethodGet, "/api/v1/bed-board?"+v.Encode(), nil, &out)

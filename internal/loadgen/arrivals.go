@@ -84,7 +84,7 @@ type Transfer struct {
 // NewTransfer prepares transfers of what admit admitted (run it first) to
 // available beds that admit did not use.
 func NewTransfer(ctx context.Context, c *client.Client, admit *Admit) (*Transfer, error) {
-	board, err := c.BedBoard(ctx, "", "")
+	board, err := c.BedBoard(ctx, client.BoardQuery{})
 	if err != nil {
 		return nil, fmt.Errorf("load beds: %w", err)
 	}

@@ -85,7 +85,7 @@ type Admit struct {
 // NewAdmit loads the available beds and as many patients who are not in
 // hospital (at most max).
 func NewAdmit(ctx context.Context, c *client.Client, max int) (*Admit, error) {
-	board, err := c.BedBoard(ctx, "", "")
+	board, err := c.BedBoard(ctx, client.BoardQuery{})
 	if err != nil {
 		return nil, fmt.Errorf("load beds: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/hospital-erp/hospital-erp/internal/access"
 	"github.com/hospital-erp/hospital-erp/internal/audit"
@@ -73,12 +74,20 @@ type Board struct {
 	At     time.Time   `json:"at"`
 	Totals BedCounts   `json:"totals"`
 	Wards  []BoardWard `json:"wards"`
+	// BedsOmitted: more beds would be listed than the filter's MaxBeds,
+	// so every ward has its counts and no beds.
+	BedsOmitted bool `json:"beds_omitted,omitempty"`
 }
 
 // BoardFilter narrows the board.
 type BoardFilter struct {
 	WardID *string
 	Status *string // only beds in this state (the housekeeping list: cleaning)
+	// MaxBeds is the most beds listed: when more are in the ward (or the
+	// state), the board has the counts only. A whole hospital's board is
+	// tens of thousands of beds; a page asks for a ward first. nil: no
+	// limit.
+	MaxBeds *int
 }
 
 // Board returns every bed and its state, with the patient in it for users
@@ -89,6 +98,7 @@ func (s *Service) Board(ctx context.Context, f BoardFilter) (Board, error) {
 	if err != nil {
 		return Board{}, err
 	}
+	var v hospital.Validation
 	var ward *uuid.UUID
 	if f.WardID != nil {
 		id, err := uuid.Parse(*f.WardID)
@@ -97,9 +107,10 @@ func (s *Service) Board(ctx context.Context, f BoardFilter) (Board, error) {
 		}
 		ward = &id
 	}
-	if f.Status != nil && !validStatus(*f.Status) {
-		return Board{}, &hospital.Error{Code: hospital.EINVALID, Message: "Some fields are not valid.",
-			Fields: map[string]string{"status": "must be available, occupied, reserved, cleaning or out_of_service"}}
+	v.Check(f.Status == nil || validStatus(*f.Status), "status", "must be available, occupied, reserved, cleaning or out_of_service")
+	v.Check(f.MaxBeds == nil || *f.MaxBeds >= 0, "max_beds", "must be a whole number, 0 or more")
+	if err := v.Err(); err != nil {
+		return Board{}, err
 	}
 	scope := access.ScopeOf(ctx)
 	wards := scope.Wards
@@ -108,22 +119,41 @@ func (s *Service) Board(ctx context.Context, f BoardFilter) (Board, error) {
 	}
 	showNames := actor.Can(identity.PermPatientRead)
 	b := Board{At: s.now().UTC(), Wards: []BoardWard{}}
-	err = s.db.InTx(ctx, func(q *dbgen.Queries) error {
-		rows, err := q.BedBoard(ctx, dbgen.BedBoardParams{WardID: ward, ScopeUser: scope.User, ScopeWards: wards, ScopeDepartment: scope.Department})
+	// Counts and beds are two statements: one snapshot keeps them equal.
+	err = s.db.InTxOpts(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead}, func(q *dbgen.Queries) error {
+		counts, err := q.BedCounts(ctx, ward)
+		if err != nil {
+			return err
+		}
+		at := map[uuid.UUID]int{} // ward id -> index in b.Wards
+		for _, c := range counts {
+			i, ok := at[c.WardID]
+			if !ok {
+				i = len(b.Wards)
+				at[c.WardID] = i
+				b.Wards = append(b.Wards, BoardWard{ID: c.WardID.String(), Code: c.WardCode, Name: c.WardName, Beds: []BoardBed{}})
+			}
+			add(&b.Wards[i].Counts, c.Status, int(c.Beds))
+			add(&b.Totals, c.Status, int(c.Beds))
+		}
+		listed := b.Totals.Total
+		if f.Status != nil {
+			listed = b.Totals.in(*f.Status)
+		}
+		if f.MaxBeds != nil && listed > *f.MaxBeds {
+			b.BedsOmitted = true
+			return nil
+		}
+		rows, err := q.BedBoard(ctx, dbgen.BedBoardParams{WardID: ward, Status: f.Status, ScopeUser: scope.User,
+			ScopeWards: wards, ScopeDepartment: scope.Department})
 		if err != nil {
 			return err
 		}
 		shown := 0
-		var cur *BoardWard
 		for _, r := range rows {
-			if cur == nil || cur.ID != r.WardID.String() {
-				b.Wards = append(b.Wards, BoardWard{ID: r.WardID.String(), Code: r.WardCode, Name: r.WardName, Beds: []BoardBed{}})
-				cur = &b.Wards[len(b.Wards)-1]
-			}
-			count(&cur.Counts, r.Status)
-			count(&b.Totals, r.Status)
-			if f.Status != nil && r.Status != *f.Status {
-				continue
+			i, ok := at[r.WardID]
+			if !ok {
+				continue // not in the snapshot's counts: cannot happen in one snapshot
 			}
 			bed := BoardBed{ID: r.ID.String(), Code: r.Code, RoomID: r.RoomID.String(), RoomCode: r.RoomCode, Type: r.BedType,
 				Status: r.Status, Version: int(r.Version), UpdatedAt: r.UpdatedAt, AdmittedAt: r.AdmittedAt}
@@ -143,7 +173,7 @@ func (s *Service) Board(ctx context.Context, f BoardFilter) (Board, error) {
 				bed.Patient = p
 				shown++
 			}
-			cur.Beds = append(cur.Beds, bed)
+			b.Wards[i].Beds = append(b.Wards[i].Beds, bed)
 		}
 		if shown == 0 {
 			return nil
@@ -221,20 +251,37 @@ func validStatus(s string) bool {
 	return false
 }
 
-func count(c *BedCounts, status string) {
-	c.Total++
+func add(c *BedCounts, status string, n int) {
+	c.Total += n
 	switch status {
 	case "available":
-		c.Available++
+		c.Available += n
 	case "occupied":
-		c.Occupied++
+		c.Occupied += n
 	case "reserved":
-		c.Reserved++
+		c.Reserved += n
 	case "cleaning":
-		c.Cleaning++
+		c.Cleaning += n
 	case "out_of_service":
-		c.OutOfService++
+		c.OutOfService += n
 	}
+}
+
+// in is the number of beds in state status.
+func (c BedCounts) in(status string) int {
+	switch status {
+	case "available":
+		return c.Available
+	case "occupied":
+		return c.Occupied
+	case "reserved":
+		return c.Reserved
+	case "cleaning":
+		return c.Cleaning
+	case "out_of_service":
+		return c.OutOfService
+	}
+	return 0
 }
 
 func deref(p *string) string {

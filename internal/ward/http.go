@@ -2,7 +2,9 @@ package ward
 
 import (
 	"net/http"
+	"strconv"
 
+	"github.com/hospital-erp/hospital-erp/internal/hospital"
 	"github.com/hospital-erp/hospital-erp/internal/httpx"
 	"github.com/hospital-erp/hospital-erp/internal/identity"
 )
@@ -34,6 +36,15 @@ func (h *Handler) handleBedBoard(w http.ResponseWriter, r *http.Request) error {
 	}
 	if v := q.Get("status"); v != "" {
 		f.Status = &v
+	}
+	var v hospital.Validation
+	if s := q.Get("max_beds"); s != "" {
+		n, err := strconv.Atoi(s)
+		v.Check(err == nil && n >= 0, "max_beds", "must be a whole number, 0 or more")
+		f.MaxBeds = &n
+	}
+	if err := v.Err(); err != nil {
+		return err
 	}
 	b, err := h.svc.Board(r.Context(), f)
 	if err != nil {

@@ -205,15 +205,16 @@ type AdmissionCommandPage struct {
 
 // commandState is a posted command form, to show again with its errors.
 type commandState struct {
-	bed, disposition, notes, reason string
-	errs                            map[string]string
-	taken                           bool
-	summary                         []SummaryItem
+	bed, ward, disposition, notes, reason string
+	errs                                  map[string]string
+	taken                                 bool
+	summary                               []SummaryItem
 }
 
 func (s *Server) handleAdmissionCommandForm(cmd admissionCommand) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		return s.renderAdmissionCommand(w, r, http.StatusOK, cmd, commandState{bed: r.URL.Query().Get("bed_id")})
+		q := r.URL.Query()
+		return s.renderAdmissionCommand(w, r, http.StatusOK, cmd, commandState{bed: q.Get("bed_id"), ward: q.Get("ward_id")})
 	}
 }
 
@@ -240,11 +241,12 @@ func (s *Server) renderAdmissionCommand(w http.ResponseWriter, r *http.Request, 
 	}
 	switch cmd.Key {
 	case "transfer":
-		board, err := s.availableBeds(w, r)
+		beds, err := s.freeBedSelect(w, r, strings.TrimSpace(st.ward), "bed_id", "New bed", st.bed, a.BedID)
 		if err != nil {
 			return err
 		}
-		p.Beds = newBedSelect(board, "bed_id", "New bed", st.bed, a.BedID)
+		p.Beds = beds
+		p.Beds.WardForm = WardForm{ID: "ward-choose", Action: "/admissions/" + url.PathEscape(id) + "/transfer#f-bed_id"}
 		p.Beds.Hint = "Free beds only, by ward: bed, room and type."
 		p.Beds.Empty = "No bed is free at the moment, so the patient cannot be transferred now."
 		p.Beds.Error = fieldMessage(p.Beds.Label, st.errs["bed_id"])
@@ -284,7 +286,7 @@ func dispositionOptions(selected string) []Option {
 func (s *Server) handleAdmissionCommand(cmd admissionCommand) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		id := r.PathValue("id")
-		st := commandState{bed: strings.TrimSpace(r.PostFormValue("bed_id")), disposition: r.PostFormValue("disposition"),
+		st := commandState{bed: strings.TrimSpace(r.PostFormValue("bed_id")), ward: r.PostFormValue("ward_id"), disposition: r.PostFormValue("disposition"),
 			notes: strings.TrimSpace(r.PostFormValue("summary")), reason: strings.TrimSpace(r.PostFormValue("reason")),
 			errs: map[string]string{}}
 		version, _ := strconv.Atoi(r.PostFormValue("version"))

@@ -33,21 +33,35 @@ var sourceLabels = map[string]string{
 func sourceLabel(s string) string { return orDefault(sourceLabels[s], s) }
 
 // admitParams are the admission form's choices that travel in its URLs
-// and hidden fields: the patient, the bed, and where the admission comes
+// and hidden fields: the patient, the bed (and, in a hospital with more
+// free beds than one list holds, its ward), and where the admission comes
 // from.
 type admitParams struct {
-	PatientID, PatientQ, BedID, Source, AppointmentID string
+	PatientID, PatientQ, BedID, WardID, Source, AppointmentID string
 }
 
 func admitParamsFrom(get func(string) string) admitParams {
 	return admitParams{PatientID: strings.TrimSpace(get("patient_id")), PatientQ: strings.TrimSpace(get("patient_q")),
-		BedID: strings.TrimSpace(get("bed_id")), Source: get("source"), AppointmentID: strings.TrimSpace(get("appointment_id"))}
+		BedID: strings.TrimSpace(get("bed_id")), WardID: strings.TrimSpace(get("ward_id")), Source: get("source"),
+		AppointmentID: strings.TrimSpace(get("appointment_id"))}
+}
+
+// hidden lists the choices made as hidden fields.
+func (a admitParams) hidden() []Hidden {
+	var out []Hidden
+	for _, h := range []Hidden{{"patient_id", a.PatientID}, {"patient_q", a.PatientQ}, {"bed_id", a.BedID},
+		{"ward_id", a.WardID}, {"source", a.Source}, {"appointment_id", a.AppointmentID}} {
+		if h.Value != "" {
+			out = append(out, h)
+		}
+	}
+	return out
 }
 
 func (a admitParams) url() string {
 	v := url.Values{}
 	for k, val := range map[string]string{"patient_id": a.PatientID, "patient_q": a.PatientQ, "bed_id": a.BedID,
-		"source": a.Source, "appointment_id": a.AppointmentID} {
+		"ward_id": a.WardID, "source": a.Source, "appointment_id": a.AppointmentID} {
 		if val != "" {
 			v.Set(k, val)
 		}
@@ -214,15 +228,20 @@ func (s *Server) renderAdmit(w http.ResponseWriter, r *http.Request, status int,
 		}
 	}
 
-	board, err := s.availableBeds(w, r)
+	beds, err := s.freeBedSelect(w, r, a.WardID, "bed_id", "Bed", a.BedID, "")
 	if err != nil {
 		return err
 	}
-	p.Beds = newBedSelect(board, "bed_id", "Bed", a.BedID, "")
+	p.Beds = beds
 	p.Beds.Hint = "Free beds only, by ward: bed, room and type."
 	p.Beds.Empty = "No bed is free at the moment. Ask the bed manager, or try again when a bed has been cleaned."
 	p.Beds.Error = st.bedErr
-	if a.BedID != "" && !p.Beds.Has(a.BedID) {
+	// The ward chooser keeps the other choices made so far (not the
+	// reason: clinical text stays out of URLs).
+	keep := a
+	keep.BedID, keep.WardID = "", ""
+	p.Beds.WardForm = WardForm{ID: "ward-choose", Action: "/admissions/new#bed-title", Keep: keep.hidden()}
+	if a.BedID != "" && !p.Beds.Has(a.BedID) && p.Beds.Lists() {
 		// A bed chosen on the board (or in this form) that someone took
 		// meanwhile.
 		p.Taken = true
@@ -319,11 +338,11 @@ func (s *Server) handleAdmit(w http.ResponseWriter, r *http.Request) error {
 		http.Redirect(w, r, admissionURL(adm.ID), http.StatusSeeOther)
 		return nil
 	case errors.As(err, &ae) && ae.Status == http.StatusConflict:
-		board, berr := s.availableBeds(w, r)
+		beds, berr := s.freeBedSelect(w, r, a.WardID, "bed_id", "", "", "")
 		if berr != nil {
 			return berr
 		}
-		if !newBedSelect(board, "bed_id", "", "", "").Has(a.BedID) {
+		if !beds.Has(a.BedID) {
 			a.BedID = ""
 			st.taken = true
 			st.summary = []SummaryItem{{Text: bedTakenMessage, Href: "#f-bed_id"}}

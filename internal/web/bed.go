@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -32,6 +33,12 @@ type BedBoardPage struct {
 	WardURL string
 }
 
+// boardBedLimit is the most beds one page lists as bed tiles, as the
+// options of a bed select or in a housekeeping list. A hospital with more
+// asks for a ward first: the whole board of the benchmark's 40,000 beds
+// was 25 MB of HTML and took 1.7 s.
+const boardBedLimit = 400
+
 // BoardView is the live part of the bed board.
 type BoardView struct {
 	Totals []StatusCount
@@ -45,16 +52,21 @@ type BoardView struct {
 	StatusLabel string
 	CanAdmit    bool
 	At          string
+	// ChooseWard: more beds than one page lists; the wards' counts are
+	// shown, each linking to its own board.
+	ChooseWard bool
 }
 
 // WardBoard is one ward on the board with its counts and rooms.
 type WardBoard struct {
 	ID, Code, Name string
 	URL            string
-	Counts         ward.BedCounts
-	Bar            BedBar
-	Rooms          []RoomView
-	Shown          int // beds listed (after the status filter)
+	// BoardURL is the ward's own bed board (same status filter).
+	BoardURL string
+	Counts   ward.BedCounts
+	Bar      BedBar
+	Rooms    []RoomView
+	Shown    int // beds listed (after the status filter)
 }
 
 // RoomView is one room's beds.
@@ -112,13 +124,14 @@ func addQuery(u, param string) string {
 func (s *Server) newBoardView(sess *session, b ward.Board, status string) BoardView {
 	now := s.now()
 	v := BoardView{Totals: countsByStatus(b.Totals), Total: b.Totals.Total, Bar: newBedBar(b.Totals), Summary: len(b.Wards) > 1,
-		CanAdmit: sess.can(identity.PermAdmissionWrite), At: timeOfDay(b.At, s.loc)}
+		CanAdmit: sess.can(identity.PermAdmissionWrite), At: timeOfDay(b.At, s.loc), ChooseWard: b.BedsOmitted}
 	if status != "" {
 		v.StatusLabel = bedStatusLabel(status)
 	}
 	readAdmission := sess.can(identity.PermAdmissionRead)
 	for _, w := range b.Wards {
-		wb := WardBoard{ID: w.ID, Code: w.Code, Name: w.Name, URL: wardURL(w.ID), Counts: w.Counts, Bar: newBedBar(w.Counts)}
+		wb := WardBoard{ID: w.ID, Code: w.Code, Name: w.Name, URL: wardURL(w.ID), BoardURL: boardURL(w.ID, status),
+			Counts: w.Counts, Bar: newBedBar(w.Counts)}
 		byRoom := map[string][]BedView{}
 		for _, bed := range w.Beds {
 			bv := BedView{ID: bed.ID, Code: bed.Code, RoomCode: bed.RoomCode, WardID: w.ID, WardName: w.Name, Type: bed.Type,
@@ -136,7 +149,7 @@ func (s *Server) newBoardView(sess *session, b ward.Board, status string) BoardV
 				bv.Stay, bv.Overdue = stayText(*bed.AdmittedAt, now, bed.ExpectedDays, s.loc)
 			}
 			if bed.Status == "available" && v.CanAdmit {
-				bv.AdmitURL = "/admissions/new?bed_id=" + url.QueryEscape(bed.ID)
+				bv.AdmitURL = admitParams{BedID: bed.ID, WardID: w.ID}.url()
 			}
 			byRoom[bed.RoomCode] = append(byRoom[bed.RoomCode], bv)
 			wb.Shown++
@@ -163,7 +176,11 @@ func (s *Server) handleBedBoard(w http.ResponseWriter, r *http.Request) error {
 	var wards []ward.Ward
 	err := s.call(w, r, func(ctx context.Context, api *client.Client) error {
 		var err error
-		if b, err = api.BedBoard(ctx, wardID, status); err != nil || fragment {
+		q := client.BoardQuery{WardID: wardID, Status: status}
+		if wardID == "" {
+			q.MaxBeds = s.bedLimit
+		}
+		if b, err = api.BedBoard(ctx, q); err != nil || fragment {
 			return err
 		}
 		wards, err = api.Wards(ctx)
@@ -224,6 +241,11 @@ type HousekeepingPage struct {
 type HousekeepingList struct {
 	Cleaning     []HousekeepingBed
 	OutOfService []HousekeepingBed
+	// The counts are of every bed in the state, listed or not.
+	CleaningCount, OutOfServiceCount int
+	// ChooseWard says why a list is not shown: more beds than one page
+	// lists, across the hospital.
+	ChooseWard string
 	// Available are the beds that can be taken out of service.
 	Available BedSelect
 	CanWrite  bool
@@ -245,7 +267,29 @@ type BedSelect struct {
 	Groups                   []BedGroup
 	// Empty is said instead of the select when no bed is available.
 	Empty string
+	// Wards is set when the hospital has more free beds than one select
+	// holds (boardBedLimit): the user chooses a ward first, with the GET
+	// form WardForm, and Groups lists that ward's beds only. Each option
+	// is a ward with free beds.
+	Wards    []Option
+	WardID   string // the chosen ward
+	WardForm WardForm
 }
+
+// WardForm is the GET form that chooses a BedSelect's ward. It stands
+// outside the page's POST form (the ward select and its button join it
+// with the form attribute) and keeps the page's other choices.
+type WardForm struct {
+	ID, Action string
+	Keep       []Hidden
+}
+
+// Hidden is a hidden form field.
+type Hidden struct{ Name, Value string }
+
+// Lists reports whether the select offers every free bed the user may
+// pick from: not so while a large hospital's ward is still to be chosen.
+func (b BedSelect) Lists() bool { return len(b.Wards) == 0 || b.WardID != "" }
 
 // ID is the select's id.
 func (b BedSelect) ID() string { return "f-" + b.Name }
@@ -302,17 +346,43 @@ func newBedSelect(b ward.Board, name, label, selected, skip string) BedSelect {
 	return sel
 }
 
-// availableBeds reads the available beds of every ward. The board is
-// filtered to available beds, so it names no patient (and the read is
-// not a read of patients).
-func (s *Server) availableBeds(w http.ResponseWriter, r *http.Request) (ward.Board, error) {
-	var b ward.Board
+// freeBedSelect reads the free beds a form offers, as a BedSelect (see
+// newBedSelect for name, label, selected and skip): every ward's when the
+// hospital has at most boardBedLimit of them, otherwise the wards with
+// free beds to choose from and the beds of wardID, when one is chosen. The
+// board is filtered to available beds, so it names no patient (and the
+// read is not a read of patients). The caller sets WardForm.
+func (s *Server) freeBedSelect(w http.ResponseWriter, r *http.Request, wardID, name, label, selected, skip string) (BedSelect, error) {
+	var all, one ward.Board
 	err := s.call(w, r, func(ctx context.Context, api *client.Client) error {
 		var err error
-		b, err = api.BedBoard(ctx, "", "available")
+		all, err = api.BedBoard(ctx, client.BoardQuery{Status: "available", MaxBeds: s.bedLimit})
+		if err != nil || !all.BedsOmitted || wardID == "" {
+			return err
+		}
+		one, err = api.BedBoard(ctx, client.BoardQuery{WardID: wardID, Status: "available"})
 		return err
 	})
-	return b, err
+	if st := client.StatusOf(err); (st == http.StatusNotFound || st == http.StatusBadRequest) && wardID != "" && all.BedsOmitted {
+		err, wardID = nil, "" // a ward that does not exist (any more): choose again
+	}
+	if err != nil {
+		return BedSelect{}, err
+	}
+	if !all.BedsOmitted {
+		return newBedSelect(all, name, label, selected, skip), nil
+	}
+	sel := newBedSelect(one, name, label, selected, skip)
+	for _, wd := range all.Wards {
+		if wd.Counts.Available > 0 || wd.ID == wardID {
+			sel.Wards = append(sel.Wards, Option{Value: wd.ID, Label: fmt.Sprintf("%s (%d free)", wd.Name, wd.Counts.Available),
+				Selected: wd.ID == wardID})
+			if wd.ID == wardID {
+				sel.WardID = wardID
+			}
+		}
+	}
+	return sel, nil
 }
 
 func (s *Server) handleHousekeeping(w http.ResponseWriter, r *http.Request) error {
@@ -320,18 +390,23 @@ func (s *Server) handleHousekeeping(w http.ResponseWriter, r *http.Request) erro
 	qs := r.URL.Query()
 	wardID := strings.TrimSpace(qs.Get("ward_id"))
 	fragment := qs.Get("fragment") == "list"
-	// Three reads filtered by state: none of them names a patient.
+	// Three reads filtered by state: none of them names a patient. A
+	// large hospital's lists are of one ward at a time.
 	var cleaning, outOfService, available ward.Board
 	var wards []ward.Ward
 	err := s.call(w, r, func(ctx context.Context, api *client.Client) error {
 		var err error
-		if cleaning, err = api.BedBoard(ctx, wardID, "cleaning"); err != nil {
+		max := 0
+		if wardID == "" {
+			max = s.bedLimit
+		}
+		if cleaning, err = api.BedBoard(ctx, client.BoardQuery{WardID: wardID, Status: "cleaning", MaxBeds: max}); err != nil {
 			return err
 		}
-		if outOfService, err = api.BedBoard(ctx, wardID, "out_of_service"); err != nil {
+		if outOfService, err = api.BedBoard(ctx, client.BoardQuery{WardID: wardID, Status: "out_of_service", MaxBeds: max}); err != nil {
 			return err
 		}
-		if available, err = api.BedBoard(ctx, wardID, "available"); err != nil || fragment {
+		if available, err = api.BedBoard(ctx, client.BoardQuery{WardID: wardID, Status: "available", MaxBeds: max}); err != nil || fragment {
 			return err
 		}
 		wards, err = api.Wards(ctx)
@@ -351,10 +426,17 @@ func (s *Server) handleHousekeeping(w http.ResponseWriter, r *http.Request) erro
 	if wardID != "" {
 		back += "?ward_id=" + url.QueryEscape(wardID)
 	}
-	list := HousekeepingList{Cleaning: s.housekeepingBeds(cleaning), OutOfService: s.housekeepingBeds(outOfService),
+	list := HousekeepingList{Cleaning: s.housekeepingBeds(cleaning), CleaningCount: cleaning.Totals.Cleaning,
+		OutOfService: s.housekeepingBeds(outOfService), OutOfServiceCount: outOfService.Totals.OutOfService,
 		Available: newBedSelect(available, "bed_id", "Bed", "", ""), CanWrite: sess.can(identity.PermBedWrite), CSRF: sess.CSRF, Back: back}
 	list.Available.Hint = "For repairs or infection control. It cannot be given to a patient until it is back in service."
 	list.Available.Empty = "No bed is available to take out of service."
+	if cleaning.BedsOmitted || outOfService.BedsOmitted || available.BedsOmitted {
+		list.ChooseWard = fmt.Sprintf("The hospital has %s beds: choose a ward above to list its beds.", thousands(cleaning.Totals.Total))
+	}
+	if available.BedsOmitted {
+		list.Available.Empty = "Choose a ward above to take one of its beds out of service."
+	}
 	if fragment {
 		return s.renderFragment(w, "housekeeping", "housekeeping_live", list)
 	}

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -669,7 +670,11 @@ func (b *syncBuffer) String() string {
 
 var testKey = bytes.Repeat([]byte{7}, 32)
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvWith(t, nil) }
+
+// newEnvWith is newEnv with the web server changed by set before it
+// serves (nil: unchanged).
+func newEnvWith(t *testing.T, set func(*Server)) *env {
 	t.Helper()
 	e := &env{t: t, api: newFakeAPI(t), logs: &syncBuffer{}}
 	e.apiSrv = httptest.NewServer(e.api)
@@ -685,6 +690,9 @@ func newEnv(t *testing.T) *env {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if set != nil {
+		set(web)
 	}
 	e.web = web
 	e.srv.Config.Handler = web
@@ -1302,6 +1310,7 @@ func (f *fakeAPI) board(q url.Values) (ward.Board, bool) {
 	wardID, status := q.Get("ward_id"), q.Get("status")
 	b := ward.Board{At: time.Now(), Wards: []ward.BoardWard{}}
 	found := wardID == ""
+	listed := 0
 	for _, w := range f.wards {
 		if wardID != "" && w.ID != wardID {
 			continue
@@ -1343,8 +1352,15 @@ func (f *fakeAPI) board(q url.Values) (ward.Board, bool) {
 				}
 			}
 			bw.Beds = append(bw.Beds, bed)
+			listed++
 		}
 		b.Wards = append(b.Wards, bw)
+	}
+	if max, err := strconv.Atoi(q.Get("max_beds")); err == nil && listed > max {
+		b.BedsOmitted = true
+		for i := range b.Wards {
+			b.Wards[i].Beds = []ward.BoardBed{}
+		}
 	}
 	return b, found
 }

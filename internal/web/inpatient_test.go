@@ -92,7 +92,7 @@ func TestBedBoard(t *testing.T) {
 	if stay := text(find(occupied, byClass("bed__stay"))); stay != "day 3 of 5" {
 		t.Errorf("stay %q", stay)
 	}
-	if a := find(find(board, byID("bed-b1")), byClass("bed__admit")); attr(a, "href") != "/admissions/new?bed_id=b1" {
+	if a := find(find(board, byID("bed-b1")), byClass("bed__admit")); attr(a, "href") != "/admissions/new?bed_id=b1&ward_id="+testWardID {
 		t.Errorf("free bed's Admit link %q", attr(a, "href"))
 	}
 	if find(find(board, byID("bed-b3")), byClass("bed__admit")) != nil {
@@ -127,6 +127,123 @@ func TestBedBoard(t *testing.T) {
 	res = e.get("/beds?ward_id=" + testDeptID)
 	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/beds" {
 		t.Errorf("unknown ward: %d %q", res.StatusCode, res.Header.Get("Location"))
+	}
+}
+
+// A hospital with more beds than a page lists (bedLimit) is shown a ward
+// at a time: the board shows the wards' counts, each linking to its
+// board; the admission and transfer forms ask for the ward, then list its
+// free beds; housekeeping asks for a ward for a list too long.
+func TestLargeHospitalAsksForAWard(t *testing.T) {
+	t.Parallel()
+	e := newEnvWith(t, func(s *Server) { s.bedLimit = 1 })
+	e.login()
+	res := e.get("/beds")
+	if res.StatusCode != http.StatusOK || find(res.doc, byID("choose-ward")) == nil || len(findAll(res.doc, byClass("bed"))) != 0 {
+		t.Fatalf("whole board: %d, %d tiles, notice %v", res.StatusCode, len(findAll(res.doc, byClass("bed"))), find(res.doc, byID("choose-ward")) != nil)
+	}
+	if got := text(find(res.doc, byID("choose-ward"))); !strings.Contains(got, "6 beds in 2 wards") {
+		t.Errorf("notice %q", got)
+	}
+	if e.api.inpt.boardReads[len(e.api.inpt.boardReads)-1].Get("max_beds") != "1" {
+		t.Errorf("the board was read without a limit: %v", e.api.inpt.boardReads)
+	}
+	rows := findAll(find(res.doc, byTag("tbody")), byTag("tr"))
+	if len(rows) != 2 || attr(find(rows[1], byTag("a")), "href") != "/beds?ward_id="+testWard2ID {
+		t.Fatalf("ward rows %d, link %q", len(rows), attr(find(rows[len(rows)-1], byTag("a")), "href"))
+	}
+	if res := e.get("/beds?status=cleaning"); len(findAll(res.doc, byClass("bed"))) != 1 || find(res.doc, byID("choose-ward")) != nil {
+		t.Errorf("one bed cleaning, under the limit: %d tiles", len(findAll(res.doc, byClass("bed"))))
+	}
+	// A ward's own board has no limit.
+	if res := e.get("/beds?ward_id=" + testWardID); len(findAll(res.doc, byClass("bed"))) != 4 {
+		t.Errorf("ward 1 board: %d tiles", len(findAll(res.doc, byClass("bed"))))
+	}
+
+	// Admission: the ward first.
+	res = e.get("/admissions/new?patient_q=smith")
+	form := find(res.doc, byID("admit-form"))
+	wardSel := find(form, byID("f-bed_id-ward"))
+	if attr(wardSel, "form") != "ward-choose" || find(form, byTag("optgroup")) != nil {
+		t.Fatalf("ward select %v, bed options %v", wardSel != nil, find(form, byTag("optgroup")) != nil)
+	}
+	var wards []string
+	for _, o := range findAll(wardSel, byTag("option")) {
+		wards = append(wards, text(o))
+	}
+	if strings.Join(wards, "|") != "Choose a ward|Ward 1 – Acute Medicine (1 free)|Ward 2 – Surgery (2 free)" {
+		t.Errorf("wards %q", wards)
+	}
+	if v := formValues(form); v.Has("ward_id") {
+		t.Errorf("the admission form sends the ward chooser's select: %v", v)
+	}
+	choose := find(res.doc, byID("ward-choose"))
+	if attr(choose, "method") != "get" || attr(choose, "action") != "/admissions/new#bed-title" ||
+		formValues(choose).Encode() != "patient_q=smith" {
+		t.Fatalf("ward form %q %q keeps %v", attr(choose, "method"), attr(choose, "action"), formValues(choose))
+	}
+	res = e.get("/admissions/new?patient_q=smith&ward_id=" + testWard2ID)
+	form = find(res.doc, byID("admit-form"))
+	if got := optionValues(find(form, byID("f-bed_id"))); strings.Join(got, ",") != "b5,b6" {
+		t.Fatalf("ward 2's free beds %v", got)
+	}
+	v := formValues(form)
+	if v.Get("ward_id") != testWard2ID {
+		t.Errorf("the admission form forgets the ward: %v", v)
+	}
+	v.Set("patient_id", testOtherPatient)
+	v.Set("bed_id", "b6")
+	v.Set("source", "direct")
+	v.Set("reason", "Elective hernia repair")
+	if res := e.post("/admissions/new", v); res.StatusCode != http.StatusSeeOther || e.api.inpt.admits[0].BedID != "b6" {
+		t.Fatalf("admit to b6: %d", res.StatusCode)
+	}
+	// From a ward's board: the Admit link names the ward; a bed taken
+	// meanwhile is said to be; a bed without its ward is not.
+	res = e.get("/admissions/new?bed_id=b1&ward_id=" + testWardID)
+	if sel := find(res.doc, byID("f-bed_id")); find(sel, and(byAttr("value", "b1"), byAttr("selected", ""))) == nil || find(res.doc, byID("bed-taken")) != nil {
+		t.Errorf("bed b1 from the board is not chosen")
+	}
+	if res := e.get("/admissions/new?bed_id=b2&ward_id=" + testWardID); find(res.doc, byID("bed-taken")) == nil {
+		t.Error("an occupied bed is not said to be taken")
+	}
+	if res := e.get("/admissions/new?bed_id=b1"); find(res.doc, byID("bed-taken")) != nil || find(res.doc, byID("f-bed_id-ward")) == nil {
+		t.Error("a bed without its ward is said to be taken")
+	}
+
+	// Transfer: the same, to the transfer form.
+	res = e.get("/admissions/" + testAdmissionID + "/transfer")
+	if choose := find(res.doc, byID("ward-choose")); attr(choose, "action") != "/admissions/"+testAdmissionID+"/transfer#f-bed_id" ||
+		find(find(res.doc, byID("command-form")), byTag("optgroup")) != nil {
+		t.Fatalf("transfer ward form %q", attr(choose, "action"))
+	}
+	res = e.get("/admissions/" + testAdmissionID + "/transfer?ward_id=" + testWardID)
+	form = find(res.doc, byID("command-form"))
+	if got := optionValues(find(form, byID("f-bed_id"))); strings.Join(got, ",") != "b1" {
+		t.Fatalf("ward 1's free beds %v", got)
+	}
+	v = formValues(form)
+	if res := e.post("/admissions/"+testAdmissionID+"/transfer", v); res.StatusCode != http.StatusBadRequest ||
+		strings.Join(optionValues(find(res.doc, byID("f-bed_id"))), ",") != "b1" {
+		t.Errorf("transfer without a bed: %d, the ward's beds lost", res.StatusCode)
+	}
+
+	// Housekeeping: three free beds are over the limit; one bed cleaning
+	// and one out of service are not.
+	n := newEnvWith(t, func(s *Server) { s.bedLimit = 1 })
+	asRole(n, identity.RoleNurse)
+	n.login()
+	res = n.get("/housekeeping")
+	if find(res.doc, byID("cleaning-b3")) == nil || find(res.doc, byID("oos-b4")) == nil || find(res.doc, byID("choose-ward")) == nil {
+		t.Fatalf("housekeeping lists or notice missing")
+	}
+	if got := text(find(res.doc, byAttr("action", "/housekeeping/out-of-service"))); find(res.doc, byTag("optgroup")) != nil ||
+		!strings.Contains(got, "Choose a ward above") {
+		t.Errorf("out of service without a ward: %q", got)
+	}
+	res = n.get("/housekeeping?ward_id=" + testWard2ID)
+	if got := optionValues(find(res.doc, byID("f-bed_id"))); strings.Join(got, ",") != "b5,b6" || find(res.doc, byID("choose-ward")) != nil {
+		t.Errorf("ward 2's beds to take out of service %v", got)
 	}
 }
 

@@ -19,6 +19,9 @@ func formValues(form *html.Node) url.Values {
 		if n.Type != html.ElementNode || attr(n, "name") == "" || hasAttr(n, "disabled") {
 			continue
 		}
+		if owner := attr(n, "form"); owner != "" && owner != attr(form, "id") {
+			continue // a control of another form (the form attribute)
+		}
 		name := attr(n, "name")
 		switch n.Data {
 		case "input":

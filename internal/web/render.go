@@ -110,6 +110,7 @@ func templateFuncs(a *assets, loc *time.Location) template.FuncMap {
 		"bedType":   bedTypeLabel,
 		"upper":     strings.ToUpper,
 		"lower":     strings.ToLower,
+		"thousands": thousands,
 		"dateTime":  func(t time.Time) string { return formatDateTime(t, loc) },
 		"utcTime":   formatUTC,
 		"isoTime":   isoTime,

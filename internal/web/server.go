@@ -79,6 +79,9 @@ type Server struct {
 	draining     atomic.Bool
 	now          func() time.Time
 	loc          *time.Location
+	// bedLimit is the most beds a page lists before asking for a ward
+	// (boardBedLimit; tests lower it).
+	bedLimit int
 }
 
 // New builds the web UI. It parses every template and hashes every static
@@ -126,6 +129,7 @@ func New(o Options) (*Server, error) {
 		}
 	}
 	s := &Server{
+		bedLimit:     boardBedLimit,
 		api:          o.API,
 		log:          o.Log,
 		publicOrigin: origin,

@@ -123,7 +123,7 @@ func (s *Server) handleWardShow(w http.ResponseWriter, r *http.Request) error {
 	var d ward.WardDetail
 	err := s.call(w, r, func(ctx context.Context, api *client.Client) error {
 		var err error
-		if b, err = api.BedBoard(ctx, id, ""); err != nil || fragment {
+		if b, err = api.BedBoard(ctx, client.BoardQuery{WardID: id}); err != nil || fragment {
 			return err
 		}
 		d, err = api.Ward(ctx, id)

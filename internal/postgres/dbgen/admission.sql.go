@@ -553,7 +553,8 @@ JOIN wards w ON w.id = r.ward_id
 LEFT JOIN admissions a ON a.bed_id = b.id AND a.status = 'active'
 LEFT JOIN patients p ON p.id = a.patient_id
 WHERE ($4::uuid IS NULL OR w.id = $4::uuid)
-ORDER BY w.name, r.code, b.code
+  AND ($5::text IS NULL OR b.status = $5::text)
+ORDER BY w.name, w.id, r.code, b.code
 `
 
 type BedBoardParams struct {
@@ -561,6 +562,7 @@ type BedBoardParams struct {
 	ScopeWards      []uuid.UUID
 	ScopeDepartment *uuid.UUID
 	WardID          *uuid.UUID
+	Status          *string
 }
 
 type BedBoardRow struct {
@@ -587,14 +589,16 @@ type BedBoardRow struct {
 	Visible      bool
 }
 
-// Every bed with its ward, room and, when occupied, the admission and the
-// patient, and whether the (scoped) actor may see that patient.
+// Every bed (or those in one state) with its ward, room and, when
+// occupied, the admission and the patient, and whether the (scoped)
+// actor may see that patient.
 func (q *Queries) BedBoard(ctx context.Context, arg BedBoardParams) ([]BedBoardRow, error) {
 	rows, err := q.db.Query(ctx, bedBoard,
 		arg.ScopeUser,
 		arg.ScopeWards,
 		arg.ScopeDepartment,
 		arg.WardID,
+		arg.Status,
 	)
 	if err != nil {
 		return nil, err
@@ -625,6 +629,51 @@ func (q *Queries) BedBoard(ctx context.Context, arg BedBoardParams) ([]BedBoardR
 			&i.Sex,
 			&i.BirthDate,
 			&i.Visible,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const bedCounts = `-- name: BedCounts :many
+SELECT w.id AS ward_id, w.code AS ward_code, w.name AS ward_name, b.status, count(*)::int AS beds
+FROM beds b
+JOIN rooms r ON r.id = b.room_id
+JOIN wards w ON w.id = r.ward_id
+WHERE ($1::uuid IS NULL OR w.id = $1::uuid)
+GROUP BY w.id, w.code, w.name, b.status
+ORDER BY w.name, w.id
+`
+
+type BedCountsRow struct {
+	WardID   uuid.UUID
+	WardCode string
+	WardName string
+	Status   string
+	Beds     int32
+}
+
+// Beds per ward and state: the bed board's counts, without its beds.
+func (q *Queries) BedCounts(ctx context.Context, wardID *uuid.UUID) ([]BedCountsRow, error) {
+	rows, err := q.db.Query(ctx, bedCounts, wardID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []BedCountsRow{}
+	for rows.Next() {
+		var i BedCountsRow
+		if err := rows.Scan(
+			&i.WardID,
+			&i.WardCode,
+			&i.WardName,
+			&i.Status,
+			&i.Beds,
 		); err != nil {
 			return nil, err
 		}

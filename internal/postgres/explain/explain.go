@@ -319,6 +319,7 @@ func MainQueries(ctx context.Context, r *Recorder, s Sample) {
 		FromTime: s.Day, ToTime: s.Day.AddDate(0, 0, 1)})
 	_, _ = q.AppointmentsBooked(ctx, dbgen.AppointmentsBookedParams{PractitionerID: &s.PractitionerID, FromTime: s.Day, ToTime: s.Day.AddDate(0, 0, 7)})
 	_, _ = q.BedBoard(ctx, dbgen.BedBoardParams{ScopeUser: scope, ScopeWards: wards, WardID: &s.WardID})
+	_, _ = q.BedCounts(ctx, &s.WardID)
 	day := time.Date(s.Day.Year(), s.Day.Month(), s.Day.Day(), 0, 0, 0, 0, time.UTC)
 	_, _ = q.CensusDaily(ctx, dbgen.CensusDailyParams{Tz: s.TZ, FromDay: day.AddDate(0, 0, -29), ToDay: day})
 	_, _ = q.LengthOfStay(ctx, dbgen.LengthOfStayParams{FromTime: s.Day.AddDate(0, 0, -29), ToTime: s.Day})

@@ -95,9 +95,20 @@ UPDATE beds SET status = sqlc.arg(to_status), version = version + 1, updated_at 
 WHERE id = sqlc.arg(id) AND status = sqlc.arg(from_status)
 RETURNING *;
 
+-- name: BedCounts :many
+-- Beds per ward and state: the bed board's counts, without its beds.
+SELECT w.id AS ward_id, w.code AS ward_code, w.name AS ward_name, b.status, count(*)::int AS beds
+FROM beds b
+JOIN rooms r ON r.id = b.room_id
+JOIN wards w ON w.id = r.ward_id
+WHERE (sqlc.narg(ward_id)::uuid IS NULL OR w.id = sqlc.narg(ward_id)::uuid)
+GROUP BY w.id, w.code, w.name, b.status
+ORDER BY w.name, w.id;
+
 -- name: BedBoard :many
--- Every bed with its ward, room and, when occupied, the admission and the
--- patient, and whether the (scoped) actor may see that patient.
+-- Every bed (or those in one state) with its ward, room and, when
+-- occupied, the admission and the patient, and whether the (scoped)
+-- actor may see that patient.
 SELECT b.id, b.code, b.bed_type, b.status, b.version, b.updated_at,
        r.id AS room_id, r.code AS room_code, w.id AS ward_id, w.code AS ward_code, w.name AS ward_name,
        a.id AS admission_id, a.admitted_at, a.expected_days,
@@ -110,7 +121,8 @@ JOIN wards w ON w.id = r.ward_id
 LEFT JOIN admissions a ON a.bed_id = b.id AND a.status = 'active'
 LEFT JOIN patients p ON p.id = a.patient_id
 WHERE (sqlc.narg(ward_id)::uuid IS NULL OR w.id = sqlc.narg(ward_id)::uuid)
-ORDER BY w.name, r.code, b.code;
+  AND (sqlc.narg(status)::text IS NULL OR b.status = sqlc.narg(status)::text)
+ORDER BY w.name, w.id, r.code, b.code;
 
 -- name: CensusDaily :many
 -- Per ward and local day in [from_day, to_day]: admissions, discharges,

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/hospital-erp/hospital-erp/internal/appointment"
 	"github.com/hospital-erp/hospital-erp/internal/client"
 	"github.com/hospital-erp/hospital-erp/internal/demo"
@@ -466,6 +468,161 @@ ORDER BY m.family_key, m.given_key, m.id`
 		t.Fatalf("compared %d pages, %d rows: too few to mean anything", compared, rowsSeen)
 	}
 	t.Logf("%d pages, %d rows alike (%d of them in a nurse's scope)", compared, rowsSeen, scopedRows)
+}
+
+// A clinician's typo search (patient_search_near, which for a scoped actor
+// starts from the patients in their care since migration 00024) returns,
+// page by page, what the unscoped search returns filtered to that care:
+// the same patients, scores, order and cursor. Queries are sampled
+// patients' names with a letter swapped in the given or the family name.
+func TestSearchNearScopedMatchesUnscoped(t *testing.T) {
+	db, d := testenv.OpenDB(t)
+	ctx := context.Background()
+	if err := demo.CopyPatients(ctx, db, 5000, mrand.New(mrand.NewPCG(11, 13))); err != nil {
+		t.Fatal(err)
+	}
+	// Families that fill pages: one family name, given names alike.
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO patients (family_name, given_names, sex)
+		SELECT f, g || CASE WHEN i % 3 = 0 THEN ' Maria' ELSE '' END, 'unknown'
+		FROM unnest(ARRAY['Ostermann', 'Östermann', 'Osterman']) AS f,
+		     unnest(ARRAY['Hans', 'Hanna', 'hannes', 'Hanne']) AS g,
+		     generate_series(1, 6) AS i`); err != nil {
+		t.Fatal(err)
+	}
+	var ward string
+	if err := db.Pool.QueryRow(ctx, `WITH d AS (INSERT INTO departments (code, name, kind) VALUES ('NEAR', 'Near', 'clinical') RETURNING id)
+		INSERT INTO wards (department_id, code, name) SELECT id, 'NEAR-W', 'Near ward' FROM d RETURNING id`).Scan(&ward); err != nil {
+		t.Fatal(err)
+	}
+	// The ward cares for every second patient.
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO care_assignments (patient_id, ward_id, reason)
+		SELECT id, $1, 'admission' FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM patients) p WHERE n % 2 = 0`, ward); err != nil {
+		t.Fatal(err)
+	}
+	// Statistics, as autovacuum would gather (the application's role may
+	// not): without them the pairs' generic plan joins every family name
+	// with every given name, seconds per search.
+	admin, err := pgx.Connect(ctx, d.DirectURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "ANALYZE"); err != nil {
+		t.Fatal(err)
+	}
+	const nurse = "00000000-0000-7000-8000-000000000002"
+	scope := map[string]bool{}
+	ids, err := db.Pool.Query(ctx, `SELECT patient_scope($1::uuid, $2::uuid[], NULL)::text`, nurse, []string{ward})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ids.Next() {
+		var id string
+		if err := ids.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		scope[id] = true
+	}
+	if ids.Err() != nil || len(scope) < 1000 {
+		t.Fatalf("scope of %d patients: %v", len(scope), ids.Err())
+	}
+	type row struct {
+		id            string
+		score         float64
+		family, given string
+	}
+	search := func(families, givens []string, q string, birth *time.Time, user any, after *row, lim int) []row {
+		t.Helper()
+		var as, af, ag, aid any
+		if after != nil {
+			as, af, ag, aid = after.score, after.family, after.given, after.id
+		}
+		rows, err := db.Pool.Query(ctx, `SELECT id::text, score, family_key, given_key
+			FROM patient_search_near($1, $2, $3, $4, NULL, NULL, NULL, $5, $6, NULL, $7, $8, $9, $10, $11) ORDER BY pos`,
+			families, givens, q, birth, user, []string{ward}, as, af, ag, aid, lim)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []row
+		for rows.Next() {
+			var r row
+			if err := rows.Scan(&r.id, &r.score, &r.family, &r.given); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, r)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	sample, err := db.Pool.Query(ctx, `(SELECT family_name, given_names, birth_date FROM patients ORDER BY id LIMIT 30)
+		UNION ALL (SELECT DISTINCT ON (family_name, given_names) family_name, given_names, birth_date FROM patients
+		           WHERE family_name IN ('Ostermann', 'Östermann', 'Osterman') LIMIT 10)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type person struct {
+		family, given string
+		birth         *time.Time
+	}
+	var people []person
+	for sample.Next() {
+		var p person
+		if err := sample.Scan(&p.family, &p.given, &p.birth); err != nil {
+			t.Fatal(err)
+		}
+		people = append(people, p)
+	}
+	swap := func(s string) string { // the 2nd and 3rd letters swapped
+		r := []rune(s)
+		if len(r) > 2 {
+			r[1], r[2] = r[2], r[1]
+		}
+		return string(r)
+	}
+	pages, rowsSeen := 0, 0
+	for i, p := range people {
+		given := strings.Fields(p.given)[0]
+		for j, q := range []string{swap(given) + " " + p.family, given + " " + swap(p.family), p.family + " " + swap(given),
+			strings.ToLower(swap(p.family)) + " " + given} {
+			families, givens := patient.NameSplits(strings.Fields(q))
+			var birth *time.Time
+			if (i+j)%5 == 0 {
+				birth = p.birth
+			}
+			var want []row // the unscoped search, whole, filtered to the scope
+			for _, r := range search(families, givens, q, birth, nil, nil, 100000) {
+				if scope[r.id] {
+					want = append(want, r)
+				}
+			}
+			var after *row
+			for n := 0; ; n++ {
+				got := search(families, givens, q, birth, nurse, after, 4)
+				pages++
+				lo := min(n*4, len(want))
+				exp := want[lo:min(lo+4, len(want))]
+				if len(got) != len(exp) {
+					t.Fatalf("%q page %d: scoped %d rows, want %d\n%v\n%v", q, n+1, len(got), len(exp), got, exp)
+				}
+				for k := range exp {
+					if got[k] != exp[k] {
+						t.Fatalf("%q page %d row %d: scoped %v, want %v", q, n+1, k+1, got[k], exp[k])
+					}
+				}
+				rowsSeen += len(got)
+				if len(got) < 4 {
+					break
+				}
+				after = &got[len(got)-1]
+			}
+		}
+	}
+	if pages < 200 || rowsSeen < 300 {
+		t.Fatalf("%d pages, %d rows: too few to mean anything", pages, rowsSeen)
+	}
+	t.Logf("%d pages, %d rows alike", pages, rowsSeen)
 }
 
 // The duplicate check (PatientDuplicates, three index-driven candidate

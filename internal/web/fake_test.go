@@ -1219,7 +1219,9 @@ func (f *fakeAPI) scheduleRoute(w http.ResponseWriter, r *http.Request, route st
 // newInpatientState is two wards' beds: ward 1 with every state and
 // patient Okonkwo admitted to B2 two days ago; ward 2 with two free beds.
 func newInpatientState() inpatientState {
-	admitted := time.Now().Add(-49 * time.Hour)
+	// 01:00 two days ago (UTC, the tests' time zone): day 3 of the stay at
+	// any time of today (49 hours ago was day 4 in the first hour of a day).
+	admitted := time.Now().UTC().Truncate(24 * time.Hour).Add(-47 * time.Hour)
 	five := 5
 	bed := func(id, wardID, code, room, typ, status string) fakeBed {
 		return fakeBed{BoardBed: ward.BoardBed{ID: id, Code: code, RoomID: "r-" + room, RoomCode: room, Type: typ, Status: status,

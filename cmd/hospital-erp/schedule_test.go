@@ -289,6 +289,21 @@ func TestBookingIdempotency(t *testing.T) {
 	if len(list) != 1 {
 		t.Fatalf("appointments for the patient: %d, want 1", len(list))
 	}
+	// One patient's appointments may span two years (the patient's page
+	// reads the year back and the year ahead at once); a calendar, 31 days.
+	now := time.Now()
+	if list, err := cs.Desk.C.Appointments(ctx, client.AppointmentQuery{From: now.AddDate(-1, 0, 0), To: now.AddDate(1, 0, 0), PatientID: p.ID}); err != nil || len(list) != 1 {
+		t.Errorf("a patient's two years: %d appointments, %v", len(list), err)
+	}
+	for name, q := range map[string]client.AppointmentQuery{
+		"a patient's 732 days":            {From: now, To: now.AddDate(0, 0, 732), PatientID: p.ID},
+		"a practitioner's 32 days":        {From: now, To: now.AddDate(0, 0, 32), PractitionerID: cs.PractitionerID},
+		"a patient's with a practitioner": {From: now, To: now.AddDate(0, 0, 40), PatientID: p.ID, PractitionerID: cs.PractitionerID},
+	} {
+		if _, err := cs.Desk.C.Appointments(ctx, q); client.StatusOf(err) != http.StatusBadRequest {
+			t.Errorf("%s: %v, want 400", name, err)
+		}
+	}
 	in.StartsAt = tomorrowAt(11, 15)
 	if _, err := cs.Desk.C.Book(ctx, in, key); client.StatusOf(err) != http.StatusUnprocessableEntity {
 		t.Fatalf("same key, different body: %v, want 422", err)

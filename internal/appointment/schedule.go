@@ -21,6 +21,11 @@ import (
 // maxSlotRange bounds one slot search.
 const maxSlotRange = 31 * 24 * time.Hour
 
+// maxPatientListRange is the longest period one patient's appointments
+// are listed for: two years (a patient has few; the patient index bounds
+// the read).
+const maxPatientListRange = 731 * 24 * time.Hour
+
 func invalid(field, msg string) error {
 	return &hospital.Error{Code: hospital.EINVALID, Message: "Some fields are not valid.", Fields: map[string]string{field: msg}}
 }

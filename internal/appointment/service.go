@@ -178,15 +178,21 @@ func (s *Service) Get(ctx context.Context, id string) (Appointment, error) {
 }
 
 // List returns the appointments of a calendar: a practitioner's, a
-// clinic's or a patient's, in [From, To) (at most 31 days). For scoped
+// clinic's or a patient's, in [From, To) (at most 31 days; for one
+// patient's appointments alone, two years: the patient's page shows the
+// year back and the year ahead in one read). For scoped
 // users, appointments of patients outside their care show as busy without
 // the patient. The listing is audited.
 func (s *Service) List(ctx context.Context, f Filter) ([]Appointment, error) {
 	if _, err := hospital.Require(ctx, identity.PermAppointmentRead); err != nil {
 		return nil, err
 	}
-	if !f.To.After(f.From) || f.To.Sub(f.From) > maxSlotRange {
-		return nil, invalid("to", "must be after from, at most 31 days later")
+	span := maxSlotRange
+	if f.PatientID != nil && f.PractitionerID == nil && f.ClinicID == nil {
+		span = maxPatientListRange
+	}
+	if !f.To.After(f.From) || f.To.Sub(f.From) > span {
+		return nil, invalid("to", "must be after from, at most 31 days later (731 for one patient's appointments)")
 	}
 	var v hospital.Validation
 	params := dbgen.AppointmentListParams{FromTime: f.From, ToTime: f.To, Status: f.Status}

@@ -816,7 +816,7 @@ func (s *Server) renderPatientShow(w http.ResponseWriter, r *http.Request, statu
 		ShowAppointments: sess.can(identity.PermAppointmentRead),
 		Identifiers:      identifierRows(pt.Identifiers),
 		Contacts:         contactRows(pt.Contacts),
-		AppointmentDays:  int(maxRange / (24 * time.Hour)),
+		AppointmentDays:  int(patientAppointmentRange / (24 * time.Hour)),
 	}
 	for _, line := range []string{pt.AddressLine, strings.TrimSpace(pt.PostalCode + " " + pt.City), pt.Country} {
 		if line != "" {
@@ -900,36 +900,38 @@ func (s *Server) renderPatientShow(w http.ResponseWriter, r *http.Request, statu
 }
 
 // patientAppointments fills the overview's upcoming and past
-// appointments. The backend lists at most 31 days per call: the page
-// shows the 31 days ahead and the 31 days back.
+// appointments: the year ahead and the year back, in one read (the
+// backend lists up to two years of one patient's appointments). An
+// appointment under way is upcoming.
 func (s *Server) patientAppointments(w http.ResponseWriter, r *http.Request, p *PatientShowPage) error {
 	now := s.now()
-	var upcoming, past []appointment.Appointment
+	var list []appointment.Appointment
 	err := s.call(w, r, func(ctx context.Context, api *client.Client) error {
 		var err error
-		if upcoming, err = api.Appointments(ctx, client.AppointmentQuery{PatientID: p.Patient.ID, From: now, To: now.Add(maxRange)}); err != nil {
-			return err
-		}
-		past, err = api.Appointments(ctx, client.AppointmentQuery{PatientID: p.Patient.ID, From: now.Add(-maxRange), To: now})
+		list, err = api.Appointments(ctx, client.AppointmentQuery{PatientID: p.Patient.ID, From: now.Add(-patientAppointmentRange),
+			To: now.Add(patientAppointmentRange)})
 		return err
 	})
 	if err := s.sectionError(r, err, &p.AppointmentsError); err != nil {
 		return err
 	}
-	seen := map[string]bool{}
-	for _, a := range upcoming {
-		seen[a.ID] = true
-		p.Upcoming = append(p.Upcoming, s.appointmentRow(a))
+	for _, a := range list {
+		if a.EndsAt.After(now) {
+			p.Upcoming = append(p.Upcoming, s.appointmentRow(a))
+		}
 	}
-	// Most recent first; one that started before now and is still listed
-	// as upcoming is not repeated.
-	for i := len(past) - 1; i >= 0; i-- {
-		if !seen[past[i].ID] {
-			p.Past = append(p.Past, s.appointmentRow(past[i]))
+	// Most recent first.
+	for i := len(list) - 1; i >= 0; i-- {
+		if !list[i].EndsAt.After(now) {
+			p.Past = append(p.Past, s.appointmentRow(list[i]))
 		}
 	}
 	return nil
 }
+
+// patientAppointmentRange is how far a patient's page looks ahead and
+// back for appointments.
+const patientAppointmentRange = 365 * 24 * time.Hour
 
 func (s *Server) appointmentRow(a appointment.Appointment) AppointmentRow {
 	return AppointmentRow{Appointment: a, When: shortWhen(a.StartsAt, s.loc) + "–" + timeOfDay(a.EndsAt, s.loc),

@@ -381,8 +381,14 @@ func TestPatientOverviewIdentifiersAndContacts(t *testing.T) {
 	if remove == nil {
 		t.Fatal("no remove form for the identifier")
 	}
-	if n := len(e.api.sched.apptQueries); n != 2 || e.api.sched.apptQueries[0].Get("patient_id") != testPatientID {
+	// One read: the year back and the year ahead.
+	if n := len(e.api.sched.apptQueries); n != 1 || e.api.sched.apptQueries[0].Get("patient_id") != testPatientID {
 		t.Fatalf("appointment queries %v", e.api.sched.apptQueries)
+	}
+	from, _ := time.Parse(time.RFC3339, e.api.sched.apptQueries[0].Get("from"))
+	to, _ := time.Parse(time.RFC3339, e.api.sched.apptQueries[0].Get("to"))
+	if to.Sub(from) != 730*24*time.Hour {
+		t.Errorf("appointments read from %v to %v", from, to)
 	}
 	if rows := findAll(find(page.doc, byAttr("aria-labelledby", "appointments-title")), byTag("tr")); len(rows) < 2 {
 		t.Error("the upcoming appointment is not listed")

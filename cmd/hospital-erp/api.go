@@ -149,12 +149,12 @@ func newBackend(ctx context.Context, cfg *config.Config, log *slog.Logger, m *me
 	go reads.Run(bctx, 2)
 	patients := patient.NewService(db, c, cfg.CacheTTL, bus, ac, reads, now)
 	queues := queue.NewService(db, bus, patients, cfg.Location, now, queue.Observer{Called: m.ObserveQueueWait})
-	wards := ward.NewService(db, c, cfg.CacheTTL, bus, cfg.Location, now)
-	appts := appointment.NewService(db, patients, ac, queues, bus, cfg.Location, now)
+	wards := ward.NewService(db, c, cfg.CacheTTL, bus, reads, cfg.Location, now)
+	appts := appointment.NewService(db, patients, ac, queues, bus, reads, cfg.Location, now)
 	m.RegisterWardOccupancy(wards.Occupancy, 15*time.Second)
 	m.RegisterQueues(queues.Lengths, 15*time.Second)
 	m.RegisterAppointmentsToday(appts.TodayByStatus, 15*time.Second)
-	admissions := admission.NewService(db, patients, ac, wards, bus, admission.Observer{
+	admissions := admission.NewService(db, patients, ac, wards, bus, reads, admission.Observer{
 		Admitted:    func(source string) { m.Admissions.WithLabelValues(source).Inc() },
 		Transferred: m.Transfers.Inc,
 		Discharged:  func(disposition string) { m.Discharges.WithLabelValues(disposition).Inc() },

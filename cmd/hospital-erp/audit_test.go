@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/hospital-erp/hospital-erp/internal/appointment"
 	"github.com/hospital-erp/hospital-erp/internal/audit"
 	"github.com/hospital-erp/hospital-erp/internal/client"
 	"github.com/hospital-erp/hospital-erp/internal/identity"
@@ -593,4 +594,56 @@ func TestAuditVerifierRechecksInTurn(t *testing.T) {
 		t.Fatal(err)
 	}
 	broken(2)
+}
+
+// Every read of patient data is audited before it is answered: right after
+// each read below returns, its row is in audit_events, with the reader and
+// the patient (the rows are group-committed; Record returns after the
+// commit). A read that skipped its row, or wrote it after answering, fails.
+func TestReadsOfPatientDataAreAudited(t *testing.T) {
+	tb := startBackend(t, backendOpts{})
+	ctx := context.Background()
+	cs := setupClinic(t, tb)
+	w := setupWard(t, tb, "AR", 2)
+	nurse := tb.newUser(t, identity.RoleNurse, w.WardID)
+	p := registerPatient(t, cs.Desk.C, "Auditread", "Pat")
+	appt, err := cs.Desk.C.Book(ctx, appointment.BookInput{PatientID: p.ID, PractitionerID: cs.PractitionerID, ClinicID: cs.ClinicID,
+		StartsAt: tomorrowAt(9, 0)}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	adm, err := admit(cs.Desk.C, p.ID, w.Beds[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	audited := func(action, actor string, read func() error) {
+		t.Helper()
+		if err := read(); err != nil {
+			t.Fatalf("%s: %v", action, err)
+		}
+		var n int
+		if err := tb.DB.Pool.QueryRow(ctx, `SELECT count(*) FROM audit_events WHERE action = $1 AND actor_id = $2
+			AND (patient_id = $3 OR action = 'bedboard.read') AND outcome = 'success'`, action, actor, p.ID).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 {
+			t.Errorf("%s by %s: %d audit rows right after the read, want 1", action, actor, n)
+		}
+	}
+	audited("patient.read", nurse.ID, func() error { _, err := nurse.C.Patient(ctx, p.ID); return err })
+	audited("appointment.read", cs.Desk.ID, func() error { _, err := cs.Desk.C.Appointment(ctx, appt.ID); return err })
+	audited("appointment.list", cs.Desk.ID, func() error {
+		_, err := cs.Desk.C.Appointments(ctx, client.AppointmentQuery{From: time.Now(), To: time.Now().AddDate(0, 0, 7), PatientID: p.ID})
+		return err
+	})
+	audited("admission.read", nurse.ID, func() error { _, err := nurse.C.Admission(ctx, adm.ID); return err })
+	audited("admission.list", nurse.ID, func() error { _, err := nurse.C.PatientAdmissions(ctx, p.ID); return err })
+	audited("patient.merge.list", cs.Desk.ID, func() error { _, err := cs.Desk.C.PatientMerges(ctx, p.ID); return err })
+	audited("bedboard.read", nurse.ID, func() error {
+		b, err := nurse.C.BedBoard(ctx, client.BoardQuery{WardID: w.WardID})
+		if err == nil && (len(b.Wards) != 1 || b.Wards[0].Beds[0].Patient == nil) {
+			err = fmt.Errorf("the ward's nurse does not see her patient: %+v", b)
+		}
+		return err
+	})
 }

@@ -43,12 +43,15 @@ type Service struct {
 	access   *access.Checker
 	wards    WardCache
 	events   ward.Publisher
+	reads    audit.Recorder // group-commits the audit rows of reads
 	obs      Observer
 }
 
-// NewService wires the service.
-func NewService(db *postgres.DB, patients PatientChecker, ac *access.Checker, wards WardCache, events ward.Publisher, obs Observer) *Service {
-	return &Service{db: db, patients: patients, access: ac, wards: wards, events: events, obs: obs}
+// NewService wires the service. reads records the audit rows of reads
+// (audit.Batcher); changes write theirs in their own transaction.
+func NewService(db *postgres.DB, patients PatientChecker, ac *access.Checker, wards WardCache, events ward.Publisher, reads audit.Recorder,
+	obs Observer) *Service {
+	return &Service{db: db, patients: patients, access: ac, wards: wards, events: events, reads: reads, obs: obs}
 }
 
 // friendly turns the database's refusals into messages a ward clerk
@@ -160,6 +163,7 @@ func (s *Service) Get(ctx context.Context, id string) (Admission, error) {
 		return Admission{}, hospital.Errorf(hospital.ENOTFOUND, "No admission has this id.")
 	}
 	var a Admission
+	var pid uuid.UUID
 	err = s.db.InTx(ctx, func(q *dbgen.Queries) error {
 		d, err := q.AdmissionDetail(ctx, aid)
 		if err != nil {
@@ -169,7 +173,7 @@ func (s *Service) Get(ctx context.Context, id string) (Admission, error) {
 		if err := s.access.Patient(ctx, q, row.PatientID, "admission.read"); err != nil {
 			return err
 		}
-		a = fromRow(row)
+		a, pid = fromRow(row), row.PatientID
 		a.PatientName, a.PatientMRN = strings.ToUpper(d.FamilyName)+", "+d.GivenNames, d.Mrn
 		a.BedCode, a.WardName = d.BedCode, d.WardName
 		events, err := q.AdmissionEvents(ctx, aid)
@@ -187,9 +191,15 @@ func (s *Service) Get(ctx context.Context, id string) (Admission, error) {
 			}
 			a.History = append(a.History, ev)
 		}
-		return audit.Write(ctx, q, audit.Entry{Action: "admission.read", ResourceType: "admission", ResourceID: a.ID, PatientID: &row.PatientID})
+		return nil
 	})
-	return a, err
+	if err != nil {
+		return Admission{}, err
+	}
+	if err := s.reads.Record(ctx, audit.Entry{Action: "admission.read", ResourceType: "admission", ResourceID: a.ID, PatientID: &pid}); err != nil {
+		return Admission{}, err
+	}
+	return a, nil
 }
 
 // ForPatient lists a patient's admissions, newest first.
@@ -216,9 +226,15 @@ func (s *Service) ForPatient(ctx context.Context, patientID string) ([]Admission
 			a.BedCode, a.WardName = r.BedCode, r.WardName
 			out = append(out, a)
 		}
-		return audit.Write(ctx, q, audit.Entry{Action: "admission.list", ResourceType: "admission", PatientID: &pid})
+		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	if err := s.reads.Record(ctx, audit.Entry{Action: "admission.list", ResourceType: "admission", PatientID: &pid}); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // Transfer moves an active admission to another available bed (on this or

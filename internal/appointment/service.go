@@ -37,14 +37,17 @@ type Service struct {
 	access   *access.Checker
 	queue    *queue.Service
 	events   Publisher
+	reads    audit.Recorder // group-commits the audit rows of reads
 	loc      *time.Location
 	now      hospital.Clock
 }
 
-// NewService wires the service. loc is the hospital's time zone, in which
-// availability rules are written.
-func NewService(db *postgres.DB, patients PatientChecker, ac *access.Checker, qs *queue.Service, events Publisher, loc *time.Location, now hospital.Clock) *Service {
-	return &Service{db: db, patients: patients, access: ac, queue: qs, events: events, loc: loc, now: now}
+// NewService wires the service. reads records the audit rows of reads
+// (audit.Batcher); changes write theirs in their own transaction. loc is
+// the hospital's time zone, in which availability rules are written.
+func NewService(db *postgres.DB, patients PatientChecker, ac *access.Checker, qs *queue.Service, events Publisher, reads audit.Recorder,
+	loc *time.Location, now hospital.Clock) *Service {
+	return &Service{db: db, patients: patients, access: ac, queue: qs, events: events, reads: reads, loc: loc, now: now}
 }
 
 var errDoubleBooked = hospital.Errorf(hospital.ECONFLICT, "This time is already booked for this practitioner. Choose another slot.")
@@ -153,6 +156,7 @@ func (s *Service) Get(ctx context.Context, id string) (Appointment, error) {
 		return Appointment{}, hospital.Errorf(hospital.ENOTFOUND, "No appointment has this id.")
 	}
 	var a Appointment
+	var pid uuid.UUID
 	err = s.db.InTx(ctx, func(q *dbgen.Queries) error {
 		row, err := q.AppointmentGet(ctx, aid)
 		if err != nil {
@@ -164,17 +168,23 @@ func (s *Service) Get(ctx context.Context, id string) (Appointment, error) {
 		if err := s.access.Patient(ctx, q, row.Appointment.PatientID, "appointment.read"); err != nil {
 			return err
 		}
-		a = fromRow(row.Appointment)
+		a, pid = fromRow(row.Appointment), row.Appointment.PatientID
 		a.PractitionerName, a.ClinicName, a.ClinicLocation = row.PractitionerName, row.ClinicName, row.ClinicLocation
 		a.DepartmentID, a.DepartmentName = row.DepartmentID.String(), row.DepartmentName
 		if actor.Can(identity.PermPatientRead) {
 			a.PatientName = strings.ToUpper(row.FamilyName) + ", " + row.GivenNames
 			a.PatientMRN = row.Mrn
 		}
-		return audit.Write(ctx, q, audit.Entry{Action: "appointment.read", ResourceType: "appointment", ResourceID: a.ID,
-			PatientID: &row.Appointment.PatientID})
+		return nil
 	})
-	return a, err
+	if err != nil {
+		return Appointment{}, err
+	}
+	if err := s.reads.Record(ctx, audit.Entry{Action: "appointment.read", ResourceType: "appointment", ResourceID: a.ID,
+		PatientID: &pid}); err != nil {
+		return Appointment{}, err
+	}
+	return a, nil
 }
 
 // List returns the appointments of a calendar: a practitioner's, a
@@ -246,10 +256,16 @@ func (s *Service) List(ctx context.Context, f Filter) ([]Appointment, error) {
 			}
 			out = append(out, a)
 		}
-		return audit.Write(ctx, q, audit.Entry{Action: "appointment.list", ResourceType: "appointment", PatientID: params.PatientID,
-			Details: map[string]any{"count": len(out)}})
+		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	if err := s.reads.Record(ctx, audit.Entry{Action: "appointment.list", ResourceType: "appointment", PatientID: params.PatientID,
+		Details: map[string]any{"count": len(out)}}); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // Reschedule moves an appointment to another time (and practitioner or

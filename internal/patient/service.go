@@ -597,10 +597,13 @@ func (s *Service) Merges(ctx context.Context, patient string) ([]Merge, error) {
 			m.SurvivorMRN, m.MergedMRN = r.SurvivorMrn, r.MergedMrn
 			out = append(out, m)
 		}
-		return audit.Write(ctx, q, audit.Entry{Action: "patient.merge.list", ResourceType: "patient", ResourceID: pid.String(),
-			PatientID: &pid, Details: map[string]any{"count": len(out)}})
+		return nil
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := s.reads.Record(ctx, audit.Entry{Action: "patient.merge.list", ResourceType: "patient", ResourceID: pid.String(),
+		PatientID: &pid, Details: map[string]any{"count": len(out)}}); err != nil {
 		return nil, err
 	}
 	return out, nil

@@ -119,6 +119,7 @@ func (s *Service) Board(ctx context.Context, f BoardFilter) (Board, error) {
 	}
 	showNames := actor.Can(identity.PermPatientRead)
 	b := Board{At: s.now().UTC(), Wards: []BoardWard{}}
+	shown := 0 // patients named
 	// Counts and beds are two statements: one snapshot keeps them equal.
 	err = s.db.InTxOpts(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead}, func(q *dbgen.Queries) error {
 		counts, err := q.BedCounts(ctx, ward)
@@ -149,7 +150,6 @@ func (s *Service) Board(ctx context.Context, f BoardFilter) (Board, error) {
 		if err != nil {
 			return err
 		}
-		shown := 0
 		for _, r := range rows {
 			i, ok := at[r.WardID]
 			if !ok {
@@ -175,14 +175,16 @@ func (s *Service) Board(ctx context.Context, f BoardFilter) (Board, error) {
 			}
 			b.Wards[i].Beds = append(b.Wards[i].Beds, bed)
 		}
-		if shown == 0 {
-			return nil
-		}
-		return audit.Write(ctx, q, audit.Entry{Action: "bedboard.read", ResourceType: "bed_board",
-			Details: map[string]any{"patients_shown": shown, "ward_id": deref(f.WardID)}})
+		return nil
 	})
 	if err != nil {
 		return Board{}, postgres.Translate(err)
+	}
+	if shown > 0 {
+		if err := s.reads.Record(ctx, audit.Entry{Action: "bedboard.read", ResourceType: "bed_board",
+			Details: map[string]any{"patients_shown": shown, "ward_id": deref(f.WardID)}}); err != nil {
+			return Board{}, err
+		}
 	}
 	return b, nil
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/hospital-erp/hospital-erp/internal/audit"
 	"github.com/hospital-erp/hospital-erp/internal/cache"
 	"github.com/hospital-erp/hospital-erp/internal/hospital"
 	"github.com/hospital-erp/hospital-erp/internal/identity"
@@ -19,13 +20,16 @@ type Service struct {
 	cache    cache.Cache
 	cacheTTL time.Duration
 	events   Publisher
+	reads    audit.Recorder // group-commits the audit rows of reads
 	loc      *time.Location // the hospital's days, for the census
 	now      func() time.Time
 }
 
-// NewService wires the service; loc is the hospital's time zone.
-func NewService(db *postgres.DB, c cache.Cache, ttl time.Duration, events Publisher, loc *time.Location, now func() time.Time) *Service {
-	return &Service{db: db, cache: c, cacheTTL: ttl, events: events, loc: loc, now: now}
+// NewService wires the service; reads records the audit rows of reads
+// (audit.Batcher); loc is the hospital's time zone.
+func NewService(db *postgres.DB, c cache.Cache, ttl time.Duration, events Publisher, reads audit.Recorder, loc *time.Location,
+	now func() time.Time) *Service {
+	return &Service{db: db, cache: c, cacheTTL: ttl, events: events, reads: reads, loc: loc, now: now}
 }
 
 // Cache keys; InvalidateWards drops them after any bed change.

@@ -202,6 +202,10 @@ func runRestore(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return fmt.Errorf("restore (nothing was changed): %w", err)
 	}
+	if err := postgres.Analyze(ctx, conn); err != nil {
+		// The data is restored; autovacuum gathers the statistics later.
+		log.Warn("planner statistics not gathered after the restore", "error", err)
+	}
 	log.Info("backup restored and verified", "tables", len(m.Tables), "rows", totalRows(m), "schema_version", m.SchemaVersion,
 		"backup_started_at", m.StartedAt, "duration", time.Since(start).String())
 	return nil

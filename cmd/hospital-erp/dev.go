@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/hospital-erp/hospital-erp/internal/config"
 	"github.com/hospital-erp/hospital-erp/internal/demo"
 	"github.com/hospital-erp/hospital-erp/internal/identity"
@@ -122,6 +124,10 @@ func runDev(ctx context.Context, getenv func(string) string, stdout io.Writer) e
 			if err != nil {
 				return err
 			}
+			// As the schema's owner: the backend's role may not analyze.
+			if err := analyzeAs(ctx, migrateURL); err != nil {
+				return err
+			}
 			var buf bytes.Buffer
 			demo.WriteLogins(&buf, logins)
 			if err := os.WriteFile(loginsPath, buf.Bytes(), 0o600); err != nil {
@@ -208,3 +214,14 @@ func logFile(path string) io.Writer {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// analyzeAs gathers the planner's statistics connected as url's role (the
+// schema's owner) after a bulk load; see postgres.Analyze.
+func analyzeAs(ctx context.Context, url string) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return fmt.Errorf("analyze: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	return postgres.Analyze(ctx, conn)
+}

@@ -2,13 +2,17 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/hospital-erp/hospital-erp/internal/client"
 	"github.com/hospital-erp/hospital-erp/internal/testenv"
@@ -23,9 +27,11 @@ func TestDevMode(t *testing.T) {
 	env := map[string]string{"DATA_DIR": dataDir, "LISTEN_ADDR": "127.0.0.1:" + port, "METRICS_ADDR": "off"}
 	base := "http://127.0.0.1:" + port
 
+	var startOut *syncBuffer // the output of the latest start
 	start := func() (stop func() string, readyAfter time.Duration) {
 		ctx, cancel := context.WithCancel(context.Background())
 		out := &syncBuffer{}
+		startOut = out
 		done := make(chan error, 1)
 		began := time.Now()
 		go func() {
@@ -86,6 +92,25 @@ func TestDevMode(t *testing.T) {
 	if err != nil || len(wards) != 8 {
 		t.Fatalf("demo wards: %d, %v", len(wards), err)
 	}
+	// The demo load ends with ANALYZE: the planner knows the loaded rows
+	// (migration analyzed the name dictionary empty; without statistics a
+	// typo search took seconds until autovacuum's analyze).
+	pgPort := regexp.MustCompile(`"msg":"local PostgreSQL started".*"port":(\d+)`).FindStringSubmatch(startOut.String())
+	pgPass, err := os.ReadFile(filepath.Join(dataDir, "pg.password"))
+	if err != nil || pgPort == nil {
+		t.Fatalf("local PostgreSQL: port %v, password %v", pgPort, err)
+	}
+	pg, err := pgx.Connect(ctx, fmt.Sprintf("postgres://hospital:%s@127.0.0.1:%s/hospital?sslmode=disable", strings.TrimSpace(string(pgPass)), pgPort[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, table := range []string{"patients", "patient_name_keys", "appointments", "beds"} {
+		var tuples float64
+		if err := pg.QueryRow(ctx, "SELECT reltuples FROM pg_class WHERE relname = $1", table).Scan(&tuples); err != nil || tuples < 100 {
+			t.Errorf("%s: the planner counts %v rows after the demo load (%v)", table, tuples, err)
+		}
+	}
+	pg.Close(ctx)
 	// The frontend answers everything that is not /api/*.
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := noRedirect.Get(base + "/")

@@ -59,7 +59,7 @@ func runSeed(ctx context.Context, args []string, getenv func(string) string, std
 		fmt.Fprintf(stdout, "\n  %d patients in %s\n", *n, time.Since(start).Round(time.Millisecond))
 	}
 	if *practitioners == 0 && *beds == 0 {
-		return nil
+		return postgres.Analyze(ctx, db.Pool)
 	}
 	start = time.Now()
 	err = demo.SeedScale(ctx, db, rng, cfg.Location, demo.Scale{Practitioners: *practitioners, PastDays: *pastDays,
@@ -72,7 +72,7 @@ func runSeed(ctx context.Context, args []string, getenv func(string) string, std
 	var appts, bedCount int64
 	_ = db.Pool.QueryRow(ctx, "SELECT (SELECT count(*) FROM appointments), (SELECT count(*) FROM beds)").Scan(&appts, &bedCount)
 	fmt.Fprintf(stdout, "\n  now %d appointments and %d beds (%s)\n", appts, bedCount, time.Since(start).Round(time.Millisecond))
-	return nil
+	return postgres.Analyze(ctx, db.Pool)
 }
 
 func bar(done, total, width int) string {

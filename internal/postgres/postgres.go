@@ -450,6 +450,25 @@ func (db *DB) Ping(ctx context.Context) error {
 	return db.Pool.QueryRow(ctx, "SELECT 1").Scan(&one)
 }
 
+// Execer runs a statement: a pool, a connection or a transaction.
+type Execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// Analyze gathers the planner's statistics of the tables the connected
+// role may analyze (the others are skipped with a warning). Bulk loads
+// (the demo hospital, seed, restore) end with it: until autovacuum's next
+// analyze, up to a minute or more later, the planner sees the tables as
+// migration left them, empty, and picked plans that cost seconds (the
+// typo search joined every family name with every given name of the
+// name dictionary), enough to time out every search of the first minute.
+func Analyze(ctx context.Context, db Execer) error {
+	if _, err := db.Exec(ctx, "ANALYZE"); err != nil {
+		return fmt.Errorf("analyze: %w", err)
+	}
+	return nil
+}
+
 // Translate turns driver errors into hospital errors once, so services and
 // handlers never look at SQLSTATEs. Errors that already are *hospital.Error
 // pass through unchanged.

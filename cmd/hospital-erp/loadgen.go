@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/hospital-erp/hospital-erp/internal/client"
 	"github.com/hospital-erp/hospital-erp/internal/demo"
+	"github.com/hospital-erp/hospital-erp/internal/identity"
 	"github.com/hospital-erp/hospital-erp/internal/loadgen"
 )
 
@@ -41,7 +43,7 @@ func runLoadgen(ctx context.Context, args []string, getenv func(string) string, 
 	population := fs.Int("population", 100000, "search among the first N seeded patients")
 	jsonOut := fs.String("json", "", "write results as JSON to this file")
 	mdOut := fs.String("markdown", "", "write results as a Markdown table to this file")
-	housekeeper := fs.String("housekeeper", "", "a user with bed.write (a nurse; password in LOADGEN_HOUSEKEEPER_PASSWORD): cleans beds after admit, changes beds for fanout")
+	housekeeper := fs.String("housekeeper", "", "a user with bed.write (a nurse; password in LOADGEN_HOUSEKEEPER_PASSWORD): cleans beds after admit, changes beds for fanout; with --logins, its nurse by default")
 	findMax := fs.Duration("find-max-p95", 0, "instead of --rate: find the highest rate (up to --max-rate) whose p95 stays under this")
 	maxRate := fs.Float64("max-rate", 20000, "upper bound of --find-max-p95")
 	subscribers := fs.Int("subscribers", 1000, "fanout: WebSocket clients")
@@ -113,13 +115,21 @@ func runLoadgen(ctx context.Context, args []string, getenv func(string) string, 
 		return main
 	}
 	var hk *signedIn
-	if *housekeeper != "" {
+	switch {
+	case *housekeeper != "":
 		l, err := users.credentials(*housekeeper, "--housekeeper", "LOADGEN_HOUSEKEEPER_PASSWORD")
 		if err != nil {
 			return err
 		}
 		if hk, err = users.signIn(ctx, l); err != nil {
 			return err
+		}
+	case len(users.known) > 0:
+		// The logins' nurse (bed.write), when there is one.
+		if l, err := users.credentials(identity.RoleNurse, "--housekeeper", ""); err == nil {
+			if hk, err = users.signIn(ctx, l); err != nil {
+				return err
+			}
 		}
 	}
 	var results []loadgen.Result
@@ -214,6 +224,9 @@ func runLoadgen(ctx context.Context, args []string, getenv func(string) string, 
 				if err != nil {
 					return nil, err
 				}
+				// Half the free beds at most, so that each patient has a
+				// free bed to move to.
+				a.Keep(a.Capacity() / 2)
 				admit = a
 				fmt.Fprintf(stdout, "  admitting %d patients to transfer (not measured)\n", a.Capacity())
 				for range a.Capacity() {
@@ -250,14 +263,15 @@ func runLoadgen(ctx context.Context, args []string, getenv func(string) string, 
 				return newScenario()
 			}, *findMax, 50, *maxRate, *duration, stdout)
 			if err != nil {
-				return err
+				return errors.Join(err, cleanup())
 			}
 			results = append(results, trials...)
 			fmt.Fprintf(stdout, "  highest rate with p95 under %v: %.0f/s (p95 %.1f ms)\n", *findMax, best.Throughput, best.LatencyMS.P95)
 		} else {
 			s, err := newScenario()
 			if err != nil {
-				return err
+				// Discharge what the setup admitted before it failed.
+				return errors.Join(err, cleanup())
 			}
 			results = append(results, loadgen.Run(ctx, s, loadgen.Options{Rate: *rate, Duration: *duration, MaxInFlight: *inflight, Progress: stdout}))
 		}

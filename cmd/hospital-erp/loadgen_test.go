@@ -215,4 +215,31 @@ func TestLoadgenRunsScenariosAsOtherUsers(t *testing.T) {
 	if err := loadgenCmd("--scenario", "read", "--as", "reed=physician"); err == nil || !strings.Contains(err.Error(), "--as") {
 		t.Errorf("--as an unknown scenario: %v", err)
 	}
+
+	// On the demo hospital, transfers and the fan-out leave the beds as
+	// they found them: transfer admits half the free beds (each patient
+	// needs a free one to move to), the logins' nurse cleans up, and an
+	// odd number of fan-out changes puts the bed back in service.
+	beds := func() string {
+		t.Helper()
+		var s string
+		if err := tb.DB.Pool.QueryRow(ctx, `SELECT string_agg(status || '=' || n, ' ' ORDER BY status)
+			FROM (SELECT status, count(*) AS n FROM beds GROUP BY status) c`).Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	before := beds()
+	if err := loadgenCmd("--scenario", "transfer,fanout", "--events", "3", "--subscribers", "5"); err != nil {
+		t.Fatal(err)
+	}
+	if b, err = os.ReadFile(report); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &results); err != nil || len(results) != 2 || results[0].OK == 0 || results[1].OK != 3 {
+		t.Fatalf("transfer and fan-out: %s: %v", b, err)
+	}
+	if after := beds(); after != before {
+		t.Errorf("beds before the load test %s, after %s", before, after)
+	}
 }

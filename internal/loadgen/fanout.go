@@ -108,12 +108,19 @@ func Fanout(ctx context.Context, housekeeping *client.Client, bedID string, o Fa
 		}
 		time.Sleep(o.Gap)
 	}
+	res.Duration = time.Since(start).Seconds()
 	cancel()
 	for _, c := range conns {
 		c.CloseNow()
 	}
 	wg.Wait()
-	res.Duration = time.Since(start).Seconds()
+	if o.Events%2 == 1 {
+		// An odd number of changes left the bed out of service: back in
+		// service, as it was.
+		if _, err := housekeeping.BedAction(ctx, bedID, "in-service"); err != nil {
+			return res, fmt.Errorf("bed %s back in service: %w", bedID, err)
+		}
+	}
 	res.Throughput = float64(len(latencies)) / res.Duration
 	res.LatencyMS = percentiles(latencies)
 	return res, nil

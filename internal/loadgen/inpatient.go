@@ -112,6 +112,14 @@ func NewAdmit(ctx context.Context, c *client.Client, max int) (*Admit, error) {
 	return a, nil
 }
 
+// Keep leaves the scenario at most n beds (and so admissions); the others
+// stay free.
+func (a *Admit) Keep(n int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.beds = a.beds[:max(0, min(n, len(a.beds)))]
+}
+
 // FirstBed is an available bed (the fan-out scenario changes it).
 func (a *Admit) FirstBed() string { return a.beds[0] }
 

@@ -119,6 +119,13 @@ func (s *Service) Login(ctx context.Context, req LoginRequest, clientIP, userAge
 	if res := s.limiter.Allow(ctx, "login:ip:"+clientIP, s.set.LoginRate); !res.Allowed {
 		return TokenResponse{}, "", s.throttled(res.RetryAfter)
 	}
+	select {
+	case signIns <- struct{}{}:
+		defer func() { <-signIns }()
+	default:
+		s.obs.Login("busy")
+		return TokenResponse{}, "", hashBusy(errSignIns)
+	}
 	for _, k := range []struct {
 		key  string
 		rate config.Rate
@@ -144,8 +151,10 @@ func (s *Service) Login(ctx context.Context, req LoginRequest, clientIP, userAge
 	if known {
 		hash = row.PasswordHash
 	}
-	ok, herr := CheckPassword(hash, req.Password)
+	ok, herr := CheckPassword(ctx, hash, req.Password)
 	switch {
+	case hospital.ErrorCode(herr) == hospital.EUNAVAILABLE:
+		return TokenResponse{}, "", herr // waited too long to hash: not a failed attempt
 	case !known:
 		return TokenResponse{}, "", fail(nil, "", "unknown user")
 	case herr != nil || !ok:
@@ -501,7 +510,10 @@ func (s *Service) ChangePassword(ctx context.Context, in PasswordChange) error {
 	if err != nil {
 		return postgres.Translate(err)
 	}
-	if ok, err := CheckPassword(row.PasswordHash, in.CurrentPassword); err != nil || !ok {
+	if ok, err := CheckPassword(ctx, row.PasswordHash, in.CurrentPassword); err != nil || !ok {
+		if hospital.ErrorCode(err) == hospital.EUNAVAILABLE {
+			return err
+		}
 		_ = audit.Record(ctx, s.db, audit.Entry{Action: "user.password_change", ResourceType: "user", ResourceID: a.UserID, Outcome: audit.Denied})
 		return &hospital.Error{Code: hospital.EINVALID, Message: "Some fields are not valid.",
 			Fields: map[string]string{"current_password": "is not your current password"}}
@@ -512,7 +524,7 @@ func (s *Service) ChangePassword(ctx context.Context, in PasswordChange) error {
 	if in.NewPassword == in.CurrentPassword {
 		return &hospital.Error{Code: hospital.EINVALID, Message: "Some fields are not valid.", Fields: map[string]string{"new_password": "must differ from the current password"}}
 	}
-	hash, err := HashPassword(in.NewPassword)
+	hash, err := HashPassword(ctx, in.NewPassword)
 	if err != nil {
 		return err
 	}

@@ -152,7 +152,7 @@ func (s *Service) createUser(ctx context.Context, in NewUser) (User, error) {
 	if err := v.Err(); err != nil {
 		return User{}, err
 	}
-	hash, err := HashPassword(in.Password)
+	hash, err := HashPassword(ctx, in.Password)
 	if err != nil {
 		return User{}, err
 	}
@@ -370,7 +370,7 @@ func (s *Service) ResetPassword(ctx context.Context, id string, in PasswordReset
 	if p := PasswordProblem(in.NewPassword, row.Username, row.DisplayName); p != "" {
 		return &hospital.Error{Code: hospital.EINVALID, Message: "Some fields are not valid.", Fields: map[string]string{"new_password": p}}
 	}
-	hash, err := HashPassword(in.NewPassword)
+	hash, err := HashPassword(ctx, in.NewPassword)
 	if err != nil {
 		return err
 	}
@@ -513,7 +513,10 @@ func (s *Service) DisableMFA(ctx context.Context, in MFADisable) error {
 	if err != nil {
 		return postgres.Translate(err)
 	}
-	if ok, err := CheckPassword(row.PasswordHash, in.Password); err != nil || !ok {
+	if ok, err := CheckPassword(ctx, row.PasswordHash, in.Password); err != nil || !ok {
+		if hospital.ErrorCode(err) == hospital.EUNAVAILABLE {
+			return err
+		}
 		return &hospital.Error{Code: hospital.EINVALID, Message: "Some fields are not valid.",
 			Fields: map[string]string{"password": "is not your current password"}}
 	}

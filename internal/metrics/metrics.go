@@ -162,7 +162,7 @@ func New(service string) *Metrics {
 			m.EventsPublished.WithLabelValues(t, r)
 		}
 	}
-	for _, r := range []string{"success", "failure", "throttled", "mfa_required"} {
+	for _, r := range []string{"success", "failure", "throttled", "mfa_required", "busy"} {
 		m.Logins.WithLabelValues(r)
 	}
 	for _, r := range []string{"hit", "miss", "error", "bypass"} {

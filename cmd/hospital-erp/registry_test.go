@@ -16,6 +16,7 @@ import (
 	"github.com/hospital-erp/hospital-erp/internal/demo"
 	"github.com/hospital-erp/hospital-erp/internal/identity"
 	"github.com/hospital-erp/hospital-erp/internal/patient"
+	"github.com/hospital-erp/hospital-erp/internal/postgres"
 	"github.com/hospital-erp/hospital-erp/internal/postgres/dbgen"
 	"github.com/hospital-erp/hospital-erp/internal/testenv"
 )
@@ -397,24 +398,9 @@ ORDER BY m.family_key, m.given_key, m.id`
 		     generate_series(1, 4) AS i`); err != nil {
 		t.Fatal(err)
 	}
-	sample, err := db.Pool.Query(ctx, `(SELECT family_name, given_names, birth_date FROM patients ORDER BY id LIMIT 60)
+	people := samplePeople(t, db, `(SELECT family_name, given_names, birth_date FROM patients ORDER BY id LIMIT 60)
 		UNION ALL (SELECT DISTINCT ON (family_name) family_name, given_names, birth_date FROM patients
 		           WHERE family_name IN ('Ostermann', 'Östermann', 'Van der Berg', 'van der Bergh'))`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	type person struct {
-		family, given string
-		birth         *time.Time
-	}
-	var people []person
-	for sample.Next() {
-		var p person
-		if err := sample.Scan(&p.family, &p.given, &p.birth); err != nil {
-			t.Fatal(err)
-		}
-		people = append(people, p)
-	}
 	prefix := func(s string, n int) string { return string([]rune(s)[:min(n, len([]rune(s)))]) }
 	var ward string
 	if err := db.Pool.QueryRow(ctx, `WITH d AS (INSERT INTO departments (code, name, kind) VALUES ('SRCH', 'Search', 'clinical') RETURNING id)
@@ -556,24 +542,9 @@ func TestSearchNearScopedMatchesUnscoped(t *testing.T) {
 		}
 		return out
 	}
-	sample, err := db.Pool.Query(ctx, `(SELECT family_name, given_names, birth_date FROM patients ORDER BY id LIMIT 30)
+	people := samplePeople(t, db, `(SELECT family_name, given_names, birth_date FROM patients ORDER BY id LIMIT 30)
 		UNION ALL (SELECT DISTINCT ON (family_name, given_names) family_name, given_names, birth_date FROM patients
 		           WHERE family_name IN ('Ostermann', 'Östermann', 'Osterman') LIMIT 10)`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	type person struct {
-		family, given string
-		birth         *time.Time
-	}
-	var people []person
-	for sample.Next() {
-		var p person
-		if err := sample.Scan(&p.family, &p.given, &p.birth); err != nil {
-			t.Fatal(err)
-		}
-		people = append(people, p)
-	}
 	swap := func(s string) string { // the 2nd and 3rd letters swapped
 		r := []rune(s)
 		if len(r) > 2 {
@@ -757,4 +728,32 @@ LIMIT 10`
 	if found < 60 {
 		t.Fatalf("only %d likely duplicates over %d inputs: the comparison proved little", found, len(inputs))
 	}
+}
+
+// person is a sampled patient's name and birth date, to build searches from.
+type person struct {
+	family, given string
+	birth         *time.Time
+}
+
+// samplePeople reads the family names, given names and birth dates sql
+// selects.
+func samplePeople(t *testing.T, db *postgres.DB, sql string) []person {
+	t.Helper()
+	rows, err := db.Pool.Query(context.Background(), sql)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var people []person
+	for rows.Next() {
+		var p person
+		if err := rows.Scan(&p.family, &p.given, &p.birth); err != nil {
+			t.Fatal(err)
+		}
+		people = append(people, p)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return people
 }

@@ -311,6 +311,9 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewDecoder(r.Body).Decode(&req)
 		f.logins = append(f.logins, req)
 		switch {
+		case req.Username == "busy":
+			w.Header().Set("Retry-After", "1")
+			f.problem(w, http.StatusServiceUnavailable, "unavailable", "Too many sign-ins at once; please try again in a moment.", nil)
 		case req.Username == "locked":
 			w.Header().Set("Retry-After", "42")
 			f.problem(w, http.StatusTooManyRequests, "too_many_requests", "Too many sign-in attempts. Wait a moment and try again.", nil)

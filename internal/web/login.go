@@ -142,6 +142,13 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) error
 			p.Summary = []SummaryItem{{Text: orDefault(ae.Detail, "Too many sign-in attempts.") +
 				" You can try again in " + waitText(wait) + "."}}
 			return s.render(w, r, http.StatusTooManyRequests, "login", p)
+		case ae.Status == http.StatusServiceUnavailable:
+			// The backend is busy (many signing in at once): the form comes
+			// back as it was, to send again in a moment.
+			wait := max(ae.RetryAfter, time.Second)
+			w.Header().Set("Retry-After", httpx.RetryAfter(wait))
+			p.Summary = []SummaryItem{{Text: orDefault(ae.Detail, "The system is busy.") + " Sign in again in a moment."}}
+			return s.render(w, r, http.StatusServiceUnavailable, "login", p)
 		case ae.Status == http.StatusBadRequest:
 			if p.MFAStep {
 				p.OTPError = fieldMessage("Code", ae.Errors["otp"])

@@ -242,6 +242,16 @@ func TestLoginShowsTheAPIsMessage(t *testing.T) {
 		t.Errorf("error summary %q", s)
 	}
 
+	// Too many signing in at once: the form again, to send in a moment.
+	res = e.post("/login", url.Values{"csrf_token": {token}, "username": {"busy"}, "password": {"x"}})
+	if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") != "1" {
+		t.Fatalf("busy: %d Retry-After %q", res.StatusCode, res.Header.Get("Retry-After"))
+	}
+	if s := text(find(res.doc, byClass("error-summary"))); !strings.Contains(s, "Too many sign-ins at once") || !strings.Contains(s, "Sign in again in a moment") ||
+		attr(find(res.doc, byID("f-username")), "value") != "busy" {
+		t.Errorf("busy: summary %q, username kept %q", s, attr(find(res.doc, byID("f-username")), "value"))
+	}
+
 	res = e.post("/login", url.Values{"csrf_token": {token}, "username": {""}, "password": {""}})
 	if res.StatusCode != http.StatusBadRequest {
 		t.Fatalf("empty form: %d", res.StatusCode)

@@ -201,3 +201,49 @@ func TestBrowserBedBoardFollowsAdmissions(t *testing.T) {
 	}
 	screenshot(tab2, t, "27-board-available")
 }
+
+// In a hospital with more free beds than one list holds, the admission
+// form asks for the ward first, in a real browser: the ward select and its
+// button belong (the form attribute) to a GET form outside the admission
+// form, which reloads the page with that ward's free beds and keeps the
+// patient search; the admission then goes through with a bed of that ward.
+func TestBrowserAdmitChoosesTheWardFirst(t *testing.T) {
+	s := startStack(t)
+	// 402 free beds, more than a page lists (400, internal/web's boardBedLimit).
+	setupWard(t, s.testBackend, "BW", 400)
+	small := setupWard(t, s.testBackend, "BX", 2)
+	desk := s.newUser(t, identity.RoleReceptionist)
+	p := registerPatient(t, desk.C, "Wardfirst", "Greta")
+
+	tab := browser(t)
+	signIn(tab, t, s.URL, desk.Name, testPassword, "")
+	do(tab, t, "open the admission form", chromedp.Navigate(s.URL+"/admissions/new?patient_q=Wardfirst"),
+		chromedp.WaitVisible(css(`#f-bed_id-ward`)))
+	if n, err := chromedp.Run(tab, chromedp.Evaluate[int](`document.querySelectorAll('#admit-form option').length`)); err != nil || n > 50 {
+		t.Fatalf("the admission form lists %d options before a ward is chosen (%v)", n, err)
+	}
+	screenshot(tab, t, "27-admit-choose-ward")
+	do(tab, t, "choose the ward",
+		chromedp.SetValue(css(`#f-bed_id-ward`), small.WardID),
+		chromedp.Click(css(`#f-bed_id-ward-show`)),
+		chromedp.WaitReady(css(`#f-bed_id option[value="`+small.Beds[1]+`"]`)),
+	)
+	loc, err := chromedp.Run(tab, chromedp.Location())
+	if err != nil || !strings.Contains(loc, "ward_id="+small.WardID) || !strings.Contains(loc, "patient_q=Wardfirst") {
+		t.Fatalf("after choosing the ward: %q %v", loc, err)
+	}
+	do(tab, t, "fill in the admission",
+		chromedp.Click(css(`input[name=patient_id][value="`+p.ID+`"]`)),
+		chromedp.SetValue(css(`#f-bed_id`), small.Beds[1]),
+		chromedp.Click(css(`#source-direct`)),
+		chromedp.SendKeys(css(`#f-reason`), "Elective hernia repair"),
+	)
+	screenshot(tab, t, "28-admit-ward-chosen")
+	do(tab, t, "admit", chromedp.Click(css(`#admit-submit`)), chromedp.WaitVisible(css(`#admitted-banner`)))
+	if banner := textOf(tab, t, "#admitted-banner"); !strings.Contains(banner, "Ward BX") || !strings.Contains(banner, "bed BX-02") {
+		t.Fatalf("admission page banner %q", banner)
+	}
+	if st := bedStatus(t, s.testBackend, small.Beds[1]); st != "occupied" {
+		t.Errorf("bed BX-02 is %s", st)
+	}
+}

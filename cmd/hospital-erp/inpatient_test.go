@@ -710,3 +710,60 @@ func TestAdmissionRefusals(t *testing.T) {
 		t.Fatalf("the admitting clinician: %v", err)
 	}
 }
+
+// Event streams are bounded (EVENT_STREAMS_PER_USER, EVENT_STREAMS): a
+// user's stream beyond their bound is refused with 429, any stream beyond
+// the process's with 503, and a closed stream frees its place. Each holds
+// about 75 KB; unbounded, one signed-in user could open streams until the
+// backend ran out of memory.
+func TestEventStreamsAreBounded(t *testing.T) {
+	tb := startBackend(t, backendOpts{env: map[string]string{"EVENT_STREAMS_PER_USER": "2", "EVENT_STREAMS": "3"}})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	w := setupWard(t, tb, "ES", 1)
+	a := tb.newUser(t, identity.RoleNurse, w.WardID)
+	b := tb.newUser(t, identity.RoleNurse, w.WardID)
+	open := func(u account) (*websocket.Conn, int) {
+		t.Helper()
+		ticket, err := u.C.WSTicket(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, res, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(tb.URL, "http")+"/api/v1/events?topics=beds&ticket="+ticket.Ticket, nil)
+		if err != nil {
+			if res == nil {
+				t.Fatal(err)
+			}
+			return nil, res.StatusCode
+		}
+		var hello map[string]any
+		readJSON(t, ctx, conn, &hello)
+		return conn, http.StatusSwitchingProtocols
+	}
+	a1, _ := open(a)
+	a2, _ := open(a)
+	if _, st := open(a); st != http.StatusTooManyRequests {
+		t.Errorf("a user's third stream: %d, want 429", st)
+	}
+	b1, st := open(b)
+	if st != http.StatusSwitchingProtocols {
+		t.Fatalf("another user's first stream: %d", st)
+	}
+	if _, st := open(b); st != http.StatusServiceUnavailable {
+		t.Errorf("a fourth stream in all: %d, want 503", st)
+	}
+	a1.Close(websocket.StatusNormalClosure, "")
+	// The server sees the close and frees the place.
+	var again *websocket.Conn
+	for deadline := time.Now().Add(5 * time.Second); again == nil && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if c, st := open(b); st == http.StatusSwitchingProtocols {
+			again = c
+		}
+	}
+	if again == nil {
+		t.Fatal("a closed stream's place was not freed")
+	}
+	for _, c := range []*websocket.Conn{a2, b1, again} {
+		c.CloseNow()
+	}
+}

@@ -40,17 +40,19 @@ type Config struct {
 	RedisDialTimeout   time.Duration
 	RedisTimeout       time.Duration
 
-	CacheTTL          time.Duration
-	RateLimitIP       Rate
-	RateLimitUser     Rate
-	RateLimitLogin    Rate
-	TrustedProxies    []netip.Prefix
-	MaxBodyBytes      int64
-	RequestTimeout    time.Duration
-	DrainDelay        time.Duration
-	ShutdownTimeout   time.Duration
-	WebSocketPing     time.Duration
-	EventReplayBuffer int
+	CacheTTL        time.Duration
+	RateLimitIP     Rate
+	RateLimitUser   Rate
+	RateLimitLogin  Rate
+	TrustedProxies  []netip.Prefix
+	MaxBodyBytes    int64
+	RequestTimeout  time.Duration
+	DrainDelay      time.Duration
+	ShutdownTimeout time.Duration
+	WebSocketPing   time.Duration
+	// Event streams open at once: per user, per process.
+	EventStreamsPerUser, EventStreams int
+	EventReplayBuffer                 int
 
 	JWTPrivateKeys     string // PEM, one or more Ed25519 keys; the first signs
 	JWTIssuer          string
@@ -194,6 +196,10 @@ var options = []option{
 		set: func(c *Config, v string) error { return duration(v, &c.ShutdownTimeout) }},
 	{name: "WEBSOCKET_PING_INTERVAL", def: "20s", cmds: backend, help: "Heartbeat interval on /api/v1/events.",
 		set: func(c *Config, v string) error { return duration(v, &c.WebSocketPing) }},
+	{name: "EVENT_STREAMS_PER_USER", def: "32", cmds: backend, help: "Event streams (/api/v1/events WebSockets) one user may have open on one backend at once (a tab with a live board is one); more are refused with 429.",
+		set: func(c *Config, v string) (err error) { c.EventStreamsPerUser, err = positiveInt(v); return err }},
+	{name: "EVENT_STREAMS", def: "5000", cmds: backend, help: "Event streams one backend keeps open at once (each about 75 KB); more are refused with 503 and go to another replica.",
+		set: func(c *Config, v string) (err error) { c.EventStreams, err = positiveInt(v); return err }},
 	{name: "EVENT_REPLAY_BUFFER", def: "1024", cmds: backend, help: "Recent events kept per instance for reconnecting WebSocket clients.",
 		set: func(c *Config, v string) error { n, err := positiveInt(v); c.EventReplayBuffer = n; return err }},
 

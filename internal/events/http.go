@@ -3,9 +3,11 @@ package events
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -38,11 +40,21 @@ type Handler struct {
 	origins  []string
 	shutdown <-chan struct{}
 	gauge    func(delta float64)
+
+	maxPerUser, max int
+	mu              sync.Mutex
+	open            int            // streams open
+	perUser         map[string]int // streams open per user id
 }
 
 // HandlerOptions configure NewHandler.
 type HandlerOptions struct {
 	PingInterval time.Duration
+	// MaxPerUser and Max bound the streams open at once, per user and in
+	// all: each holds about 75 KB (4,000 streams, 300 MB), and nothing
+	// else stopped a signed-in user from opening streams, within the rate
+	// limit, until the process ran out of memory. 0: no bound.
+	MaxPerUser, Max int
 	// OriginPatterns are the allowed browser origins' hosts (from PUBLIC_URL).
 	OriginPatterns []string
 	// Shutdown is closed when the server stops: connections close with
@@ -58,7 +70,33 @@ func NewHandler(bus *Bus, auth Authenticator, log *slog.Logger, o HandlerOptions
 		o.Connections = func(float64) {}
 	}
 	return &Handler{bus: bus, auth: auth, log: log, ping: o.PingInterval, origins: o.OriginPatterns,
-		shutdown: o.Shutdown, gauge: o.Connections}
+		shutdown: o.Shutdown, gauge: o.Connections, maxPerUser: o.MaxPerUser, max: o.Max, perUser: map[string]int{}}
+}
+
+// take counts a stream of user as open, or refuses it: 429 when the user
+// has MaxPerUser open, 503 (another replica may take it) when the process
+// has Max. release undoes it.
+func (h *Handler) take(user string) (release func(), err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case h.maxPerUser > 0 && h.perUser[user] >= h.maxPerUser:
+		return nil, &hospital.Error{Code: hospital.ETOOMANY, RetryAfter: 10 * time.Second,
+			Message: fmt.Sprintf("You have %d live views open; close some tabs and try again.", h.perUser[user])}
+	case h.max > 0 && h.open >= h.max:
+		return nil, &hospital.Error{Code: hospital.EUNAVAILABLE, RetryAfter: 5 * time.Second,
+			Message: "This server has as many live views open as it keeps; please retry."}
+	}
+	h.open++
+	h.perUser[user]++
+	return func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.open--
+		if h.perUser[user]--; h.perUser[user] == 0 {
+			delete(h.perUser, user)
+		}
+	}, nil
 }
 
 // Routes registers the module's routes.
@@ -104,6 +142,11 @@ func (h *Handler) handleEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	release, err := h.take(actor.UserID)
+	if err != nil {
+		return err
+	}
+	defer release()
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: h.origins})
 	if err != nil {
 		// Accept has written the error response itself.

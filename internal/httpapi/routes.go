@@ -40,6 +40,8 @@ func (s *Server) routes() {
 	}
 	events.NewHandler(d.Bus, d.Identity, d.Log, events.HandlerOptions{
 		PingInterval:   d.Config.WebSocketPing,
+		MaxPerUser:     d.Config.EventStreamsPerUser,
+		Max:            d.Config.EventStreams,
 		OriginPatterns: origins,
 		Shutdown:       d.Shutdown,
 		Connections:    func(delta float64) { d.Metrics.WebSockets.Add(delta) },

@@ -451,8 +451,10 @@ func (s *stack) startAPI(ctx context.Context) error {
 		"METRICS_ADDR="+strings.TrimPrefix(s.debugURL, "http://"),
 		"DEBUG_PPROF=true",
 		"HOSPITAL_TIMEZONE=Europe/London",
-		// The load comes from one address and a handful of users.
+		// The load comes from one address and a handful of users; the
+		// fan-out's 1,000 clients are one nurse.
 		"RATE_LIMIT_IP=10000000/1m", "RATE_LIMIT_USER=10000000/1m", "RATE_LIMIT_LOGIN=10000000/1m",
+		"EVENT_STREAMS_PER_USER=100000", "EVENT_STREAMS=100000",
 	)
 	cmd := exec.CommandContext(ctx, "taskset", "-c", "0", s.bin, "api")
 	cmd.Env = env

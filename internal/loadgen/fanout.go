@@ -40,8 +40,12 @@ func Fanout(ctx context.Context, housekeeping *client.Client, bedID string, o Fa
 		}
 	}()
 	for i := range o.Subscribers {
-		c, _, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + o.Token}}})
+		c, resp, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + o.Token}}})
 		if err != nil {
+			if resp != nil && resp.StatusCode == http.StatusTooManyRequests {
+				// All the clients are one user.
+				return res, fmt.Errorf("websocket %d: refused (429): the backend keeps %d event streams per user; start it with a higher EVENT_STREAMS_PER_USER", i, i)
+			}
 			return res, fmt.Errorf("websocket %d: %w", i, err)
 		}
 		if _, _, err := c.Read(ctx); err != nil { // hello

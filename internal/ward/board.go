@@ -119,31 +119,45 @@ func (s *Service) Board(ctx context.Context, f BoardFilter) (Board, error) {
 	}
 	showNames := actor.Can(identity.PermPatientRead)
 	b := Board{At: s.now().UTC(), Wards: []BoardWard{}}
-	shown := 0 // patients named
-	// Counts and beds are two statements: one snapshot keeps them equal.
-	err = s.db.InTxOpts(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead}, func(q *dbgen.Queries) error {
-		counts, err := q.BedCounts(ctx, ward)
-		if err != nil {
-			return err
+	shown := 0                // patients named
+	at := map[uuid.UUID]int{} // ward id -> index in b.Wards
+	wardAt := func(id uuid.UUID, code, name string) int {
+		i, ok := at[id]
+		if !ok {
+			i = len(b.Wards)
+			at[id] = i
+			b.Wards = append(b.Wards, BoardWard{ID: id.String(), Code: code, Name: name, Beds: []BoardBed{}})
 		}
-		at := map[uuid.UUID]int{} // ward id -> index in b.Wards
-		for _, c := range counts {
-			i, ok := at[c.WardID]
-			if !ok {
-				i = len(b.Wards)
-				at[c.WardID] = i
-				b.Wards = append(b.Wards, BoardWard{ID: c.WardID.String(), Code: c.WardCode, Name: c.WardName, Beds: []BoardBed{}})
+		return i
+	}
+	// Every bed listed (the live board's refresh, on every bed event):
+	// the counts come from the beds, one statement. Filtered or limited:
+	// the counts of every bed first, then the beds, in one snapshot so
+	// that they agree.
+	filtered := f.Status != nil || f.MaxBeds != nil
+	opts := pgx.TxOptions{}
+	if filtered {
+		opts.IsoLevel = pgx.RepeatableRead
+	}
+	err = s.db.InTxOpts(ctx, opts, func(q *dbgen.Queries) error {
+		if filtered {
+			counts, err := q.BedCounts(ctx, ward)
+			if err != nil {
+				return err
 			}
-			add(&b.Wards[i].Counts, c.Status, int(c.Beds))
-			add(&b.Totals, c.Status, int(c.Beds))
-		}
-		listed := b.Totals.Total
-		if f.Status != nil {
-			listed = b.Totals.in(*f.Status)
-		}
-		if f.MaxBeds != nil && listed > *f.MaxBeds {
-			b.BedsOmitted = true
-			return nil
+			for _, c := range counts {
+				i := wardAt(c.WardID, c.WardCode, c.WardName)
+				add(&b.Wards[i].Counts, c.Status, int(c.Beds))
+				add(&b.Totals, c.Status, int(c.Beds))
+			}
+			listed := b.Totals.Total
+			if f.Status != nil {
+				listed = b.Totals.in(*f.Status)
+			}
+			if f.MaxBeds != nil && listed > *f.MaxBeds {
+				b.BedsOmitted = true
+				return nil
+			}
 		}
 		rows, err := q.BedBoard(ctx, dbgen.BedBoardParams{WardID: ward, Status: f.Status, ScopeUser: scope.User,
 			ScopeWards: wards, ScopeDepartment: scope.Department})
@@ -151,9 +165,10 @@ func (s *Service) Board(ctx context.Context, f BoardFilter) (Board, error) {
 			return err
 		}
 		for _, r := range rows {
-			i, ok := at[r.WardID]
-			if !ok {
-				continue // not in the snapshot's counts: cannot happen in one snapshot
+			i := wardAt(r.WardID, r.WardCode, r.WardName)
+			if !filtered {
+				add(&b.Wards[i].Counts, r.Status, 1)
+				add(&b.Totals, r.Status, 1)
 			}
 			bed := BoardBed{ID: r.ID.String(), Code: r.Code, RoomID: r.RoomID.String(), RoomCode: r.RoomCode, Type: r.BedType,
 				Status: r.Status, Version: int(r.Version), UpdatedAt: r.UpdatedAt, AdmittedAt: r.AdmittedAt}

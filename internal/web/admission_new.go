@@ -60,11 +60,8 @@ func (a admitParams) hidden() []Hidden {
 
 func (a admitParams) url() string {
 	v := url.Values{}
-	for k, val := range map[string]string{"patient_id": a.PatientID, "patient_q": a.PatientQ, "bed_id": a.BedID,
-		"ward_id": a.WardID, "source": a.Source, "appointment_id": a.AppointmentID} {
-		if val != "" {
-			v.Set(k, val)
-		}
+	for _, h := range a.hidden() {
+		v.Set(h.Name, h.Value)
 	}
 	if len(v) == 0 {
 		return "/admissions/new"

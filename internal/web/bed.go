@@ -176,11 +176,7 @@ func (s *Server) handleBedBoard(w http.ResponseWriter, r *http.Request) error {
 	var wards []ward.Ward
 	err := s.call(w, r, func(ctx context.Context, api *client.Client) error {
 		var err error
-		q := client.BoardQuery{WardID: wardID, Status: status}
-		if wardID == "" {
-			q.MaxBeds = s.bedLimit
-		}
-		if b, err = api.BedBoard(ctx, q); err != nil || fragment {
+		if b, err = api.BedBoard(ctx, client.BoardQuery{WardID: wardID, Status: status, MaxBeds: s.maxBeds(wardID)}); err != nil || fragment {
 			return err
 		}
 		wards, err = api.Wards(ctx)
@@ -346,6 +342,15 @@ func newBedSelect(b ward.Board, name, label, selected, skip string) BedSelect {
 	return sel
 }
 
+// maxBeds is the limit of a board read: the whole hospital's is limited
+// (bedLimit), one ward's is not.
+func (s *Server) maxBeds(wardID string) int {
+	if wardID == "" {
+		return s.bedLimit
+	}
+	return 0
+}
+
 // freeBedSelect reads the free beds a form offers, as a BedSelect (see
 // newBedSelect for name, label, selected and skip): every ward's when the
 // hospital has at most boardBedLimit of them, otherwise the wards with
@@ -396,10 +401,7 @@ func (s *Server) handleHousekeeping(w http.ResponseWriter, r *http.Request) erro
 	var wards []ward.Ward
 	err := s.call(w, r, func(ctx context.Context, api *client.Client) error {
 		var err error
-		max := 0
-		if wardID == "" {
-			max = s.bedLimit
-		}
+		max := s.maxBeds(wardID)
 		if cleaning, err = api.BedBoard(ctx, client.BoardQuery{WardID: wardID, Status: "cleaning", MaxBeds: max}); err != nil {
 			return err
 		}

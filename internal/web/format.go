@@ -158,20 +158,15 @@ func permissionLabel(p string) string {
 // the server's time zone (TZ).
 func clockTime(t time.Time) string { return t.Local().Format("15:04") }
 
-// thousands writes n with comma separators: 40112 -> "40,112".
+// thousands writes a count with comma separators: 40112 -> "40,112".
 func thousands(n int) string {
 	s := strconv.Itoa(n)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
 	var b strings.Builder
 	for i, c := range s {
 		if i > 0 && (len(s)-i)%3 == 0 {
 			b.WriteByte(',')
 		}
 		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
 	}
 	return b.String()
 }

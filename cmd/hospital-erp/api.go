@@ -63,7 +63,7 @@ func newBackend(ctx context.Context, cfg *config.Config, log *slog.Logger, m *me
 		return nil, fmt.Errorf("JWT_PRIVATE_KEYS: %w", err)
 	}
 	db, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{MaxConns: cfg.DatabaseMaxConns,
-		StatementTimeout: cfg.DatabaseStmtTimeout, ConnectTimeout: cfg.DatabaseConnectRetry,
+		StatementTimeout: cfg.DatabaseStmtTimeout, AcquireTimeout: cfg.DatabasePoolWait, ConnectTimeout: cfg.DatabaseConnectRetry,
 		OnRetry: m.DBRetries.Inc})
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)

@@ -29,6 +29,7 @@ type Config struct {
 	DatabaseURL          string
 	DatabaseMaxConns     int32
 	DatabaseStmtTimeout  time.Duration
+	DatabasePoolWait     time.Duration
 	DatabaseConnectRetry time.Duration
 
 	RedisURL           string
@@ -150,6 +151,8 @@ var options = []option{
 		set: func(c *Config, v string) error { n, err := positiveInt(v); c.DatabaseMaxConns = int32(n); return err }},
 	{name: "DATABASE_STATEMENT_TIMEOUT", def: "5s", cmds: backend, help: "statement_timeout set for every transaction (SET LOCAL).",
 		set: func(c *Config, v string) error { return duration(v, &c.DatabaseStmtTimeout) }},
+	{name: "DATABASE_POOL_WAIT", def: "2s", cmds: backend, help: "How long a request waits for one of the DATABASE_MAX_CONNS connections when all are in use; past it the request is refused at once with 503 and Retry-After (load shedding: an overload fails fast and another replica or a retry takes the work, instead of every request queueing to its REQUEST_TIMEOUT). 0 waits until the request's deadline.",
+		set: func(c *Config, v string) error { return duration(v, &c.DatabasePoolWait) }},
 	{name: "DATABASE_CONNECT_TIMEOUT", def: "60s", cmds: dbUsers, help: "How long start-up waits for the database to accept connections.",
 		set: func(c *Config, v string) error { return duration(v, &c.DatabaseConnectRetry) }},
 

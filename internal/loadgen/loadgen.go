@@ -227,20 +227,46 @@ func percentiles(l []time.Duration) Percentiles {
 
 func ms(d time.Duration) float64 { return math.Round(float64(d.Microseconds())/10) / 100 }
 
+// onlyShed reports whether r's only errors, if any, are 503s: refusals of
+// an overloaded system, not failures of the requests.
+func onlyShed(r Result) bool {
+	for k := range r.Errors {
+		if k != "503" {
+			return false
+		}
+	}
+	return true
+}
+
 // Markdown renders results as a table.
-func Markdown(results []Result) string {
+func Markdown(results []Result) string { return MarkdownWith(results, "", nil) }
+
+// MarkdownWith renders results as a table with one more column, header,
+// whose cell for results[i] is extra[i] (a Mix's parts leave it empty).
+func MarkdownWith(results []Result, header string, extra []string) string {
 	var b strings.Builder
-	b.WriteString("| scenario | target rate | sent | ok | throughput | p50 ms | p95 ms | p99 ms | max ms | errors | dropped |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|\n")
+	head, rule := "", ""
+	if header != "" {
+		head, rule = " "+header+" |", "---:|"
+	}
+	b.WriteString("| scenario | target rate | sent | ok | throughput | p50 ms | p95 ms | p99 ms | max ms | errors | dropped |" + head + "\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|" + rule + "\n")
 	var rows []Result
-	for _, r := range results {
+	var cells []string
+	for i, r := range results {
 		rows = append(rows, r)
+		cell := ""
+		if i < len(extra) {
+			cell = extra[i]
+		}
+		cells = append(cells, cell)
 		for _, part := range r.Parts {
 			part.Scenario = r.Scenario + " › " + part.Scenario
 			rows = append(rows, part)
+			cells = append(cells, "")
 		}
 	}
-	for _, r := range rows {
+	for i, r := range rows {
 		errs := []string{}
 		keys := make([]string, 0, len(r.Errors))
 		for k := range r.Errors {
@@ -250,8 +276,12 @@ func Markdown(results []Result) string {
 		for _, k := range keys {
 			errs = append(errs, fmt.Sprintf("%s: %d", k, r.Errors[k]))
 		}
-		fmt.Fprintf(&b, "| %s | %.0f/s | %d | %d | %.0f/s | %.1f | %.1f | %.1f | %.1f | %s | %d |\n", r.Scenario, r.Rate, r.Sent, r.OK,
-			r.Throughput, r.LatencyMS.P50, r.LatencyMS.P95, r.LatencyMS.P99, r.LatencyMS.Max, strings.Join(errs, ", "), r.Dropped)
+		more := ""
+		if header != "" {
+			more = " " + cells[i] + " |"
+		}
+		fmt.Fprintf(&b, "| %s | %.0f/s | %d | %d | %.0f/s | %.1f | %.1f | %.1f | %.1f | %s | %d |%s\n", r.Scenario, r.Rate, r.Sent, r.OK,
+			r.Throughput, r.LatencyMS.P50, r.LatencyMS.P95, r.LatencyMS.P99, r.LatencyMS.Max, strings.Join(errs, ", "), r.Dropped, more)
 	}
 	return b.String()
 }
@@ -294,10 +324,12 @@ func FindMax(ctx context.Context, newScenario func() (Scenario, error), bound ti
 		if err != nil {
 			return trials, best, err
 		}
-		if !good(r) && len(r.Errors) == 0 && r.Throughput >= 0.95*rate && ctx.Err() == nil {
+		if !good(r) && onlyShed(r) && r.Throughput >= 0.95*rate && ctx.Err() == nil {
 			// It kept up but missed: a one-off stall (a checkpoint, the
-			// audit verifier's periodic pass) may have decided it, by its
-			// p95 or by the requests dropped while it lasted. The rate
+			// audit verifier's periodic pass, the storage) may have
+			// decided it, by its p95, by the requests dropped while it
+			// lasted, or by those the system refused with 503 while it
+			// lasted (it sheds load instead of queueing it). The rate
 			// misses only if a second trial misses too.
 			if r, err = trial(rate); err != nil {
 				return trials, best, err

@@ -32,6 +32,7 @@ import (
 type DB struct {
 	Pool             *pgxpool.Pool
 	statementTimeout time.Duration
+	acquireTimeout   time.Duration
 	maxAttempts      int
 	onRetry          func()
 }
@@ -42,6 +43,12 @@ type Options struct {
 	StatementTimeout time.Duration
 	// ConnectTimeout bounds how long Open waits for the first connection.
 	ConnectTimeout time.Duration
+	// AcquireTimeout bounds how long a statement or transaction waits for
+	// a free connection of the pool (zero: as long as its context lets
+	// it). Past it, the work is refused with ErrBusy, so that an overload
+	// sheds work at once instead of queueing it until every request's
+	// deadline.
+	AcquireTimeout time.Duration
 	// OnRetry is called each time InTx retries a transaction (metrics).
 	OnRetry func()
 }
@@ -88,7 +95,7 @@ func Open(ctx context.Context, url string, o Options) (*DB, error) {
 	if o.OnRetry == nil {
 		o.OnRetry = func() {}
 	}
-	db := &DB{Pool: pool, statementTimeout: o.StatementTimeout, maxAttempts: 4, onRetry: o.OnRetry}
+	db := &DB{Pool: pool, statementTimeout: o.StatementTimeout, acquireTimeout: o.AcquireTimeout, maxAttempts: 4, onRetry: o.OnRetry}
 	if err := waitFor(ctx, o.ConnectTimeout, pool.Ping); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("connect to database: %w", err)
@@ -117,7 +124,111 @@ func waitFor(ctx context.Context, limit time.Duration, ping func(context.Context
 func (db *DB) Close() { db.Pool.Close() }
 
 // Queries returns queries that run outside any transaction (single statements).
-func (db *DB) Queries() *dbgen.Queries { return dbgen.New(db.Pool) }
+func (db *DB) Queries() *dbgen.Queries {
+	if db.acquireTimeout <= 0 {
+		return dbgen.New(db.Pool)
+	}
+	return dbgen.New(boundedPool{db})
+}
+
+// ErrBusy is returned when no connection of the pool came free within
+// Options.AcquireTimeout; Translate makes it a 503 with Retry-After.
+var ErrBusy = errors.New("no database connection came free in time")
+
+// acquire takes a connection of the pool, waiting at most acquireTimeout.
+func (db *DB) acquire(ctx context.Context) (*pgxpool.Conn, error) {
+	if db.acquireTimeout <= 0 {
+		return db.Pool.Acquire(ctx)
+	}
+	actx, cancel := context.WithTimeoutCause(ctx, db.acquireTimeout, ErrBusy)
+	defer cancel()
+	conn, err := db.Pool.Acquire(actx)
+	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(actx), ErrBusy) {
+		return nil, fmt.Errorf("%w (waited %v)", ErrBusy, db.acquireTimeout)
+	}
+	return conn, err
+}
+
+// boundedPool runs single statements as the pool does (dbgen.DBTX), but
+// takes their connection with acquire.
+type boundedPool struct{ db *DB }
+
+func (p boundedPool) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	conn, err := p.db.acquire(ctx)
+	if err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	defer conn.Release()
+	return conn.Exec(ctx, sql, args...)
+}
+
+func (p boundedPool) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	conn, err := p.db.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := conn.Query(ctx, sql, args...)
+	if err != nil {
+		conn.Release()
+		return nil, err
+	}
+	return &releasingRows{Rows: rows, conn: conn}, nil
+}
+
+func (p boundedPool) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	conn, err := p.db.acquire(ctx)
+	if err != nil {
+		return errRow{err}
+	}
+	return releasingRow{row: conn.QueryRow(ctx, sql, args...), conn: conn}
+}
+
+func (p boundedPool) CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error) {
+	conn, err := p.db.acquire(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Release()
+	return conn.CopyFrom(ctx, table, columns, src)
+}
+
+// releasingRows gives the connection back once the rows are read or closed.
+type releasingRows struct {
+	pgx.Rows
+	conn *pgxpool.Conn
+}
+
+func (r *releasingRows) Next() bool {
+	if r.Rows.Next() {
+		return true
+	}
+	r.release()
+	return false
+}
+
+func (r *releasingRows) Close() {
+	r.Rows.Close()
+	r.release()
+}
+
+func (r *releasingRows) release() {
+	if r.conn != nil {
+		r.Rows.Close()
+		r.conn.Release()
+		r.conn = nil
+	}
+}
+
+// releasingRow gives the connection back once the row is scanned.
+type releasingRow struct {
+	row  pgx.Row
+	conn *pgxpool.Conn
+}
+
+func (r releasingRow) Scan(dest ...any) error {
+	defer r.conn.Release()
+	return r.row.Scan(dest...)
+}
 
 // TxOptions choose the isolation level and access mode of InTxOpts.
 type TxOptions = pgx.TxOptions
@@ -176,7 +287,7 @@ func (db *DB) runTx(ctx context.Context, opts pgx.TxOptions, fn func(q *dbgen.Qu
 			tx.begin = append(tx.begin, queuedStatement{sql: "SELECT set_config('hospital.actor_id', $1, true)", args: []any{id.String()}})
 		}
 	}
-	conn, err := db.Pool.Acquire(ctx)
+	conn, err := db.acquire(ctx)
 	if err != nil {
 		return notCommitted{err}
 	}
@@ -436,6 +547,9 @@ type commitError struct{ error }
 func (e commitError) Unwrap() error { return e.error }
 
 func retryable(err error) bool {
+	if errors.Is(err, ErrBusy) {
+		return false // it waited already; shedding load means not queueing again
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01") {
 		return true
@@ -482,6 +596,10 @@ func Translate(err error) error {
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return hospital.Wrap(hospital.ENOTFOUND, err, "Not found.")
+	}
+	if errors.Is(err, ErrBusy) {
+		return &hospital.Error{Code: hospital.EUNAVAILABLE, RetryAfter: time.Second, Err: err,
+			Message: "The system is busy just now; please retry in a moment."}
 	}
 	if errors.Is(err, context.Canceled) {
 		return hospital.Wrap(hospital.EUNAVAILABLE, err, "The request was cancelled.")

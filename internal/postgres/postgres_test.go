@@ -475,3 +475,69 @@ func TestMigrateSetsDatabaseSettings(t *testing.T) {
 		t.Fatalf("jit is %q after migrate, want off", v)
 	}
 }
+
+// With every connection of the pool taken, a statement or a transaction
+// waits AcquireTimeout for one, then is refused with 503 and Retry-After
+// (not retried, not queued until the request's deadline). Statements
+// outside a transaction give their connection back once read, or the
+// one-connection pool below would refuse everything after the first.
+func TestPoolWaitIsBounded(t *testing.T) {
+	_, d := testenv.OpenDB(t)
+	var retries atomic.Int64
+	db, err := postgres.Open(context.Background(), d.URL, postgres.Options{MaxConns: 1, StatementTimeout: 5 * time.Second,
+		ConnectTimeout: 5 * time.Second, AcquireTimeout: 200 * time.Millisecond, OnRetry: func() { retries.Add(1) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if !t.Failed() { // Close waits for a leaked connection forever
+			db.Close()
+		}
+	}()
+	ctx := context.Background()
+	for range 5 { // rows, row and exec, each releasing its connection
+		if _, err := db.Queries().DepartmentList(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Queries().SleepForTest(ctx, 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.InTx(ctx, func(q *dbgen.Queries) error { _, err := q.DepartmentList(ctx); return err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	held, err := db.Pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	busy := func(what string, err error, took time.Duration) {
+		t.Helper()
+		var he *hospital.Error
+		if !errors.As(postgres.Translate(err), &he) || he.Code != hospital.EUNAVAILABLE || he.RetryAfter <= 0 {
+			t.Fatalf("%s with the pool taken: %v, want unavailable with a Retry-After", what, err)
+		}
+		if took < 200*time.Millisecond || took > 2*time.Second {
+			t.Errorf("%s was refused after %v, want after the 200ms wait", what, took)
+		}
+	}
+	start := time.Now()
+	_, err = db.Queries().DepartmentList(ctx)
+	busy("a statement", err, time.Since(start))
+	start = time.Now()
+	err = db.InTx(ctx, func(q *dbgen.Queries) error { _, err := q.DepartmentList(ctx); return err })
+	busy("a transaction", err, time.Since(start))
+	if retries.Load() != 0 {
+		t.Errorf("a refused transaction was retried %d times", retries.Load())
+	}
+	// A request whose own deadline comes first is not "busy".
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	_, err = db.Queries().DepartmentList(short)
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, postgres.ErrBusy) {
+		t.Errorf("past the caller's deadline: %v, want its deadline", err)
+	}
+	held.Release()
+	if _, err := db.Queries().DepartmentList(ctx); err != nil {
+		t.Fatalf("with the connection back: %v", err)
+	}
+}

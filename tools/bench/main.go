@@ -156,6 +156,7 @@ type stack struct {
 	debugURL string            // metrics and pprof of the backend
 	logins   map[string]string // username -> password
 	report   report
+	disk     *diskWatch // nil: the database's device is not watched
 	dir, bin string
 	dbName   string
 }
@@ -228,6 +229,9 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer s.stopAPI()
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	s.disk = watchDisk(wctx, filepath.Join(dir, "pg"))
 	if err := s.scenarios(ctx, o); err != nil {
 		return err
 	}
@@ -727,7 +731,9 @@ func (s *stack) scenarios(ctx context.Context, o options) error {
 			say("%s: %v", p.name, err)
 		}
 		if len(trials) > 0 {
-			s.report.Scenarios = append(s.report.Scenarios, scenarioResult{Name: p.name, Bound: p.bound.String(), Trials: trials, Best: best})
+			r := scenarioResult{Name: p.name, Bound: p.bound.String(), Trials: trials, Best: best}
+			s.disk.stallsOf(&r)
+			s.report.Scenarios = append(s.report.Scenarios, r)
 		}
 		if o.profile && p.name != "admit" {
 			rate := p.lo

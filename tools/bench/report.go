@@ -24,6 +24,9 @@ type scenarioResult struct {
 	Bound  string           `json:"p95_bound"`
 	Trials []loadgen.Result `json:"trials"`
 	Best   *loadgen.Result  `json:"best"` // nil: even the lowest rate missed the bound
+	// DiskStallsMS is each trial's longest time with the database's storage
+	// completing no write (diskWatch); absent in older results files.
+	DiskStallsMS []float64 `json:"disk_stalls_ms,omitempty"`
 }
 
 // dataCounts is what the dataset holds.
@@ -247,7 +250,15 @@ func (r report) markdown() string {
 	w("## Every trial\n\n")
 	for _, s := range r.Scenarios {
 		w("### %s (p95 bound %s)\n\n", targets[s.Name].label, s.Bound)
-		w("%s\n", loadgen.Markdown(s.Trials))
+		if len(s.DiskStallsMS) != len(s.Trials) {
+			w("%s\n", loadgen.Markdown(s.Trials))
+			continue
+		}
+		cells := make([]string, len(s.DiskStallsMS))
+		for i, ms := range s.DiskStallsMS {
+			cells[i] = stallCell(ms)
+		}
+		w("%s\n", loadgen.MarkdownWith(s.Trials, "longest disk stall ms", cells))
 	}
 	if len(r.Notes) > 0 {
 		w("## Notes from this run\n\n")

@@ -15,13 +15,13 @@ func TestLongestStall(t *testing.T) {
 	w := &diskWatch{samples: []diskSample{
 		{at(0), 10, 0},
 		{at(50), 12, 1},
-		{at(100), 12, 3},  // stalled since 50
-		{at(150), 12, 3},  // still: 100 ms
-		{at(200), 15, 0},  // progress
-		{at(250), 15, 0},  // idle, nothing in flight: not a stall
-		{at(300), 15, 2},  // stalled since 250
-		{at(350), 16, 0},  // progress: 50 ms
-		{at(400), 16, 4},  // stalled since 350...
+		{at(100), 12, 3}, // stalled since 50
+		{at(150), 12, 3}, // still: 100 ms
+		{at(200), 15, 0}, // progress
+		{at(250), 15, 0}, // idle, nothing in flight: not a stall
+		{at(300), 15, 2}, // stalled since 250
+		{at(350), 16, 0}, // progress: 50 ms
+		{at(400), 16, 4}, // stalled since 350...
 		{at(450), 16, 4},
 		{at(500), 16, 4},
 		{at(550), 16, 4}, // ...200 ms, but only partly in the window below

@@ -261,7 +261,7 @@ func runLoadgen(ctx context.Context, args []string, getenv func(string) string, 
 					return nil, err
 				}
 				return newScenario()
-			}, *findMax, 50, *maxRate, *duration, stdout)
+			}, *findMax, 50, *maxRate, *duration, nil, stdout)
 			if err != nil {
 				return errors.Join(err, cleanup())
 			}

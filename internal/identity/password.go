@@ -75,6 +75,10 @@ func idKey(ctx context.Context, check bool, password, salt []byte, iter, memory 
 		case <-timeout:
 			return nil, hashBusy(errHashWait)
 		case <-ctx.Done():
+			if !check {
+				return nil, &hospital.Error{Code: hospital.EUNAVAILABLE, RetryAfter: time.Second, Err: ctx.Err(),
+					Message: "The server is busy checking passwords; please try again in a moment."}
+			}
 			return nil, hashBusy(ctx.Err())
 		}
 	}
@@ -104,7 +108,7 @@ var signIns = make(chan struct{}, 16*cap(hashSlots))
 // errSignIns: signIns is full.
 var errSignIns = errors.New("too many sign-ins under way")
 
-// hashBusy is the error of a password check or hash that ctx ended while
+// hashBusy is the error of a password check that ctx ended while
 // it waited for a slot: 503 with Retry-After, or nothing when the client
 // has gone (it wraps ctx's error).
 func hashBusy(err error) error {

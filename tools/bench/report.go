@@ -137,8 +137,12 @@ func (r report) markdown() string {
 	w("- Load: `internal/loadgen`, open loop (requests start on schedule whether earlier ones finished or not; latency\n")
 	w("  is measured from the scheduled start, so queueing shows). For each scenario the highest rate whose p95 stays\n")
 	w("  under the target's bound, with no errors and nothing dropped, is found by bisection (%s runs; a run that kept up\n", r.Options.duration)
-	w("  with its rate but missed the bound or dropped requests is repeated once, and the rate misses only if the repeat misses too: a\n")
-	w("  checkpoint or the audit verifier's 5-minute pass falling in one run does not decide the figure).\n")
+	w("  with its rate but missed the bound, dropped requests or was refused with 503 is repeated once, and the rate misses only if the\n")
+	w("  repeat misses too: a checkpoint or the audit verifier's 5-minute pass falling in one run does not decide the figure).\n")
+	w("- The storage under PostgreSQL is watched (`/proc/diskstats`, every 50 ms): each trial's longest time with writes\n")
+	w("  waiting and none completed is in the trials' tables. Every read waits for its audit row's commit and every\n")
+	w("  command for its own, so a trial whose storage stalled longer than the p95 bound is run again, up to three more\n")
+	w("  times: it measured the disk, not the system.\n")
 	w("- Data at the start: %s patients, %s appointments, %s beds, %s audit rows; database %.1f GiB.",
 		num(r.Data.Patients), num(r.Data.Appointments), num(r.Data.Beds), num(r.Data.AuditRows), float64(r.Data.Bytes)/(1<<30))
 	if r.DataEnd.Bytes > 0 {

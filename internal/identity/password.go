@@ -73,13 +73,12 @@ func idKey(ctx context.Context, check bool, password, salt []byte, iter, memory 
 		select {
 		case hashSlots <- struct{}{}:
 		case <-timeout:
-			return nil, hashBusy(errHashWait)
+			return nil, hashBusy(tooManySignIns, errHashWait)
 		case <-ctx.Done():
 			if !check {
-				return nil, &hospital.Error{Code: hospital.EUNAVAILABLE, RetryAfter: time.Second, Err: ctx.Err(),
-					Message: "The server is busy checking passwords; please try again in a moment."}
+				return nil, hashBusy(busyHashing, ctx.Err())
 			}
-			return nil, hashBusy(ctx.Err())
+			return nil, hashBusy(tooManySignIns, ctx.Err())
 		}
 	}
 	start := time.Now()
@@ -108,12 +107,18 @@ var signIns = make(chan struct{}, 16*cap(hashSlots))
 // errSignIns: signIns is full.
 var errSignIns = errors.New("too many sign-ins under way")
 
-// hashBusy is the error of a password check that ctx ended while
-// it waited for a slot: 503 with Retry-After, or nothing when the client
-// has gone (it wraps ctx's error).
-func hashBusy(err error) error {
-	return &hospital.Error{Code: hospital.EUNAVAILABLE, Message: "Too many sign-ins at once; please try again in a moment.",
-		RetryAfter: time.Second, Err: err}
+// What a user is told when hashing is busy: at sign-in, and when a new
+// password's hash waited until its request's deadline.
+const (
+	tooManySignIns = "Too many sign-ins at once; please try again in a moment."
+	busyHashing    = "The server is busy checking passwords; please try again in a moment."
+)
+
+// hashBusy is the error of a password check or hash refused for want of a
+// slot: 503 with Retry-After, or nothing when the client has gone (it
+// wraps ctx's error then).
+func hashBusy(message string, err error) error {
+	return &hospital.Error{Code: hospital.EUNAVAILABLE, Message: message, RetryAfter: time.Second, Err: err}
 }
 
 // HashPassword returns a PHC-format argon2id hash with a random salt.

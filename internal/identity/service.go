@@ -124,7 +124,7 @@ func (s *Service) Login(ctx context.Context, req LoginRequest, clientIP, userAge
 		defer func() { <-signIns }()
 	default:
 		s.obs.Login("busy")
-		return TokenResponse{}, "", hashBusy(errSignIns)
+		return TokenResponse{}, "", hashBusy(tooManySignIns, errSignIns)
 	}
 	for _, k := range []struct {
 		key  string

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/hospital-erp/hospital-erp/internal/loadgen"
 )
 
 // diskWatch samples the block device that holds the database's files, so
@@ -121,6 +123,11 @@ func (w *diskWatch) longestStall(from, to time.Time) time.Duration {
 	return longest
 }
 
+// trialStall is the longest write stall while trial t was measured.
+func (w *diskWatch) trialStall(t loadgen.Result) time.Duration {
+	return w.longestStall(t.StartedAt, t.StartedAt.Add(time.Duration(t.Duration*float64(time.Second))))
+}
+
 // stallsOf annotates each trial with its longest write stall in ms.
 func (w *diskWatch) stallsOf(s *scenarioResult) {
 	if w == nil {
@@ -128,8 +135,7 @@ func (w *diskWatch) stallsOf(s *scenarioResult) {
 	}
 	s.DiskStallsMS = make([]float64, len(s.Trials))
 	for i, t := range s.Trials {
-		d := time.Duration(t.Duration * float64(time.Second))
-		s.DiskStallsMS[i] = float64(w.longestStall(t.StartedAt, t.StartedAt.Add(d)).Milliseconds())
+		s.DiskStallsMS[i] = float64(w.trialStall(t).Milliseconds())
 	}
 }
 

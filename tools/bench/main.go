@@ -710,10 +710,7 @@ func (s *stack) scenarios(ctx context.Context, o options) error {
 		// for longer than the bound is measured again: every read waits
 		// for its audit row's commit, every command for its own, so such
 		// a trial measured the disk, not the system.
-		stalled := func(r loadgen.Result) bool {
-			end := r.StartedAt.Add(time.Duration(r.Duration * float64(time.Second)))
-			return s.disk.longestStall(r.StartedAt, end) > p.bound
-		}
+		stalled := func(r loadgen.Result) bool { return s.disk.trialStall(r) > p.bound }
 		trials, best, err := loadgen.FindMax(ctx, p.make, p.bound, p.lo, p.hi, o.duration, stalled, os.Stdout)
 		if err == nil && len(trials) > 0 {
 			// At the highest throughput any trial sustained, whichever its

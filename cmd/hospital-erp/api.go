@@ -42,6 +42,11 @@ func runAPI(ctx context.Context, getenv func(string) string, stdout io.Writer) e
 	return serve(ctx, log, cfg, b.Server, m, nil, b.StopStreams, b.Server)
 }
 
+// localCacheTTL is how long a replica keeps its in-process copy of a
+// cached key while it hears the deletions broadcast by every replica (at
+// most the key's own time-to-live: a session's 5 s, a record's CACHE_TTL).
+const localCacheTTL = 30 * time.Second
+
 // backend is the wired backend: pools, Redis, event bus, services, handler.
 type backend struct {
 	DB       *postgres.DB
@@ -72,6 +77,7 @@ func newBackend(ctx context.Context, cfg *config.Config, log *slog.Logger, m *me
 
 	var (
 		rc      *redisclient.Client
+		tiered  *cache.Tiered
 		c       cache.Cache
 		limiter ratelimit.Limiter
 	)
@@ -87,9 +93,12 @@ func newBackend(ctx context.Context, cfg *config.Config, log *slog.Logger, m *me
 			db.Close()
 			return nil, fmt.Errorf("REDIS_URL: %w", err)
 		}
-		// Hot keys (sessions, records being read) are served from memory
-		// for a second before going back to Redis.
-		c = cache.NewTiered(cache.NewRedis(rc, cfg.RedisKeyPrefix, m.CacheObserver()), 20_000, time.Second, m.CacheObserver())
+		// Hot keys (sessions, records being read) are served from memory;
+		// every replica drops its copy when a key is deleted anywhere
+		// (tiered.Listen, started below), and keeps copies a second only
+		// while it cannot hear those deletions.
+		tiered = cache.NewTiered(cache.NewRedis(rc, cfg.RedisKeyPrefix, m.CacheObserver()), 20_000, time.Second, m.CacheObserver())
+		c = tiered
 		limiter = ratelimit.NewResilient(rc, cfg.RedisKeyPrefix)
 		log.Info("redis configured", "sentinel", len(cfg.RedisSentinelAddrs) > 0)
 	} else {
@@ -107,6 +116,9 @@ func newBackend(ctx context.Context, cfg *config.Config, log *slog.Logger, m *me
 		}})
 	bctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	go bus.Run(bctx)
+	if tiered != nil {
+		go tiered.Listen(bctx, rc, cfg.RedisKeyPrefix, localCacheTTL, log)
+	}
 	go audit.RunSealer(bctx, db, log, audit.SealerOptions{Interval: cfg.AuditSealInterval,
 		Sealed: func(n int, unsealed int64) {
 			m.AuditSealed.Add(float64(n))

@@ -2,7 +2,8 @@
 // configured, an in-process map for a single instance. When Redis is down
 // the cache is bypassed, never replaced by per-instance memory, because
 // other replicas could not invalidate it; the only per-instance copies are
-// Tiered's, which live about a second.
+// Tiered's, which every replica drops when a key is deleted anywhere, and
+// which live about a second while those deletions cannot reach them.
 package cache
 
 import (
@@ -10,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -85,7 +87,7 @@ func (r *Redis) Delete(ctx context.Context, keys ...string) {
 
 // Memory is an in-process Cache for a single instance (no REDIS_URL). It
 // holds at most maxEntries; when full, expired entries are swept and, if
-// still full, an arbitrary one is evicted.
+// still full, arbitrary ones are evicted down to nine tenths of it.
 type Memory struct {
 	mu         sync.Mutex
 	entries    map[string]memEntry
@@ -123,21 +125,47 @@ func (m *Memory) Get(_ context.Context, key string) ([]byte, bool) {
 func (m *Memory) Set(_ context.Context, key string, value []byte, ttl time.Duration) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if len(m.entries) >= m.maxEntries {
-		now := m.now()
-		for k, e := range m.entries {
-			if now.After(e.expires) {
-				delete(m.entries, k)
-			}
-		}
-		for k := range m.entries {
-			if len(m.entries) < m.maxEntries {
-				break
-			}
+	m.makeRoom()
+	m.entries[key] = memEntry{value: value, expires: m.now().Add(ttl)}
+}
+
+// setWith stores value with the time-to-live ttl returns, calling ttl
+// under the lock that Delete takes.
+func (m *Memory) setWith(key string, value []byte, ttl func() time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.makeRoom()
+	m.entries[key] = memEntry{value: value, expires: m.now().Add(ttl())}
+}
+
+// makeRoom, called with m.mu held, drops expired entries when the cache is
+// full and, if it is still full, arbitrary ones down to nine tenths of
+// maxEntries, so that a full cache is swept once per many Sets, not at
+// every one.
+func (m *Memory) makeRoom() {
+	if len(m.entries) < m.maxEntries {
+		return
+	}
+	now := m.now()
+	for k, e := range m.entries {
+		if now.After(e.expires) {
 			delete(m.entries, k)
 		}
 	}
-	m.entries[key] = memEntry{value: value, expires: m.now().Add(ttl)}
+	keep := m.maxEntries - max(m.maxEntries/10, 1)
+	for k := range m.entries {
+		if len(m.entries) <= keep {
+			break
+		}
+		delete(m.entries, k)
+	}
+}
+
+// clear drops every entry.
+func (m *Memory) clear() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	clear(m.entries)
 }
 
 // getDecoded returns the decoded value GetOrLoad kept for key.
@@ -195,7 +223,16 @@ func GetOrLoad[T any](ctx context.Context, c Cache, key string, ttl time.Duratio
 			}
 		}
 	}
-	if b, ok := c.Get(ctx, key); ok {
+	var b []byte
+	var ok bool
+	if w, within := c.(interface {
+		getWithin(context.Context, string, time.Duration) ([]byte, bool)
+	}); within {
+		b, ok = w.getWithin(ctx, key, ttl)
+	} else {
+		b, ok = c.Get(ctx, key)
+	}
+	if ok {
 		var v T
 		if err := json.Unmarshal(b, &v); err == nil {
 			if d != nil {
@@ -214,17 +251,20 @@ func GetOrLoad[T any](ctx context.Context, c Cache, key string, ttl time.Duratio
 	return v, nil
 }
 
-// Tiered puts a short-lived in-process copy in front of a shared cache: a
-// hot key (a session checked on every request, a patient record being
-// read) is served from memory for at most l1TTL, then read again from the
-// shared cache. Deletes clear both tiers of this process; other replicas
-// may serve their copy until it expires, so l1TTL bounds how long a change
-// made elsewhere (a revoked session, an edited record) can go unseen —
-// about a second.
+// Tiered puts an in-process copy in front of a shared cache: a hot key (a
+// session checked on every request, a patient record being read) is served
+// from memory, and only read again from the shared cache when it expires
+// or is deleted. Deletes clear both tiers of this process and, once Listen
+// runs, are broadcast to every replica, which drops its copy: then a copy
+// lives up to longTTL. While this process is not receiving the broadcasts
+// (no Listen, Redis down, the subscription being re-established), a copy
+// lives l1TTL (about a second), which bounds how long a change made
+// elsewhere (a revoked session, an edited record) can go unseen.
 type Tiered struct {
 	l1    *Memory
 	l2    Cache
 	l1TTL time.Duration
+	inv   atomic.Pointer[invalidations] // nil until Listen
 }
 
 // NewTiered returns l2 behind an in-process tier of at most maxEntries
@@ -239,15 +279,48 @@ func NewTiered(l2 Cache, maxEntries int, l1TTL time.Duration, observe Observer) 
 	return &Tiered{l1: NewMemory(maxEntries, hits), l2: l2, l1TTL: l1TTL}
 }
 
-func (t *Tiered) Get(ctx context.Context, key string) ([]byte, bool) {
+func (t *Tiered) Get(ctx context.Context, key string) ([]byte, bool) { return t.get(ctx, key, 0) }
+
+// getWithin is Get for a key stored with ttl: its in-process copy lives no
+// longer than ttl either, so a deletion that could not be made (Redis
+// unreachable from the replica that made the change) goes unseen no
+// longer than the key's own time-to-live allows.
+func (t *Tiered) getWithin(ctx context.Context, key string, ttl time.Duration) ([]byte, bool) {
+	return t.get(ctx, key, ttl)
+}
+
+func (t *Tiered) get(ctx context.Context, key string, within time.Duration) ([]byte, bool) {
 	if b, ok := t.l1.Get(ctx, key); ok {
 		return b, true
 	}
-	b, ok := t.l2.Get(ctx, key)
-	if ok {
-		t.l1.Set(ctx, key, b, t.l1TTL)
+	inv := t.inv.Load()
+	var before seen
+	if inv != nil {
+		before = inv.seen(key)
 	}
-	return b, ok
+	b, ok := t.l2.Get(ctx, key)
+	if !ok {
+		return b, ok
+	}
+	if inv == nil {
+		t.l1.Set(ctx, key, b, t.l1TTL)
+		return b, true
+	}
+	// A copy is kept long only when no deletion of key (nor a gap in the
+	// broadcasts) came between reading it and keeping it: otherwise the
+	// value read may be the one just deleted. The check is made under the
+	// in-process tier's lock, which a received deletion takes to drop the
+	// key, so it cannot fall between the check and the keeping.
+	t.l1.setWith(key, b, func() time.Duration {
+		if inv.listening.Load() && inv.seen(key) == before {
+			if within > 0 {
+				return max(min(inv.longTTL, within), t.l1TTL)
+			}
+			return inv.longTTL
+		}
+		return t.l1TTL
+	})
+	return b, true
 }
 
 func (t *Tiered) getDecoded(key string) (any, bool) { return t.l1.getDecoded(key) }
@@ -263,6 +336,16 @@ func (t *Tiered) Set(ctx context.Context, key string, value []byte, ttl time.Dur
 }
 
 func (t *Tiered) Delete(ctx context.Context, keys ...string) {
+	if len(keys) == 0 {
+		return
+	}
+	inv := t.inv.Load()
+	if inv != nil {
+		inv.bump(keys)
+	}
 	t.l1.Delete(ctx, keys...)
 	t.l2.Delete(ctx, keys...)
+	if inv != nil {
+		inv.publish(ctx, keys)
+	}
 }

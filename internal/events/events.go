@@ -15,8 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/hospital-erp/hospital-erp/internal/redisclient"
 )
 
@@ -107,51 +105,22 @@ func (b *Bus) Run(ctx context.Context) {
 		return
 	}
 	first := true
-	for ctx.Err() == nil {
-		ps := b.redis.Subscribe(ctx, b.channel)
-		if _, err := ps.Receive(ctx); err != nil {
-			ps.Close()
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(500 * time.Millisecond):
+	b.redis.Listen(ctx, b.channel, redisclient.Listener{
+		Subscribed: func() {
+			if !first {
+				b.resyncAll()
 			}
-			continue
-		}
-		if !first {
-			b.resyncAll()
-		}
-		first = false
-		b.receive(ctx, ps)
-		ps.Close()
-	}
-}
-
-func (b *Bus) receive(ctx context.Context, ps *redis.PubSub) {
-	for {
-		msg, err := ps.ReceiveTimeout(ctx, 30*time.Second)
-		if err != nil {
-			if ctx.Err() != nil {
+			first = false
+		},
+		Message: func(payload string) {
+			var e Event
+			if err := json.Unmarshal([]byte(payload), &e); err != nil {
+				b.log.Warn("events: dropping malformed message", "error", err)
 				return
 			}
-			// A timeout on an idle channel is fine: ping to tell a dead
-			// connection from a quiet one.
-			if perr := ps.Ping(ctx); perr != nil {
-				return
-			}
-			continue
-		}
-		m, ok := msg.(*redis.Message)
-		if !ok {
-			continue
-		}
-		var e Event
-		if err := json.Unmarshal([]byte(m.Payload), &e); err != nil {
-			b.log.Warn("events: dropping malformed message", "error", err)
-			continue
-		}
-		b.deliver(e)
-	}
+			b.deliver(e)
+		},
+	})
 }
 
 func (b *Bus) deliver(e Event) {

@@ -57,7 +57,7 @@ func RunVerifier(ctx context.Context, db *postgres.DB, log *slog.Logger, o Verif
 	if o.Verified == nil {
 		o.Verified = func(string, int64) {}
 	}
-	v := &verifier{db: db, blocks: o.Blocks, recheck: o.RecheckRows}
+	v := &verifier{db: db, pace: restFactor, blocks: o.Blocks, recheck: o.RecheckRows}
 	t := time.NewTicker(o.Interval)
 	defer t.Stop()
 	for {
@@ -83,8 +83,16 @@ func RunVerifier(ctx context.Context, db *postgres.DB, log *slog.Logger, o Verif
 	}
 }
 
+// restFactor paces the verifier: after each block it rests that many
+// times as long as the block took, so it takes at most a tenth of the
+// replica's CPU (a backend pod has one core; unpaced, a run re-hashing
+// 100,000 rows took the core for a second and the requests waited behind
+// it) and of the database's, at the cost of a run lasting ten times longer.
+const restFactor = 9
+
 type verifier struct {
 	db       *postgres.DB
+	pace     int // restFactor; 0 in tests of the chain logic
 	blocks   int64
 	recheck  int64
 	brokenAt int64 // first block of the last broken report, 0 when intact
@@ -92,6 +100,21 @@ type verifier struct {
 	headSeq  int64 // the head at the last intact verification; its rows and all newer were re-hashed
 	headHash []byte
 	cursor   int64 // the next block of the window to re-hash again
+}
+
+// rest waits pace times took, or until ctx ends.
+func (v *verifier) rest(ctx context.Context, took time.Duration) error {
+	if v.pace == 0 {
+		return nil
+	}
+	t := time.NewTimer(took * time.Duration(v.pace))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // run is one verification. Report.Blocks counts the blocks whose links it
@@ -265,9 +288,13 @@ func (v *verifier) checkRows(ctx context.Context, q *dbgen.Queries, rep Report, 
 					rep.ArchivedBlocks++
 					continue
 				}
+				start := time.Now()
 				n, bad, err := checkBlock(ctx, q, blk)
 				rep.Rows += n
 				if err != nil {
+					return false, err
+				}
+				if err := v.rest(ctx, time.Since(start)); err != nil {
 					return false, err
 				}
 				if bad != nil {

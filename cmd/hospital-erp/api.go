@@ -117,7 +117,9 @@ func newBackend(ctx context.Context, cfg *config.Config, log *slog.Logger, m *me
 	bctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	go bus.Run(bctx)
 	if tiered != nil {
-		go tiered.Listen(bctx, rc, cfg.RedisKeyPrefix, localCacheTTL, log)
+		go tiered.Listen(bctx, rc, cfg.RedisKeyPrefix, localCacheTTL, log, func(on bool) {
+			m.CacheListening.Set(map[bool]float64{false: 0, true: 1}[on])
+		})
 	}
 	go audit.RunSealer(bctx, db, log, audit.SealerOptions{Interval: cfg.AuditSealInterval,
 		Sealed: func(n int, unsealed int64) {

@@ -58,18 +58,24 @@ func (inv *invalidations) publish(ctx context.Context, keys []string) {
 // Listen receives the deletions other replicas (and this one) broadcast
 // and drops those keys from the in-process tier, until ctx ends; it also
 // makes Delete broadcast. While subscribed, copies live up to longTTL
-// instead of l1TTL. Call it once, before serving, in its own goroutine.
-func (t *Tiered) Listen(ctx context.Context, c *redisclient.Client, prefix string, longTTL time.Duration, log *slog.Logger) {
+// instead of l1TTL; listening (may be nil) is told each change. Call it
+// once, before serving, in its own goroutine.
+func (t *Tiered) Listen(ctx context.Context, c *redisclient.Client, prefix string, longTTL time.Duration, log *slog.Logger,
+	listening func(bool)) {
+	if listening == nil {
+		listening = func(bool) {}
+	}
 	inv := &invalidations{client: c, channel: prefix + "cache:invalidate", longTTL: longTTL, seed: maphash.MakeSeed()}
 	t.inv.Store(inv)
 	gap := func() {
+		listening(false)
 		inv.listening.Store(false)
 		inv.gaps.Add(1)
 		t.l1.clear()
 	}
 	c.Listen(ctx, inv.channel, redisclient.Listener{
 		// Deletions made before the subscription may have been missed.
-		Subscribed: func() { gap(); inv.listening.Store(true) },
+		Subscribed: func() { gap(); inv.listening.Store(true); listening(true) },
 		Message: func(payload string) {
 			keys := strings.Split(payload, separator)
 			inv.bump(keys)

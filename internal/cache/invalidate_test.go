@@ -21,7 +21,7 @@ func replica(t *testing.T, ctx context.Context, addr string) (*Tiered, *rediscli
 	}
 	t.Cleanup(func() { rc.Close() })
 	tc := NewTiered(NewRedis(rc, "t:", nil), 100, 50*time.Millisecond, nil)
-	go tc.Listen(ctx, rc, "t:", time.Hour, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	go tc.Listen(ctx, rc, "t:", time.Hour, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	return tc, rc
 }
 

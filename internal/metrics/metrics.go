@@ -25,6 +25,7 @@ type Metrics struct {
 	CacheRequests   *prometheus.CounterVec
 	RateLimited     *prometheus.CounterVec
 	RedisBreaker    prometheus.Gauge
+	CacheListening  prometheus.Gauge
 	WebSockets      prometheus.Gauge
 	EventsPublished *prometheus.CounterVec
 	DBRetries       prometheus.Counter
@@ -82,6 +83,9 @@ func New(service string) *Metrics {
 		}, []string{"scope"}),
 		RedisBreaker: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "redis_circuit_breaker_state", Help: "Redis circuit breaker: 0 closed, 1 half-open, 2 open.",
+		}),
+		CacheListening: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cache_invalidations_listening", Help: "1 while this replica hears the cache deletions every replica broadcasts (in-process copies kept up to 30 s), 0 otherwise (kept one second).",
 		}),
 		WebSockets: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "websocket_connections", Help: "Open WebSocket connections on /api/v1/events.",
@@ -146,7 +150,7 @@ func New(service string) *Metrics {
 		}),
 	}
 	r.MustRegister(m.HTTPRequests, m.HTTPDuration, m.HTTPInFlight, m.Errors, m.CacheRequests,
-		m.RateLimited, m.RedisBreaker, m.WebSockets, m.EventsPublished, m.DBRetries,
+		m.RateLimited, m.RedisBreaker, m.CacheListening, m.WebSockets, m.EventsPublished, m.DBRetries,
 		m.Logins, m.BreakGlass, m.AuditSealed, m.AuditUnsealed, m.AuditVerifiedRows, m.AuditBatchRows, m.AuditBatchTime,
 		m.Admissions, m.Discharges, m.Transfers, m.Cancellations, m.QueueWait,
 		m.AuditVerified, m.AuditVerifications, m.AuditVerifiedAt, m.AuditPartitionsAt,

@@ -203,10 +203,10 @@ func TestBrowserBedBoardFollowsAdmissions(t *testing.T) {
 }
 
 // In a hospital with more free beds than one list holds, the admission
-// form asks for the ward first, in a real browser: the ward select and its
-// button belong (the form attribute) to a GET form outside the admission
-// form, which reloads the page with that ward's free beds and keeps the
-// patient search; the admission then goes through with a bed of that ward.
+// form asks for the ward first, in a real browser: the ward's button posts
+// the admission form, and the page comes back with that ward's free beds
+// and the patient ticked and the reason typed before it; the admission
+// then goes through with a bed of that ward.
 func TestBrowserAdmitChoosesTheWardFirst(t *testing.T) {
 	s := startStack(t)
 	// 402 free beds, more than a page lists (400, internal/web's boardBedLimit).
@@ -223,20 +223,21 @@ func TestBrowserAdmitChoosesTheWardFirst(t *testing.T) {
 		t.Fatalf("the admission form lists %d options before a ward is chosen (%v)", n, err)
 	}
 	screenshot(tab, t, "27-admit-choose-ward")
-	do(tab, t, "choose the ward",
+	do(tab, t, "tick the patient, type the reason, choose the ward",
+		chromedp.Click(css(`input[name=patient_id][value="`+p.ID+`"]`)),
+		chromedp.SendKeys(css(`#f-reason`), "Elective hernia repair"),
 		chromedp.SetValue(css(`#f-bed_id-ward`), small.WardID),
 		chromedp.Click(css(`#f-bed_id-ward-show`)),
 		chromedp.WaitReady(css(`#f-bed_id option[value="`+small.Beds[1]+`"]`)),
 	)
-	loc, err := chromedp.Run(tab, chromedp.Location())
-	if err != nil || !strings.Contains(loc, "ward_id="+small.WardID) || !strings.Contains(loc, "patient_q=Wardfirst") {
-		t.Fatalf("after choosing the ward: %q %v", loc, err)
+	kept, err := chromedp.Run(tab, chromedp.Evaluate[string](
+		`document.querySelector('input[name=patient_id]:checked').value + '|' + document.querySelector('#f-reason').value`))
+	if err != nil || kept != p.ID+"|Elective hernia repair" {
+		t.Fatalf("after choosing the ward the form keeps %q (%v), want the patient and the reason", kept, err)
 	}
 	do(tab, t, "fill in the admission",
-		chromedp.Click(css(`input[name=patient_id][value="`+p.ID+`"]`)),
 		chromedp.SetValue(css(`#f-bed_id`), small.Beds[1]),
 		chromedp.Click(css(`#source-direct`)),
-		chromedp.SendKeys(css(`#f-reason`), "Elective hernia repair"),
 	)
 	screenshot(tab, t, "28-admit-ward-chosen")
 	do(tab, t, "admit", chromedp.Click(css(`#admit-submit`)), chromedp.WaitVisible(css(`#admitted-banner`)))

@@ -71,7 +71,9 @@ func (a admitParams) url() string {
 
 // AdmitPage admits a patient on one page that works without JavaScript:
 // a GET form finds the patient; the POST form picks a free bed (grouped
-// by ward), the source, the reason and the expected stay. It carries an
+// by ward; in a large hospital, the ward first, its button posting the
+// form back with every choice kept), the source, the reason and the
+// expected stay. It carries an
 // Idempotency-Key made when the page was rendered, so a double click or
 // a browser retry admits once.
 type AdmitPage struct {
@@ -233,11 +235,11 @@ func (s *Server) renderAdmit(w http.ResponseWriter, r *http.Request, status int,
 	p.Beds.Hint = "Free beds only, by ward: bed, room and type."
 	p.Beds.Empty = "No bed is free at the moment. Ask the bed manager, or try again when a bed has been cleaned."
 	p.Beds.Error = st.bedErr
-	// The ward chooser keeps the other choices made so far (not the
-	// reason: clinical text stays out of URLs).
-	keep := a
-	keep.BedID, keep.WardID = "", ""
-	p.Beds.WardForm = WardForm{ID: "ward-choose", Action: "/admissions/new#bed-title", Keep: keep.hidden()}
+	// The ward chooser posts this form, so that the page comes back with
+	// every choice made on it (a patient ticked among the search results,
+	// the reason) and that ward's beds.
+	p.Beds.WardStep = true
+	p.Beds.WardForm = WardForm{Action: "/admissions/new#bed-title"}
 	if a.BedID != "" && !p.Beds.Has(a.BedID) && p.Beds.Lists() {
 		// A bed chosen on the board (or in this form) that someone took
 		// meanwhile.
@@ -276,6 +278,12 @@ func (s *Server) handleAdmit(w http.ResponseWriter, r *http.Request) error {
 	st := admitState{reason: strings.TrimSpace(r.PostFormValue("reason")), days: strings.TrimSpace(r.PostFormValue("expected_days"))}
 	key := r.PostFormValue("idempotency_key")
 	st.chosenPatID = a.PatientID
+	if r.PostFormValue("show_ward") != "" {
+		// "Show free beds": the same form with that ward's beds and every
+		// choice kept; nothing is admitted.
+		a.BedID = ""
+		return s.renderAdmitAgain(w, r, http.StatusOK, a, st)
+	}
 	if a.PatientID == "" {
 		st.patientErr = "Choose the patient"
 		st.summary = append(st.summary, SummaryItem{Text: st.patientErr, Href: "#patient-title"})

@@ -270,6 +270,12 @@ type BedSelect struct {
 	Wards    []Option
 	WardID   string // the chosen ward
 	WardForm WardForm
+	// WardStep puts the ward select and its button in the page's own POST
+	// form instead: the button posts the form with show_ward=1 to
+	// WardForm.Action, and the page comes back with that ward's beds and
+	// every choice made on it kept (the admission form, where a patient
+	// ticked among the search results could not ride along a GET).
+	WardStep bool
 }
 
 // WardForm is the GET form that chooses a BedSelect's ward. It stands

@@ -160,12 +160,13 @@ func TestLargeHospitalAsksForAWard(t *testing.T) {
 		t.Errorf("ward 1 board: %d tiles", len(findAll(res.doc, byClass("bed"))))
 	}
 
-	// Admission: the ward first.
+	// Admission: the ward first, chosen by posting the admission form, so
+	// that a patient ticked among the search results and the reason stay.
 	res = e.get("/admissions/new?patient_q=smith")
 	form := find(res.doc, byID("admit-form"))
 	wardSel := find(form, byID("f-bed_id-ward"))
-	if attr(wardSel, "form") != "ward-choose" || find(form, byTag("optgroup")) != nil {
-		t.Fatalf("ward select %v, bed options %v", wardSel != nil, find(form, byTag("optgroup")) != nil)
+	if wardSel == nil || attr(wardSel, "form") != "" || find(form, byTag("optgroup")) != nil || find(res.doc, byID("ward-choose")) != nil {
+		t.Fatalf("ward select %v (form %q), bed options %v", wardSel != nil, attr(wardSel, "form"), find(form, byTag("optgroup")) != nil)
 	}
 	var wards []string
 	for _, o := range findAll(wardSel, byTag("option")) {
@@ -174,28 +175,40 @@ func TestLargeHospitalAsksForAWard(t *testing.T) {
 	if strings.Join(wards, "|") != "Choose a ward|Ward 1 – Acute Medicine (1 free)|Ward 2 – Surgery (2 free)" {
 		t.Errorf("wards %q", wards)
 	}
-	if v := formValues(form); v.Has("ward_id") {
-		t.Errorf("the admission form sends the ward chooser's select: %v", v)
+	show := find(form, byID("f-bed_id-ward-show"))
+	if attr(show, "name") != "show_ward" || attr(show, "formaction") != "/admissions/new#bed-title" {
+		t.Fatalf("ward button name %q formaction %q", attr(show, "name"), attr(show, "formaction"))
 	}
-	choose := find(res.doc, byID("ward-choose"))
-	if attr(choose, "method") != "get" || attr(choose, "action") != "/admissions/new#bed-title" ||
-		formValues(choose).Encode() != "patient_q=smith" {
-		t.Fatalf("ward form %q %q keeps %v", attr(choose, "method"), attr(choose, "action"), formValues(choose))
+	v := formValues(form)
+	patients := findAll(form, byAttr("name", "patient_id"))
+	if len(patients) == 0 || hasAttr(patients[0], "checked") {
+		t.Fatalf("%d patients to choose from, the first ticked already", len(patients))
 	}
-	res = e.get("/admissions/new?patient_q=smith&ward_id=" + testWard2ID)
+	chosen := attr(patients[0], "value")
+	v.Set("patient_id", chosen)
+	v.Set("ward_id", testWard2ID)
+	v.Set("reason", "Elective hernia repair")
+	v.Set("show_ward", "1")
+	res = e.post("/admissions/new", v)
+	if res.StatusCode != http.StatusOK || len(e.api.inpt.admits) != 0 {
+		t.Fatalf("show the ward's beds: %d, %d admitted", res.StatusCode, len(e.api.inpt.admits))
+	}
 	form = find(res.doc, byID("admit-form"))
 	if got := optionValues(find(form, byID("f-bed_id"))); strings.Join(got, ",") != "b5,b6" {
 		t.Fatalf("ward 2's free beds %v", got)
 	}
-	v := formValues(form)
-	if v.Get("ward_id") != testWard2ID {
-		t.Errorf("the admission form forgets the ward: %v", v)
+	v = formValues(form)
+	if v.Get("ward_id") != testWard2ID || v.Get("patient_id") != chosen || v.Get("reason") != "Elective hernia repair" ||
+		v.Get("patient_q") != "smith" {
+		t.Errorf("the admission form forgets a choice after the ward: %v", v)
 	}
-	v.Set("patient_id", testOtherPatient)
+	if find(res.doc, byClass("error-summary")) != nil {
+		t.Error("choosing the ward shows errors")
+	}
 	v.Set("bed_id", "b6")
 	v.Set("source", "direct")
-	v.Set("reason", "Elective hernia repair")
-	if res := e.post("/admissions/new", v); res.StatusCode != http.StatusSeeOther || e.api.inpt.admits[0].BedID != "b6" {
+	if res := e.post("/admissions/new", v); res.StatusCode != http.StatusSeeOther || e.api.inpt.admits[0].BedID != "b6" ||
+		e.api.inpt.admits[0].PatientID != chosen {
 		t.Fatalf("admit to b6: %d", res.StatusCode)
 	}
 	// From a ward's board: the Admit link names the ward; a bed taken

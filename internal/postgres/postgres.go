@@ -69,6 +69,7 @@ func PoolConfig(url string, o Options) (*pgxpool.Config, error) {
 	cfg.ConnConfig.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
 		return &pgconn.DeadlineContextWatcherHandler{Conn: c.Conn()}
 	}
+	cfg.AfterConnect = encodeUUIDs
 	if o.MaxConns > 0 {
 		cfg.MaxConns = o.MaxConns
 	}

@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -86,5 +87,22 @@ func TestDecodedValueExpires(t *testing.T) {
 	now = now.Add(2 * time.Second)
 	if v, _ := GetOrLoad(ctx, m, "k", time.Second, load); v.N != 2 {
 		t.Fatalf("after expiry: %+v, want the value loaded again", v)
+	}
+}
+
+// A full cache makes room for a tenth of its size at once, keeping the
+// newest entry, so that it is not swept at every Set.
+func TestFullMemoryMakesRoom(t *testing.T) {
+	ctx := context.Background()
+	m := NewMemory(100, nil)
+	for i := range 100 {
+		m.Set(ctx, strconv.Itoa(i), []byte("v"), time.Hour)
+	}
+	m.Set(ctx, "new", []byte("v"), time.Hour)
+	if n := len(m.entries); n != 91 {
+		t.Fatalf("%d entries after a Set on a full cache, want 91 (90 kept and the new one)", n)
+	}
+	if _, ok := m.Get(ctx, "new"); !ok {
+		t.Fatal("the new entry was evicted")
 	}
 }

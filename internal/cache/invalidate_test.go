@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,13 +16,19 @@ import (
 // deletions, with a short copy time of 50 ms and a long one of an hour.
 func replica(t *testing.T, ctx context.Context, addr string) (*Tiered, *redisclient.Client) {
 	t.Helper()
+	return replicaTold(t, ctx, addr, nil)
+}
+
+// replicaTold is replica, telling listening each change of its state.
+func replicaTold(t *testing.T, ctx context.Context, addr string, listening func(bool)) (*Tiered, *redisclient.Client) {
+	t.Helper()
 	rc, err := redisclient.New(redisclient.Options{URL: "redis://" + addr, OpenFor: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rc.Close() })
 	tc := NewTiered(NewRedis(rc, "t:", nil), 100, 50*time.Millisecond, nil)
-	go tc.Listen(ctx, rc, "t:", time.Hour, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	go tc.Listen(ctx, rc, "t:", time.Hour, slog.New(slog.NewTextHandler(io.Discard, nil)), listening)
 	return tc, rc
 }
 
@@ -56,30 +63,38 @@ func keptLong(t *testing.T, ctx context.Context, c *Tiered, rc *redisclient.Clie
 }
 
 // replicas starts a Redis of the test's own and two replicas on it, a and
-// b, and waits until b is listening.
-func replicas(t *testing.T) (ctx context.Context, r *testenv.Redis, a, b *Tiered, rcb *redisclient.Client) {
+// b, and waits until b is listening; bListening is what b last told of its
+// state.
+func replicas(t *testing.T) (ctx context.Context, r *testenv.Redis, a, b *Tiered, rcb *redisclient.Client, bListening *atomic.Bool) {
 	t.Helper()
 	ctx = t.Context()
 	r = testenv.NewRedis(t, testenv.TempDir(t))
 	a, _ = replica(t, ctx, r.Addr())
-	b, rcb = replica(t, ctx, r.Addr())
+	bListening = new(atomic.Bool)
+	b, rcb = replicaTold(t, ctx, r.Addr(), bListening.Store)
 	keptLong(t, ctx, b, rcb, "warm")
-	return ctx, r, a, b, rcb
+	return ctx, r, a, b, rcb, bListening
 }
 
 // A replica keeps a copy while it hears deletions, drops it as soon as
 // another replica deletes the key, drops every copy when it stops hearing
 // (Redis gone), and hears again once Redis is back.
 func TestDeletionsReachEveryReplica(t *testing.T) {
-	ctx, r, a, b, rcb := replicas(t)
+	ctx, r, a, b, rcb, bListening := replicas(t)
 	keptLong(t, ctx, b, rcb, "k")
 	a.Delete(ctx, "k")
 	eventually(t, "b drops k deleted by a", func() bool { _, ok := b.Get(ctx, "k"); return !ok })
 
 	keptLong(t, ctx, b, rcb, "k2")
+	if !bListening.Load() {
+		t.Fatal("b keeps copies long but does not say it is listening")
+	}
 	r.Stop()
 	// Redis is gone: only an in-process copy could answer.
 	eventually(t, "b drops its copies when it stops hearing deletions", func() bool { _, ok := b.Get(ctx, "k2"); return !ok })
+	if bListening.Load() {
+		t.Error("b says it is listening with Redis gone")
+	}
 
 	if err := r.Start(); err != nil {
 		t.Fatal(err)
@@ -107,7 +122,7 @@ func (r racing) Get(ctx context.Context, key string) ([]byte, bool) {
 // A value read from Redis just before another replica deleted the key is
 // the old one: it is kept only briefly, not for the long copy time.
 func TestValueReadBeforeADeletionIsNotKeptLong(t *testing.T) {
-	ctx, _, a, b, rcb := replicas(t)
+	ctx, _, a, b, rcb, _ := replicas(t)
 
 	if err := rcb.Set(ctx, "t:cache:k", "old", time.Hour).Err(); err != nil {
 		t.Fatal(err)
@@ -131,7 +146,7 @@ func TestValueReadBeforeADeletionIsNotKeptLong(t *testing.T) {
 // A key's copy lives no longer than the key's own time-to-live, so that a
 // deletion that never reached Redis is not hidden longer than before.
 func TestCopyLivesNoLongerThanTheKey(t *testing.T) {
-	ctx, _, _, b, rcb := replicas(t)
+	ctx, _, _, b, rcb, _ := replicas(t)
 
 	loads := 0
 	load := func() (string, error) { loads++; return "v", nil }

@@ -118,7 +118,11 @@ func newBackend(ctx context.Context, cfg *config.Config, log *slog.Logger, m *me
 	go bus.Run(bctx)
 	if tiered != nil {
 		go tiered.Listen(bctx, rc, cfg.RedisKeyPrefix, localCacheTTL, log, func(on bool) {
-			m.CacheListening.Set(map[bool]float64{false: 0, true: 1}[on])
+			v := 0.0
+			if on {
+				v = 1
+			}
+			m.CacheListening.Set(v)
 		})
 	}
 	go audit.RunSealer(bctx, db, log, audit.SealerOptions{Interval: cfg.AuditSealInterval,

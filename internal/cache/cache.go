@@ -123,10 +123,7 @@ func (m *Memory) Get(_ context.Context, key string) ([]byte, bool) {
 }
 
 func (m *Memory) Set(_ context.Context, key string, value []byte, ttl time.Duration) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.makeRoom()
-	m.entries[key] = memEntry{value: value, expires: m.now().Add(ttl)}
+	m.setWith(key, value, func() time.Duration { return ttl })
 }
 
 // setWith stores value with the time-to-live ttl returns, calling ttl
@@ -199,6 +196,12 @@ func (m *Memory) Delete(_ context.Context, keys ...string) {
 	}
 }
 
+// boundedGetter is a Cache whose in-process copies can be kept no longer
+// than the key's time-to-live (Tiered).
+type boundedGetter interface {
+	getWithin(ctx context.Context, key string, ttl time.Duration) ([]byte, bool)
+}
+
 // decodedCache is a Cache that can keep the decoded value of an in-process
 // entry next to its bytes (Memory, and Tiered's in-process tier).
 type decodedCache interface {
@@ -225,9 +228,7 @@ func GetOrLoad[T any](ctx context.Context, c Cache, key string, ttl time.Duratio
 	}
 	var b []byte
 	var ok bool
-	if w, within := c.(interface {
-		getWithin(context.Context, string, time.Duration) ([]byte, bool)
-	}); within {
+	if w, within := c.(boundedGetter); within {
 		b, ok = w.getWithin(ctx, key, ttl)
 	} else {
 		b, ok = c.Get(ctx, key)

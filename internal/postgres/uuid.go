@@ -26,11 +26,9 @@ func registerUUIDs(m *pgtype.Map) {
 // wrapUUID encodes a uuid.UUID, or a pointer to one (a nullable column),
 // as a pgtype.UUID.
 func wrapUUID(value any) (pgtype.WrappedEncodePlanNextSetter, any, bool) {
-	switch v := value.(type) {
-	case uuid.UUID:
-		return &uuidEncodePlan{}, asPgUUID(v), true
-	case *uuid.UUID:
-		return &uuidEncodePlan{}, asPgUUID(v), true
+	switch value.(type) {
+	case uuid.UUID, *uuid.UUID:
+		return &uuidEncodePlan{}, pgtype.UUID{}, true // the next plan is chosen by type
 	}
 	return nil, nil, false
 }

@@ -266,8 +266,7 @@ func TestPgBouncerKilledAndPaused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond)
-	firstOK := load.Record().FirstOKAfter(backAt)
+	firstOK := firstWrite(load, backAt)
 	if readyAt.Sub(backAt) > 10*time.Second || firstOK.IsZero() || firstOK.Sub(backAt) > 10*time.Second {
 		t.Errorf("not recovered within 10 s of PgBouncer's return: ready after %v, first write after %v", readyAt.Sub(backAt), firstOK.Sub(backAt))
 	}
@@ -286,8 +285,7 @@ func TestPgBouncerKilledAndPaused(t *testing.T) {
 	if err := srv.Bouncer.Admin(ctx, "RESUME"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Second)
-	firstOK = load.Record().FirstOKAfter(resumeAt)
+	firstOK = firstWrite(load, resumeAt)
 	paused := load.Stats("", pauseAt, time.Now())
 	result(t, "pause: %v (PAUSE itself took %v); first write %v after RESUME; attempts: %s", resumeAt.Sub(pauseAt).Round(time.Millisecond),
 		pauseTook.Round(time.Millisecond), firstOK.Sub(resumeAt).Round(time.Millisecond), paused)
@@ -360,8 +358,7 @@ func TestPostgresRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Second)
-	firstOK := load.Record().FirstOKAfter(restartAt)
+	firstOK := firstWrite(load, restartAt)
 	stop()
 	rec := wait()
 	all := load.Stats("", time.Time{}, time.Time{})
@@ -578,4 +575,17 @@ func TestRedisSlowHungGone(t *testing.T) {
 	rec := wait()
 	result(t, "Redis back: breaker closed %v later; whole run: %s", upAt.Sub(backAt).Round(time.Millisecond), load.Stats("", time.Time{}, time.Time{}))
 	check(t, d.DirectURL, rec)
+}
+
+// firstWrite waits up to 10 s after since for the load's first successful
+// command that started after it, and returns when it ended (zero if none
+// did). A client that got a 503 during the outage waits out Retry-After
+// (up to 500 ms) before trying again, so a fixed short wait after
+// readiness could miss a recovery that came in time.
+func firstWrite(load *chaos.Load, since time.Time) time.Time {
+	for deadline := since.Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if at := load.Record().FirstOKAfter(since); !at.IsZero() || time.Now().After(deadline) {
+			return at
+		}
+	}
 }

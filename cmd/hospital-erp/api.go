@@ -32,7 +32,8 @@ func runAPI(ctx context.Context, getenv func(string) string, stdout io.Writer) e
 	if err != nil {
 		return err
 	}
-	log := newLogger(stdout, cfg.LogLevel, "backend")
+	log, stopLogs := serviceLogger(ctx, stdout, cfg.LogLevel, "backend")
+	defer stopLogs()
 	m := metrics.New("backend")
 	b, err := newBackend(ctx, cfg, log, m, time.Now)
 	if err != nil {

@@ -20,7 +20,8 @@ func runWeb(ctx context.Context, getenv func(string) string, stdout io.Writer) e
 	if err != nil {
 		return err
 	}
-	log := newLogger(stdout, cfg.LogLevel, "frontend")
+	log, stopLogs := serviceLogger(ctx, stdout, cfg.LogLevel, "frontend")
+	defer stopLogs()
 	m := metrics.New("frontend")
 	w, err := newWeb(cfg, cfg.APIURL, log, m)
 	if err != nil {

@@ -165,16 +165,17 @@ func (m *Memory) clear() {
 	clear(m.entries)
 }
 
-// getDecoded returns the decoded value GetOrLoad kept for key.
-func (m *Memory) getDecoded(key string) (any, bool) {
+// getDecoded returns the decoded value GetOrLoad kept for key, with the
+// bytes it was decoded from.
+func (m *Memory) getDecoded(key string) (any, []byte, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	e, ok := m.entries[key]
 	if !ok || e.decoded == nil || m.now().After(e.expires) {
-		return nil, false
+		return nil, nil, false
 	}
 	m.observe("hit")
-	return e.decoded, true
+	return e.decoded, e.value, true
 }
 
 // setDecoded keeps v, decoded from raw, with key's entry if that entry
@@ -205,7 +206,7 @@ type boundedGetter interface {
 // decodedCache is a Cache that can keep the decoded value of an in-process
 // entry next to its bytes (Memory, and Tiered's in-process tier).
 type decodedCache interface {
-	getDecoded(key string) (any, bool)
+	getDecoded(key string) (any, []byte, bool)
 	setDecoded(key string, raw []byte, v any)
 }
 
@@ -218,11 +219,20 @@ type decodedCache interface {
 // backend's CPU per patient read. Callers of one key then share the
 // slices and maps inside the value and must not change them.
 func GetOrLoad[T any](ctx context.Context, c Cache, key string, ttl time.Duration, load func() (T, error)) (T, error) {
+	v, _, err := GetOrLoadJSON(ctx, c, key, ttl, load)
+	return v, err
+}
+
+// GetOrLoadJSON is GetOrLoad that also returns the value's JSON encoding
+// (json.Marshal's), as cached: a handler whose response is that value
+// sends these bytes instead of encoding it again. The bytes are shared
+// and must not be changed; they are nil when v could not be encoded.
+func GetOrLoadJSON[T any](ctx context.Context, c Cache, key string, ttl time.Duration, load func() (T, error)) (T, []byte, error) {
 	d, _ := c.(decodedCache)
 	if d != nil {
-		if v, ok := d.getDecoded(key); ok {
+		if v, b, ok := d.getDecoded(key); ok {
 			if tv, ok := v.(T); ok {
-				return tv, nil
+				return tv, b, nil
 			}
 		}
 	}
@@ -239,17 +249,18 @@ func GetOrLoad[T any](ctx context.Context, c Cache, key string, ttl time.Duratio
 			if d != nil {
 				d.setDecoded(key, b, v)
 			}
-			return v, nil
+			return v, b, nil
 		}
 	}
 	v, err := load()
 	if err != nil {
-		return v, err
+		return v, nil, err
 	}
-	if b, err := json.Marshal(v); err == nil {
-		c.Set(ctx, key, b, ttl)
+	if b, err = json.Marshal(v); err != nil {
+		return v, nil, nil // not cached; the caller encodes v itself
 	}
-	return v, nil
+	c.Set(ctx, key, b, ttl)
+	return v, b, nil
 }
 
 // Tiered puts an in-process copy in front of a shared cache: a hot key (a
@@ -324,7 +335,7 @@ func (t *Tiered) get(ctx context.Context, key string, within time.Duration) ([]b
 	return b, true
 }
 
-func (t *Tiered) getDecoded(key string) (any, bool) { return t.l1.getDecoded(key) }
+func (t *Tiered) getDecoded(key string) (any, []byte, bool) { return t.l1.getDecoded(key) }
 
 func (t *Tiered) setDecoded(key string, raw []byte, v any) { t.l1.setDecoded(key, raw, v) }
 

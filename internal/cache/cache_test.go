@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -67,6 +68,36 @@ func TestGetOrLoadDecodesAnEntryOnce(t *testing.T) {
 			if v := get(3); v.N != 3 || loads != 2 {
 				t.Fatalf("after a delete: %+v, %d loads", v, loads)
 			}
+		})
+	}
+}
+
+// GetOrLoadJSON's bytes are always the encoding of the value it returns:
+// when loaded, when decoded, when the decoded copy is reused, and after
+// another value replaced it.
+func TestGetOrLoadJSONBytesMatchTheValue(t *testing.T) {
+	ctx := context.Background()
+	for name, c := range map[string]Cache{
+		"memory": NewMemory(100, nil),
+		"tiered": NewTiered(NewMemory(100, nil), 100, time.Hour, nil),
+	} {
+		t.Run(name, func(t *testing.T) {
+			check := func(step string, want int) {
+				t.Helper()
+				v, b, err := GetOrLoadJSON(ctx, c, "k", time.Hour, func() (counted, error) { return counted{N: 1}, nil })
+				if err != nil {
+					t.Fatal(err)
+				}
+				if v.N != want || string(b) != fmt.Sprintf(`{"N":%d}`, want) {
+					t.Fatalf("%s: value %+v with bytes %s, want N=%d", step, v, b, want)
+				}
+			}
+			check("loaded", 1)
+			check("decoded", 1)
+			check("decoded copy", 1)
+			c.Set(ctx, "k", []byte(`{"N":2}`), time.Hour)
+			check("replaced", 2)
+			check("replaced, decoded copy", 2)
 		})
 	}
 }

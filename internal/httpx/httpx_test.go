@@ -1,8 +1,10 @@
 package httpx
 
 import (
+	"encoding/json"
 	"net/http/httptest"
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -76,5 +78,30 @@ func TestParsePage(t *testing.T) {
 		if (err == nil) != ok {
 			t.Errorf("%q: %v", q, err)
 		}
+	}
+}
+
+// A cached record is sent as json.Marshal encoded it: the client must get
+// the same bytes and headers as when the handler encodes the value.
+func TestEncodedJSONMatchesJSON(t *testing.T) {
+	v := struct {
+		Name  string            `json:"name"`
+		Note  string            `json:"note,omitempty"`
+		Tags  []string          `json:"tags"`
+		Extra map[string]string `json:"extra"`
+	}{Name: "Zoë <O'Brien> & \u2028co", Tags: []string{"a"}, Extra: map[string]string{"b": "2", "a": "1"}}
+	encoded := httptest.NewRecorder()
+	JSON(encoded, 200, v)
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cached := httptest.NewRecorder()
+	EncodedJSON(cached, 200, b)
+	if encoded.Body.String() != cached.Body.String() {
+		t.Fatalf("bodies differ:\n JSON:        %q\n EncodedJSON: %q", encoded.Body, cached.Body)
+	}
+	if !reflect.DeepEqual(encoded.Header(), cached.Header()) || encoded.Code != cached.Code {
+		t.Fatalf("headers differ: %v, %v", encoded.Header(), cached.Header())
 	}
 }

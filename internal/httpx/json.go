@@ -87,15 +87,29 @@ func jsonKind(goKind string) string {
 // JSON writes v with status. API responses are never stored by caches:
 // almost all of them carry patient data.
 func JSON(w http.ResponseWriter, status int, v any) {
+	jsonHeader(w, status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(true)
+	_ = enc.Encode(v)
+}
+
+// EncodedJSON writes b, a value already encoded by json.Marshal (a cached
+// record), exactly as JSON would have written that value.
+func EncodedJSON(w http.ResponseWriter, status int, b []byte) {
+	jsonHeader(w, status)
+	_, _ = w.Write(b)
+	_, _ = w.Write(newline)
+}
+
+var newline = []byte{'\n'}
+
+func jsonHeader(w http.ResponseWriter, status int) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	if h.Get("Cache-Control") == "" {
 		h.Set("Cache-Control", "no-store")
 	}
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(true)
-	_ = enc.Encode(v)
 }
 
 // Problem is an RFC 9457 problem details body.

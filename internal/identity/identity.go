@@ -105,14 +105,25 @@ func Roles() []string {
 	return out
 }
 
-// PermissionSet returns the permissions of role as a set.
+// PermissionSet returns the permissions of role as a set, shared by every
+// caller (it is built once, not per request): it must not be changed.
 func PermissionSet(role string) map[string]bool {
-	set := map[string]bool{}
-	for _, p := range RolePermissions[role] {
-		set[p] = true
+	if set, ok := permissionSets[role]; ok {
+		return set
 	}
-	return set
+	return map[string]bool{}
 }
+
+var permissionSets = func() map[string]map[string]bool {
+	sets := map[string]map[string]bool{}
+	for role, perms := range RolePermissions {
+		sets[role] = map[string]bool{}
+		for _, p := range perms {
+			sets[role][p] = true
+		}
+	}
+	return sets
+}()
 
 // User is a person who can sign in.
 type User struct {

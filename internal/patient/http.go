@@ -99,12 +99,16 @@ func (h *Handler) handlePatientDuplicates(w http.ResponseWriter, r *http.Request
 }
 
 func (h *Handler) handlePatientGet(w http.ResponseWriter, r *http.Request) error {
-	p, err := h.svc.Get(r.Context(), r.PathValue("id"))
+	p, raw, err := h.svc.Get(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
 	w.Header().Set("ETag", httpx.ETag(p.Version))
-	httpx.JSON(w, http.StatusOK, p)
+	if raw == nil {
+		httpx.JSON(w, http.StatusOK, p)
+		return nil
+	}
+	httpx.EncodedJSON(w, http.StatusOK, raw)
 	return nil
 }
 

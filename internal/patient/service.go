@@ -155,34 +155,36 @@ func (s *Service) Duplicates(ctx context.Context, in RegisterInput) ([]Duplicate
 	return dups, err
 }
 
-// Get returns one patient with identifiers and contacts (cached); the read
-// is audited and checked against the actor's scope. Returns ENOTFOUND for
-// an unknown id, EFORBIDDEN without patient.read or outside the actor's care.
-func (s *Service) Get(ctx context.Context, id string) (Patient, error) {
+// Get returns one patient with identifiers and contacts (cached), and its
+// JSON encoding as cached (nil if it could not be encoded), which the
+// handler sends as it is; the read is audited and checked against the
+// actor's scope. Returns ENOTFOUND for an unknown id, EFORBIDDEN without
+// patient.read or outside the actor's care.
+func (s *Service) Get(ctx context.Context, id string) (Patient, []byte, error) {
 	if _, err := hospital.Require(ctx, identity.PermPatientRead); err != nil {
-		return Patient{}, err
+		return Patient{}, nil, err
 	}
 	pid, err := parseID(id)
 	if err != nil {
-		return Patient{}, err
+		return Patient{}, nil, err
 	}
-	p, err := cache.GetOrLoad(ctx, s.cache, cacheKey(pid), s.cacheTTL, func() (Patient, error) {
+	p, raw, err := cache.GetOrLoadJSON(ctx, s.cache, cacheKey(pid), s.cacheTTL, func() (Patient, error) {
 		return storeGet(ctx, s.db.Queries(), pid)
 	})
 	if hospital.ErrorCode(err) == hospital.ENOTFOUND {
-		return Patient{}, hospital.Errorf(hospital.ENOTFOUND, "No patient has this id.")
+		return Patient{}, nil, hospital.Errorf(hospital.ENOTFOUND, "No patient has this id.")
 	} else if err != nil {
-		return Patient{}, err
+		return Patient{}, nil, err
 	}
 	// Scope is checked and the read audited even when served from the
 	// cache; the record is returned only once its audit row is committed.
 	if err := s.access.Patient(ctx, s.db.Queries(), pid, "patient.read"); err != nil {
-		return Patient{}, err
+		return Patient{}, nil, err
 	}
 	if err := s.reads.Record(ctx, audit.Entry{Action: "patient.read", ResourceType: "patient", ResourceID: p.ID, PatientID: &pid}); err != nil {
-		return Patient{}, err
+		return Patient{}, nil, err
 	}
-	return p, nil
+	return p, raw, nil
 }
 
 // Exists checks that the patient exists, is active and is in the actor's

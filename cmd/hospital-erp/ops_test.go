@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -406,6 +407,42 @@ func TestReadiness(t *testing.T) {
 	status, _, _ = raw(t, "GET", tb.URL+"/health/ready", "", nil, "")
 	if status != 503 {
 		t.Fatalf("draining ready = %d, want 503", status)
+	}
+}
+
+// A JSON response carries the security headers a client acts on and the
+// rate limit in the IETF draft's two fields; the headers only a document
+// uses are on the API's HTML page, not on every JSON response.
+func TestAPIResponseHeaders(t *testing.T) {
+	tb := startBackend(t, backendOpts{env: map[string]string{"RATE_LIMIT_USER": "1000/1m"}})
+	_, token := tb.user(t, identity.RoleReceptionist)
+	status, h, _ := raw(t, "GET", tb.URL+"/api/v1/departments", "", nil, token)
+	if status != http.StatusOK {
+		t.Fatalf("departments: %d", status)
+	}
+	for k, want := range map[string]string{
+		"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Cross-Origin-Resource-Policy": "same-origin",
+		"Cache-Control": "no-store", "RateLimit-Policy": `"user";q=1000;w=60`,
+	} {
+		if got := h.Get(k); got != want {
+			t.Errorf("%s: %q, want %q", k, got, want)
+		}
+	}
+	if !strings.Contains(h.Get("Content-Security-Policy"), "frame-ancestors 'none'") || h.Get("X-Request-Id") == "" {
+		t.Errorf("no CSP or request id: %v", h)
+	}
+	if ok, _ := regexp.MatchString(`^"user";r=99[0-9];t=[0-9]+$`, h.Get("RateLimit")); !ok {
+		t.Errorf("RateLimit: %q", h.Get("RateLimit"))
+	}
+	for _, k := range []string{"Referrer-Policy", "Cross-Origin-Opener-Policy", "Permissions-Policy", "RateLimit-Remaining"} {
+		if v := h.Get(k); v != "" {
+			t.Errorf("a JSON response has %s: %q", k, v)
+		}
+	}
+	status, h, _ = raw(t, "GET", tb.URL+"/api/v1/docs", "", nil, "")
+	if status != http.StatusOK || h.Get("Referrer-Policy") != "no-referrer" || h.Get("Cross-Origin-Opener-Policy") != "same-origin" ||
+		h.Get("Permissions-Policy") == "" || h.Get("X-Frame-Options") != "DENY" {
+		t.Errorf("the API's HTML page: %d %v", status, h)
 	}
 }
 

@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/hospital-erp/hospital-erp/internal/httpx"
 )
 
 //go:embed openapi.yaml
@@ -125,6 +127,7 @@ func (s *Server) handleDocs(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Security-Policy", docsCSP)
+	httpx.DocumentHeaders(w.Header())
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	_, _ = w.Write(buf.Bytes())
 	return nil

@@ -73,7 +73,7 @@ func New(d Deps) *Server {
 	csp := "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 	s.handler = httpx.Chain(s.router,
 		httpx.Observe(d.Log, d.Config.TrustedProxies, s.observe, s.panicked),
-		httpx.SecurityHeaders(csp, strings.HasPrefix(d.Config.PublicURL, "https://")),
+		httpx.SecurityHeaders(csp, strings.HasPrefix(d.Config.PublicURL, "https://"), false),
 		httpx.Gzip(),
 		httpx.BodyLimit(d.Config.MaxBodyBytes),
 		httpx.Timeout(d.Config.RequestTimeout),
@@ -145,14 +145,15 @@ func (s *Server) allowIP(w http.ResponseWriter, r *http.Request) bool {
 	return s.allow(w, r, "ip", "ip:"+ip, s.cfg.RateLimitIP)
 }
 
-// allow sets the RateLimit-* headers and answers 429 when over the limit.
+// allow sets the RateLimit and RateLimit-Policy headers (IETF
+// draft-ietf-httpapi-ratelimit-headers: the policy named scope allows q
+// requests per w seconds; r remain, renewed in t seconds) and answers 429
+// when over the limit.
 func (s *Server) allow(w http.ResponseWriter, r *http.Request, scope, key string, rate config.Rate) bool {
 	res := s.deps.Limiter.Allow(r.Context(), key, rate)
 	h := w.Header()
-	h.Set("RateLimit-Limit", strconv.Itoa(res.Limit))
-	h.Set("RateLimit-Remaining", strconv.Itoa(max(res.Remaining, 0)))
-	h.Set("RateLimit-Reset", httpx.RetryAfter(res.ResetAfter))
-	h.Set("RateLimit-Policy", strconv.Itoa(rate.N)+";w="+strconv.Itoa(int(rate.Period.Seconds())))
+	h["Ratelimit-Policy"] = []string{`"` + scope + `";q=` + strconv.Itoa(rate.N) + ";w=" + strconv.Itoa(int(rate.Period.Seconds()))}
+	h["Ratelimit"] = []string{`"` + scope + `";r=` + strconv.Itoa(max(res.Remaining, 0)) + ";t=" + httpx.RetryAfter(res.ResetAfter)}
 	if res.Allowed {
 		return true
 	}

@@ -191,23 +191,21 @@ func trusted(ip netip.Addr, proxies []netip.Prefix) bool {
 }
 
 // SecurityHeaders sets the headers every response carries. hsts is sent
-// only when the public URL is https.
-func SecurityHeaders(csp string, hsts bool) Middleware {
-	type header struct {
-		key   string // canonical already
-		value []string
-	}
+// only when the public URL is https. documents adds the headers only a
+// document (an HTML page) acts on, for a server of pages (the frontend);
+// a server of JSON sets them on its few pages itself (DocumentHeaders).
+func SecurityHeaders(csp string, hsts, documents bool) Middleware {
 	set := []header{
 		{"Content-Security-Policy", []string{csp}},
 		{"X-Content-Type-Options", []string{"nosniff"}},
 		{"X-Frame-Options", []string{"DENY"}},
-		{"Referrer-Policy", []string{"no-referrer"}},
-		{"Cross-Origin-Opener-Policy", []string{"same-origin"}},
 		{"Cross-Origin-Resource-Policy", []string{"same-origin"}},
-		{"Permissions-Policy", []string{"camera=(), microphone=(), geolocation=(), payment=()"}},
 	}
 	if hsts {
 		set = append(set, header{"Strict-Transport-Security", []string{"max-age=63072000; includeSubDomains"}})
+	}
+	if documents {
+		set = append(set, documentHeaders...)
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -221,6 +219,28 @@ func SecurityHeaders(csp string, hsts bool) Middleware {
 			}
 			next.ServeHTTP(w, r)
 		})
+	}
+}
+
+type header struct {
+	key   string // canonical already
+	value []string
+}
+
+// documentHeaders are the security headers a browser reads on a document
+// only: on a JSON response they were 3 of 18 headers, parsed by every
+// client for nothing.
+var documentHeaders = []header{
+	{"Referrer-Policy", []string{"no-referrer"}},
+	{"Cross-Origin-Opener-Policy", []string{"same-origin"}},
+	{"Permissions-Policy", []string{"camera=(), microphone=(), geolocation=(), payment=()"}},
+}
+
+// DocumentHeaders sets on h the headers SecurityHeaders leaves out when
+// not told documents: for an HTML page of a JSON server.
+func DocumentHeaders(h http.Header) {
+	for _, kv := range documentHeaders {
+		h[kv.key] = kv.value
 	}
 }
 

@@ -151,7 +151,7 @@ func New(o Options) (*Server, error) {
 	s.routes()
 	s.handler = httpx.Chain(s.router,
 		httpx.Observe(o.Log, o.TrustedProxies, o.Observe, s.panicked),
-		httpx.SecurityHeaders(csp, strings.HasPrefix(o.PublicURL, "https://")),
+		httpx.SecurityHeaders(csp, strings.HasPrefix(o.PublicURL, "https://"), true),
 		httpx.Gzip(),
 		httpx.BodyLimit(formBodyLimit),
 		httpx.Timeout(requestTimeout),

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -145,4 +146,51 @@ func stallCell(ms float64) string {
 		return "–"
 	}
 	return fmt.Sprintf("%.0f", ms)
+}
+
+// syncCeiling is the storage's ceiling for commits: one writer appending
+// 8 KB (a WAL page) to a file and calling fdatasync, as a commit waits for
+// its WAL flush. Every read waits for its audit row's commit, so the
+// flush's latency is a floor under every request's, whatever the CPUs do.
+type syncCeiling struct {
+	PerSec            float64 // flushes per second, one after another
+	P50MS, P99MS, Max float64 // latency of one write and flush, ms
+}
+
+// measureSync writes and flushes in dir for d, then removes its file.
+func measureSync(dir string, d time.Duration) (syncCeiling, error) {
+	f, err := os.CreateTemp(dir, "sync-ceiling-*")
+	if err != nil {
+		return syncCeiling{}, err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	page := make([]byte, 8192)
+	var lat []time.Duration
+	start := time.Now()
+	for time.Since(start) < d {
+		t := time.Now()
+		if _, err := f.Write(page); err != nil {
+			return syncCeiling{}, err
+		}
+		if err := syscall.Fdatasync(int(f.Fd())); err != nil {
+			return syncCeiling{}, err
+		}
+		lat = append(lat, time.Since(t))
+	}
+	return summarizeSync(lat, time.Since(start)), nil
+}
+
+func summarizeSync(lat []time.Duration, took time.Duration) syncCeiling {
+	if len(lat) == 0 {
+		return syncCeiling{}
+	}
+	slices.Sort(lat)
+	ms := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
+	return syncCeiling{
+		PerSec: float64(len(lat)) / took.Seconds(),
+		P50MS:  ms(lat[len(lat)/2]),
+		P99MS:  ms(lat[len(lat)*99/100]),
+		Max:    ms(lat[len(lat)-1]),
+	}
 }

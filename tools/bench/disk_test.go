@@ -76,3 +76,17 @@ func TestStallsInTheTrialsTable(t *testing.T) {
 		t.Errorf("trials table without its stalls:\n%s", md)
 	}
 }
+
+// The storage ceiling measures real flushes and orders its percentiles.
+func TestMeasureSync(t *testing.T) {
+	sc, err := measureSync(t.TempDir(), 200*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.PerSec <= 0 || sc.P50MS <= 0 || sc.P50MS > sc.P99MS || sc.P99MS > sc.Max {
+		t.Fatalf("%+v", sc)
+	}
+	if s := summarizeSync([]time.Duration{3 * time.Millisecond, time.Millisecond, 2 * time.Millisecond}, time.Second); s.PerSec != 3 || s.P50MS != 2 || s.Max != 3 {
+		t.Fatalf("summary of 1, 2, 3 ms in 1 s: %+v", s)
+	}
+}

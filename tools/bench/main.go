@@ -3,7 +3,7 @@
 // 1000m limit in production) and PostgreSQL, PgBouncer, Redis and the load
 // generator on the other, measures the raw ceilings of the same machine in
 // the same run (an empty Go handler, pgbench -S through PgBouncer, Redis
-// GET), runs the scenarios, and writes docs/BENCHMARKS.md with every figure
+// GET, the storage's write-and-flush latency), runs the scenarios, and writes docs/BENCHMARKS.md with every figure
 // and each scenario as a ratio to its ceiling.
 //
 // The dataset (1,000,000 patients by default, a year of appointments, beds)
@@ -531,7 +531,8 @@ func emptyServer(addr string) {
 }
 
 // ceilings measures the machine: an empty Go handler on CPU 0 driven by
-// the load generator, pgbench -S through PgBouncer, redis-benchmark GET.
+// the load generator, pgbench -S through PgBouncer, an 8 KB write and
+// fdatasync in the data directory, redis-benchmark GET.
 func (s *stack) ceilings(ctx context.Context, o options) error {
 	say("ceiling: empty Go HTTP handler on CPU 0, GOMAXPROCS=1")
 	port, _ := localpg.FreePort()
@@ -583,6 +584,13 @@ func (s *stack) ceilings(ctx context.Context, o options) error {
 	}
 	if m := regexp.MustCompile(`latency average = ([0-9.]+) ms`).FindSubmatch(b); m != nil {
 		s.report.Ceilings.PgbenchLatencyMS, _ = strconv.ParseFloat(string(m[1]), 64)
+	}
+
+	say("ceiling: 8 KB write and fdatasync on the database's file system, one writer")
+	if sc, err := measureSync(o.dir, max(o.duration/2, 2*time.Second)); err != nil {
+		s.report.Notes = append(s.report.Notes, "fdatasync ceiling: "+err.Error())
+	} else {
+		s.report.Ceilings.Sync = sc
 	}
 
 	say("ceiling: redis-benchmark GET (32 clients, from CPU 0)")

@@ -45,6 +45,7 @@ type report struct {
 		PgbenchTPS       float64
 		PgbenchLatencyMS float64
 		RedisGetPerSec   float64
+		Sync             syncCeiling
 	}
 	Scenarios []scenarioResult
 	CPU       []cpuUse
@@ -160,7 +161,12 @@ func (r report) markdown() string {
 	h := r.Ceilings.HTTP
 	w("| empty Go HTTP handler, 1 core, driven by the load generator (p95 under 5 ms) | %s/s | p95 %.1f ms |\n", num(int64(h.Throughput)), h.LatencyMS.P95)
 	w("| `pgbench -S` through PgBouncer, 16 clients | %s TPS | mean %.2f ms |\n", num(int64(r.Ceilings.PgbenchTPS)), r.Ceilings.PgbenchLatencyMS)
-	w("| `redis-benchmark` GET, 32 clients | %s/s | |\n\n", num(int64(r.Ceilings.RedisGetPerSec)))
+	w("| `redis-benchmark` GET, 32 clients | %s/s | |\n", num(int64(r.Ceilings.RedisGetPerSec)))
+	if sc := r.Ceilings.Sync; sc.PerSec > 0 {
+		w("| 8 KB write + `fdatasync` on the database's file system, one writer (a commit waits for one WAL flush) | %s/s | p50 %.2f ms, p99 %.2f ms, max %.1f ms |\n",
+			num(int64(sc.PerSec)), sc.P50MS, sc.P99MS, sc.Max)
+	}
+	w("\n")
 
 	w("## Scenarios against the targets\n\n")
 	w("| scenario | target | highest rate within the bound | p50 | p95 | p99 | vs. empty handler | vs. pgbench -S | met |\n")

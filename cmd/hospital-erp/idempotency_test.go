@@ -9,13 +9,16 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/hospital-erp/hospital-erp/internal/client"
 	"github.com/hospital-erp/hospital-erp/internal/idempotency"
 	"github.com/hospital-erp/hospital-erp/internal/identity"
+	"github.com/hospital-erp/hospital-erp/internal/patient"
 )
 
 // notKeyed lists the commands that ignore Idempotency-Key, and why. Every
@@ -253,4 +256,41 @@ func rawWithKey(t *testing.T, url, token, key string, body any) (int, http.Heade
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, resp.Header, out
+}
+
+// Retries racing each other on a command whose work does not collide
+// (registering creates a new record each time): each waits at the key for
+// the one that got there first, rolls its own work back, and answers that
+// one's response. One patient, five identical answers.
+func TestRacingRetriesOfARegistration(t *testing.T) {
+	tb := startBackend(t, backendOpts{})
+	desk := tb.newUser(t, identity.RoleReceptionist)
+	ctx := client.WithIdempotencyKey(context.Background(), uuid.NewString())
+	in := patient.RegisterInput{Demographics: patient.Demographics{FamilyName: "Racingretry", GivenNames: "Once"}, ConfirmNotDuplicate: true}
+	sensitive("Racingretry")
+	ids := make(chan string, 5)
+	var wg sync.WaitGroup
+	for range 5 {
+		wg.Go(func() {
+			p, err := desk.C.RegisterPatient(ctx, in)
+			if err != nil {
+				ids <- "error: " + err.Error()
+				return
+			}
+			ids <- p.ID
+		})
+	}
+	wg.Wait()
+	close(ids)
+	seen := map[string]int{}
+	for id := range ids {
+		seen[id]++
+	}
+	if len(seen) != 1 {
+		t.Fatalf("five racing retries answered %v, want one patient five times", seen)
+	}
+	var n int
+	if err := tb.DB.Pool.QueryRow(context.Background(), "SELECT count(*) FROM patients WHERE family_name = 'Racingretry'").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("%d patients registered (%v), want 1", n, err)
+	}
 }

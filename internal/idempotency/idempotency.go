@@ -115,12 +115,20 @@ type errReader struct{ err error }
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 // Run runs fn in a transaction. When the request carries an idempotency
-// key, the key is claimed in that same transaction and fn's result stored
-// with it; a repeat of the same request returns the stored result with
-// replayed true and does not run fn. A different request with a used key
-// gets EUNPROCESSABLE; a key longer than 200 characters EINVALID. Errors
-// are not stored: the claim rolls back with the work, so a failed request
-// can be retried with the same key.
+// key, fn's result is recorded with the key in that same transaction (with
+// its COMMIT: no round trip of its own); a repeat of the same request
+// returns the recorded result with replayed true. A different request with
+// a used key gets EUNPROCESSABLE; a key longer than 200 characters
+// EINVALID. Errors are not recorded: the work rolls back with its key, so a
+// failed request can be retried with the same key.
+//
+// fn runs before the key is looked at: a repeat usually fails in fn (the
+// slot it booked is taken, the patient it admitted is in a bed) or, when
+// its work does not collide, at the key's primary key, which waits for the
+// request holding the key and refuses this one once that one commits.
+// Either way its transaction rolls back, and only then is the key looked
+// up: one statement fewer for every command than claiming the key first
+// and storing the response after.
 func Run[T any](ctx context.Context, db *postgres.DB, fn func(q *dbgen.Queries) (T, error)) (T, bool, error) {
 	var zero T
 	req, ok := From(ctx)
@@ -142,28 +150,8 @@ func Run[T any](ctx context.Context, db *postgres.DB, fn func(q *dbgen.Queries) 
 		return zero, false, err
 	}
 	var out T
-	replayed := false
 	err = db.InTx(ctx, func(q *dbgen.Queries) error {
-		replayed = false
-		n, err := q.IdempotencyClaim(ctx, dbgen.IdempotencyClaimParams{ActorID: uid, Key: req.Key, Fingerprint: req.Fingerprint[:]})
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			stored, err := q.IdempotencyGet(ctx, dbgen.IdempotencyGetParams{ActorID: uid, Key: req.Key})
-			if err != nil {
-				return err
-			}
-			if !bytes.Equal(stored.Fingerprint, req.Fingerprint[:]) {
-				return hospital.Errorf(hospital.EUNPROCESSABLE,
-					"This Idempotency-Key was already used for a different request; use a new key for a new request.")
-			}
-			if stored.Response == nil {
-				return hospital.Errorf(hospital.ECONFLICT, "A request with this Idempotency-Key is still being processed; retry shortly.")
-			}
-			replayed = true
-			return json.Unmarshal(stored.Response, &out)
-		}
+		var err error
 		if out, err = fn(q); err != nil {
 			return err
 		}
@@ -171,15 +159,29 @@ func Run[T any](ctx context.Context, db *postgres.DB, fn func(q *dbgen.Queries) 
 		if err != nil {
 			return err
 		}
-		return q.IdempotencyStore(ctx, dbgen.IdempotencyStoreParams{ActorID: uid, Key: req.Key, Response: b})
+		return q.IdempotencyRecord(ctx, dbgen.IdempotencyRecordParams{ActorID: uid, Key: req.Key, Fingerprint: req.Fingerprint[:], Response: b})
 	})
-	if err != nil {
+	if err == nil {
+		return out, false, nil
+	}
+	// Failed, or refused at the key: was this request answered before?
+	stored, lerr := db.Queries().IdempotencyGet(ctx, dbgen.IdempotencyGetParams{ActorID: uid, Key: req.Key})
+	switch {
+	case lerr != nil: // not recorded (or the database is gone): fn's error stands
+		return zero, false, err
+	case !bytes.Equal(stored.Fingerprint, req.Fingerprint[:]):
+		return zero, false, hospital.Errorf(hospital.EUNPROCESSABLE,
+			"This Idempotency-Key was already used for a different request; use a new key for a new request.")
+	case stored.Response == nil:
+		return zero, false, hospital.Errorf(hospital.ECONFLICT, "A request with this Idempotency-Key is still being processed; retry shortly.")
+	}
+	if err := json.Unmarshal(stored.Response, &out); err != nil {
 		return zero, false, err
 	}
-	if replayed && req.replayed != nil {
+	if req.replayed != nil {
 		req.replayed.Store(true)
 	}
-	return out, replayed, nil
+	return out, true, nil
 }
 
 // Do is Run for a closure that sets its result itself, as most commands

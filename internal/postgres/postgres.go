@@ -328,7 +328,7 @@ func (db *DB) runTx(ctx context.Context, opts pgx.TxOptions, fn func(q *dbgen.Qu
 // were a quarter of a booking's round trips. They still belong to the
 // transaction: if one fails, nothing commits and the caller gets its error.
 // Matched on sqlc's "-- name:" line, which starts each generated query.
-var atCommit = []string{"-- name: AuditInsert :exec", "-- name: IdempotencyStore :exec"}
+var atCommit = []string{"-- name: AuditInsert :exec", "-- name: IdempotencyRecord :exec"}
 
 // txConn is one transaction's connection, as the queries see it
 // (dbgen.DBTX). The statements that begin the transaction wait in begin

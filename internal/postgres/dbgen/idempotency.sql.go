@@ -12,27 +12,6 @@ import (
 	"github.com/google/uuid"
 )
 
-const idempotencyClaim = `-- name: IdempotencyClaim :execrows
-INSERT INTO idempotency_keys (actor_id, key, fingerprint) VALUES ($1, $2, $3)
-ON CONFLICT (actor_id, key) DO NOTHING
-`
-
-type IdempotencyClaimParams struct {
-	ActorID     uuid.UUID
-	Key         string
-	Fingerprint []byte
-}
-
-// Claims a key for this request. When another request holds the key, the
-// insert waits for it to commit or roll back, then does nothing.
-func (q *Queries) IdempotencyClaim(ctx context.Context, arg IdempotencyClaimParams) (int64, error) {
-	result, err := q.db.Exec(ctx, idempotencyClaim, arg.ActorID, arg.Key, arg.Fingerprint)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
-}
-
 const idempotencyExpire = `-- name: IdempotencyExpire :execrows
 DELETE FROM idempotency_keys WHERE created_at < $1
 `
@@ -66,17 +45,27 @@ func (q *Queries) IdempotencyGet(ctx context.Context, arg IdempotencyGetParams) 
 	return i, err
 }
 
-const idempotencyStore = `-- name: IdempotencyStore :exec
-UPDATE idempotency_keys SET response = $3 WHERE actor_id = $1 AND key = $2
+const idempotencyRecord = `-- name: IdempotencyRecord :exec
+INSERT INTO idempotency_keys (actor_id, key, fingerprint, response) VALUES ($1, $2, $3, $4)
 `
 
-type IdempotencyStoreParams struct {
-	ActorID  uuid.UUID
-	Key      string
-	Response []byte
+type IdempotencyRecordParams struct {
+	ActorID     uuid.UUID
+	Key         string
+	Fingerprint []byte
+	Response    []byte
 }
 
-func (q *Queries) IdempotencyStore(ctx context.Context, arg IdempotencyStoreParams) error {
-	_, err := q.db.Exec(ctx, idempotencyStore, arg.ActorID, arg.Key, arg.Response)
+// Records a command's key and response in the command's transaction, with
+// its COMMIT (postgres.atCommit). When another request holds the key, the
+// insert waits for it; if that one committed, the primary key refuses this
+// one and nothing of this transaction commits.
+func (q *Queries) IdempotencyRecord(ctx context.Context, arg IdempotencyRecordParams) error {
+	_, err := q.db.Exec(ctx, idempotencyRecord,
+		arg.ActorID,
+		arg.Key,
+		arg.Fingerprint,
+		arg.Response,
+	)
 	return err
 }

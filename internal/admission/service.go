@@ -269,11 +269,8 @@ func (s *Service) Transfer(ctx context.Context, id string, version int, in Trans
 		}
 		return row, nil
 	})
-	if err != nil || replayed {
+	if err != nil || replayed { // a replay: the first answer's events went out already
 		return a, err
-	}
-	if replayed {
-		return a, nil // the first answer's events went out already
 	}
 	s.changed(ctx, "cleaning", fromWard, fromBed)
 	s.changed(ctx, "occupied", a.WardID, a.BedID)
@@ -307,9 +304,6 @@ func (s *Service) Discharge(ctx context.Context, id string, version int, in Disc
 	if err != nil || replayed {
 		return a, err
 	}
-	if replayed {
-		return a, nil
-	}
 	s.changed(ctx, "cleaning", a.WardID, a.BedID)
 	if s.obs.Discharged != nil {
 		s.obs.Discharged(a.Disposition)
@@ -337,9 +331,6 @@ func (s *Service) Cancel(ctx context.Context, id string, version int, in CancelI
 	})
 	if err != nil || replayed {
 		return a, err
-	}
-	if replayed {
-		return a, nil
 	}
 	s.changed(ctx, "available", a.WardID, a.BedID)
 	if s.obs.Cancelled != nil {

@@ -13,12 +13,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/hospital-erp/hospital-erp/internal/appointment"
 	"github.com/hospital-erp/hospital-erp/internal/audit"
 	"github.com/hospital-erp/hospital-erp/internal/client"
+	"github.com/hospital-erp/hospital-erp/internal/hospital"
 	"github.com/hospital-erp/hospital-erp/internal/identity"
 	"github.com/hospital-erp/hospital-erp/internal/patient"
 	"github.com/hospital-erp/hospital-erp/internal/postgres/dbgen"
@@ -376,6 +378,77 @@ func TestReadAuditGroupCommit(t *testing.T) {
 	}
 	if _, err := desk.C.Patient(ctx, p.ID); err != nil {
 		t.Fatalf("read after the audit trail came back: %v", err)
+	}
+}
+
+// A read audit batch of one row is written by INSERT, a larger one by
+// COPY: both store the same rows, with no actor or patient as NULL.
+func TestReadAuditBatchesOfOneAndManyStoreTheSameRows(t *testing.T) {
+	tb := startBackend(t, backendOpts{})
+	desk := tb.newUser(t, identity.RoleReceptionist)
+	p := registerPatient(t, desk.C, "Batchpath", "Rows")
+	actor, pid := uuid.MustParse(desk.ID), uuid.MustParse(p.ID)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	var sizes []int
+	b := audit.NewBatcher(tb.DB, audit.BatcherOptions{Linger: 300 * time.Millisecond, Observe: func(rows int, _ time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		sizes = append(sizes, rows)
+	}})
+	go b.Run(ctx, 1)
+	entries := []audit.Entry{
+		{ResourceType: "patient", ResourceID: "a", PatientID: &pid, ActorID: &actor, ActorRole: identity.RoleReceptionist,
+			Details: map[string]any{"view": "overview", "n": 2}},
+		{ResourceType: "session", ResourceID: "b", Outcome: audit.Denied},
+	}
+	rctx := hospital.WithClient(hospital.WithRequestID(ctx, "req-batch"), hospital.Client{IP: "192.0.2.7", UserAgent: "Zoë/1.0"})
+	for _, e := range entries { // one at a time: batches of one row
+		e.Action = "test.one_row"
+		if err := b.Record(rctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 12)
+	for i := range 12 { // at once: one batch of twelve
+		e := entries[i%2]
+		e.Action = "test.many_rows"
+		wg.Go(func() { errs <- b.Record(rctx, e) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows := func(action string) []string {
+		t.Helper()
+		r, err := tb.DB.Pool.Query(ctx, `SELECT DISTINCT concat_ws('|', coalesce(actor_id::text, 'NULL'), actor_role, resource_type,
+			resource_id, coalesce(patient_id::text, 'NULL'), outcome, request_id, client_ip, user_agent, details::text)
+			FROM audit_events WHERE action = $1 ORDER BY 1`, action)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := pgx.CollectRows(r, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	one, many := rows("test.one_row"), rows("test.many_rows")
+	if len(one) != 2 || strings.Join(one, "\n") != strings.Join(many, "\n") {
+		t.Fatalf("rows differ:\n batches of one: %q\n batch of many:  %q", one, many)
+	}
+	if !strings.HasPrefix(one[1], "NULL|") || !strings.Contains(one[1], "|NULL|") {
+		t.Fatalf("no actor and no patient were not stored as NULL: %q", one[1])
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(sizes) != "[1 1 12]" {
+		t.Fatalf("batches of %v rows, want [1 1 12]", sizes)
 	}
 }
 

@@ -18,9 +18,10 @@ type Recorder interface {
 
 // Batcher group-commits the audit rows of reads: every request waiting at
 // the same moment shares one statement (a COPY, or an INSERT for a row
-// alone) and one commit, instead of a transaction each. A read is answered only after its row is committed (Record
-// returns the commit's error), so nothing is shown that is not audited.
-// Changes keep writing their rows in their own transaction (Write).
+// alone) and one commit, instead of a transaction each. A read is answered
+// only after its row is committed (Record returns the commit's error), so
+// nothing is shown that is not audited. Changes keep writing their rows in
+// their own transaction (Write).
 type Batcher struct {
 	db       *postgres.DB
 	queue    chan *pendingRow

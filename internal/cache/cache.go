@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,13 +77,28 @@ func (r *Redis) Delete(ctx context.Context, keys ...string) {
 	if len(keys) == 0 {
 		return
 	}
+	// Deleting is attempted even while the breaker is open would be refused
+	// anyway; a key we could not delete expires with its TTL.
+	_ = r.client.Del(ctx, r.full(keys)...).Err()
+}
+
+// full is keys with the cache's prefix.
+func (r *Redis) full(keys []string) []string {
 	full := make([]string, len(keys))
 	for i, k := range keys {
 		full[i] = r.prefix + k
 	}
-	// Deleting is attempted even while the breaker is open would be refused
-	// anyway; a key we could not delete expires with its TTL.
-	_ = r.client.Del(ctx, full...).Err()
+	return full
+}
+
+// deleteAndPublish is Delete and the broadcast of the deletion (PUBLISH
+// msg on channel) in one round trip, the DEL first: a replica that hears
+// of it reads the key again from Redis already without it.
+func (r *Redis) deleteAndPublish(ctx context.Context, keys []string, channel, msg string) {
+	pipe := r.client.Pipeline()
+	pipe.Del(ctx, r.full(keys)...)
+	pipe.Publish(ctx, channel, msg)
+	_, _ = pipe.Exec(ctx)
 }
 
 // Memory is an in-process Cache for a single instance (no REDIS_URL). It
@@ -356,6 +372,10 @@ func (t *Tiered) Delete(ctx context.Context, keys ...string) {
 		inv.bump(keys)
 	}
 	t.l1.Delete(ctx, keys...)
+	if r, ok := t.l2.(*Redis); ok && inv != nil && r.client == inv.client {
+		r.deleteAndPublish(ctx, keys, inv.channel, strings.Join(keys, separator))
+		return
+	}
 	t.l2.Delete(ctx, keys...)
 	if inv != nil {
 		inv.publish(ctx, keys)

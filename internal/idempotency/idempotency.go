@@ -175,13 +175,14 @@ func Run[T any](ctx context.Context, db *postgres.DB, fn func(q *dbgen.Queries) 
 	case stored.Response == nil:
 		return zero, false, hospital.Errorf(hospital.ECONFLICT, "A request with this Idempotency-Key is still being processed; retry shortly.")
 	}
-	if err := json.Unmarshal(stored.Response, &out); err != nil {
+	var first T // not out: what the failed work left there must not show through
+	if err := json.Unmarshal(stored.Response, &first); err != nil {
 		return zero, false, err
 	}
 	if req.replayed != nil {
 		req.replayed.Store(true)
 	}
-	return out, true, nil
+	return first, true, nil
 }
 
 // Do is Run for a closure that sets its result itself, as most commands

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hospital-erp/hospital-erp/internal/client"
@@ -401,24 +403,28 @@ func (s *Server) handleHousekeeping(w http.ResponseWriter, r *http.Request) erro
 	qs := r.URL.Query()
 	wardID := strings.TrimSpace(qs.Get("ward_id"))
 	fragment := qs.Get("fragment") == "list"
-	// Three reads filtered by state: none of them names a patient. A
-	// large hospital's lists are of one ward at a time.
+	// Three reads filtered by state, at once: none of them names a
+	// patient. A large hospital's lists are of one ward at a time.
 	var cleaning, outOfService, available ward.Board
 	var wards []ward.Ward
 	err := s.call(w, r, func(ctx context.Context, api *client.Client) error {
-		var err error
 		max := s.maxBeds(wardID)
-		if cleaning, err = api.BedBoard(ctx, client.BoardQuery{WardID: wardID, Status: "cleaning", MaxBeds: max}); err != nil {
-			return err
+		var errs [4]error
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			cleaning, errs[0] = api.BedBoard(ctx, client.BoardQuery{WardID: wardID, Status: "cleaning", MaxBeds: max})
+		})
+		wg.Go(func() {
+			outOfService, errs[1] = api.BedBoard(ctx, client.BoardQuery{WardID: wardID, Status: "out_of_service", MaxBeds: max})
+		})
+		wg.Go(func() {
+			available, errs[2] = api.BedBoard(ctx, client.BoardQuery{WardID: wardID, Status: "available", MaxBeds: max})
+		})
+		if !fragment { // the live list refreshes without the ward menu
+			wg.Go(func() { wards, errs[3] = api.Wards(ctx) })
 		}
-		if outOfService, err = api.BedBoard(ctx, client.BoardQuery{WardID: wardID, Status: "out_of_service", MaxBeds: max}); err != nil {
-			return err
-		}
-		if available, err = api.BedBoard(ctx, client.BoardQuery{WardID: wardID, Status: "available", MaxBeds: max}); err != nil || fragment {
-			return err
-		}
-		wards, err = api.Wards(ctx)
-		return err
+		wg.Wait()
+		return cmp.Or(errs[:]...)
 	})
 	if st := client.StatusOf(err); (st == http.StatusNotFound || st == http.StatusBadRequest) && wardID != "" {
 		if fragment {

@@ -77,8 +77,8 @@ func (r *Redis) Delete(ctx context.Context, keys ...string) {
 	if len(keys) == 0 {
 		return
 	}
-	// Deleting is attempted even while the breaker is open would be refused
-	// anyway; a key we could not delete expires with its TTL.
+	// Not checked against the breaker first: an open one refuses the
+	// command at once anyway. A key we could not delete expires with its TTL.
 	_ = r.client.Del(ctx, r.full(keys)...).Err()
 }
 

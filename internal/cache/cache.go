@@ -10,7 +10,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -363,6 +362,8 @@ func (t *Tiered) Set(ctx context.Context, key string, value []byte, ttl time.Dur
 	t.l2.Set(ctx, key, value, ttl)
 }
 
+// Delete drops keys from this process's tier and the shared one and, once
+// Listen runs, tells the other replicas to drop their copies.
 func (t *Tiered) Delete(ctx context.Context, keys ...string) {
 	if len(keys) == 0 {
 		return
@@ -372,12 +373,9 @@ func (t *Tiered) Delete(ctx context.Context, keys ...string) {
 		inv.bump(keys)
 	}
 	t.l1.Delete(ctx, keys...)
-	if r, ok := t.l2.(*Redis); ok && inv != nil && r.client == inv.client {
-		r.deleteAndPublish(ctx, keys, inv.channel, strings.Join(keys, separator))
+	if inv != nil {
+		inv.delete(ctx, t.l2, keys)
 		return
 	}
 	t.l2.Delete(ctx, keys...)
-	if inv != nil {
-		inv.publish(ctx, keys)
-	}
 }

@@ -27,6 +27,10 @@ type invalidations struct {
 	versions [256]atomic.Uint64
 	gaps     atomic.Uint64
 	seed     maphash.Seed
+	// shared is the shared tier when it is Redis reached through the
+	// broadcast's own client, as the backend wires them: a deletion and
+	// its broadcast then go in one round trip. nil otherwise.
+	shared *Redis
 }
 
 // separator joins the keys of one deletion in a message; keys are ours
@@ -44,6 +48,16 @@ func (inv *invalidations) bump(keys []string) {
 	for _, k := range keys {
 		inv.versions[maphash.String(inv.seed, k)%uint64(len(inv.versions))].Add(1)
 	}
+}
+
+// delete deletes keys from the shared tier l2 and broadcasts the deletion.
+func (inv *invalidations) delete(ctx context.Context, l2 Cache, keys []string) {
+	if inv.shared != nil {
+		inv.shared.deleteAndPublish(ctx, keys, inv.channel, strings.Join(keys, separator))
+		return
+	}
+	l2.Delete(ctx, keys...)
+	inv.publish(ctx, keys)
 }
 
 func (inv *invalidations) publish(ctx context.Context, keys []string) {
@@ -66,6 +80,9 @@ func (t *Tiered) Listen(ctx context.Context, c *redisclient.Client, prefix strin
 		listening = func(bool) {}
 	}
 	inv := &invalidations{client: c, channel: prefix + "cache:invalidate", longTTL: longTTL, seed: maphash.MakeSeed()}
+	if r, ok := t.l2.(*Redis); ok && r.client == c {
+		inv.shared = r
+	}
 	t.inv.Store(inv)
 	gap := func() {
 		listening(false)

@@ -76,9 +76,12 @@ func New(o Options) *Bus {
 	}
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
+	var out chan outgoing // only a bus with Redis has a publisher
+	if o.Redis != nil {
+		out = make(chan outgoing, publishQueue)
+	}
 	return &Bus{log: o.Logger, redis: o.Redis, channel: o.Prefix + "events", instance: hex.EncodeToString(b),
-		published: o.Published, out: make(chan outgoing, publishQueue),
-		subs: map[*Subscription]struct{}{}, seen: map[string]struct{}{}, max: o.Replay}
+		published: o.Published, out: out, subs: map[*Subscription]struct{}{}, seen: map[string]struct{}{}, max: o.Replay}
 }
 
 // outgoing is an event and its message on the Redis channel.

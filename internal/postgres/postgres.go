@@ -15,6 +15,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -280,13 +281,17 @@ func (db *DB) runTx(ctx context.Context, opts pgx.TxOptions, fn func(q *dbgen.Qu
 		begin = beginSQL(opts)
 	}
 	tx := &txConn{begin: []queuedStatement{{sql: begin}}}
+	var timeout, actor string
 	if db.statementTimeout > 0 {
-		tx.begin = append(tx.begin, queuedStatement{sql: fmt.Sprintf("SET LOCAL statement_timeout = %d", db.statementTimeout.Milliseconds())})
+		timeout = strconv.FormatInt(db.statementTimeout.Milliseconds(), 10)
 	}
 	if a := hospital.ActorFrom(ctx); a != nil {
 		if id, err := uuid.Parse(a.UserID); err == nil {
-			tx.begin = append(tx.begin, queuedStatement{sql: "SELECT set_config('hospital.actor_id', $1, true)", args: []any{id.String()}})
+			actor = id.String()
 		}
+	}
+	if set := settings(timeout, actor); set.sql != "" {
+		tx.begin = append(tx.begin, set)
 	}
 	conn, err := db.acquire(ctx)
 	if err != nil {
@@ -318,6 +323,23 @@ func (db *DB) runTx(ctx context.Context, opts pgx.TxOptions, fn func(q *dbgen.Qu
 		return err
 	}
 	return tx.commit(ctx)
+}
+
+// settings is the one statement that sets a transaction's statement
+// time-out and acting user, those of the two that are not empty: one
+// statement to parse and run instead of two (SET LOCAL and set_config
+// with true are the same).
+func settings(timeout, actor string) queuedStatement {
+	switch {
+	case timeout != "" && actor != "":
+		return queuedStatement{sql: "SELECT set_config('statement_timeout', $1, true), set_config('hospital.actor_id', $2, true)",
+			args: []any{timeout, actor}}
+	case timeout != "":
+		return queuedStatement{sql: "SELECT set_config('statement_timeout', $1, true)", args: []any{timeout}}
+	case actor != "":
+		return queuedStatement{sql: "SELECT set_config('hospital.actor_id', $1, true)", args: []any{actor}}
+	}
+	return queuedStatement{}
 }
 
 // atCommit names the statements a transaction sends with its COMMIT, in one

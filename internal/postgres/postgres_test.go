@@ -234,12 +234,16 @@ func TestStatementTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	err = db.InTx(context.Background(), func(q *dbgen.Queries) error {
-		_, err := q.SleepForTest(context.Background(), 1)
-		return err
-	})
-	if hospital.ErrorCode(err) != hospital.EUNAVAILABLE {
-		t.Fatalf("slow statement: %v, want unavailable (statement timeout)", err)
+	// Without an acting user, and with one (both settings in one statement).
+	user := hospital.WithActor(context.Background(), &hospital.Actor{UserID: uuid.NewString()})
+	for _, ctx := range []context.Context{context.Background(), user} {
+		err = db.InTx(ctx, func(q *dbgen.Queries) error {
+			_, err := q.SleepForTest(ctx, 1)
+			return err
+		})
+		if hospital.ErrorCode(err) != hospital.EUNAVAILABLE {
+			t.Fatalf("slow statement: %v, want unavailable (statement timeout)", err)
+		}
 	}
 	// The pool is still usable afterwards.
 	if err := db.Ping(context.Background()); err != nil {

@@ -149,7 +149,7 @@ var options = []option{
 		set:      func(c *Config, v string) error { c.DatabaseURL = v; return checkURL(v, "postgres", "postgresql") }},
 	{name: "DATABASE_MAX_CONNS", def: "10", cmds: backend, help: "Connections this process opens to PgBouncer.",
 		set: func(c *Config, v string) error { n, err := positiveInt(v); c.DatabaseMaxConns = int32(n); return err }},
-	{name: "DATABASE_STATEMENT_TIMEOUT", def: "5s", cmds: backend, help: "statement_timeout set for every transaction (SET LOCAL).",
+	{name: "DATABASE_STATEMENT_TIMEOUT", def: "5s", cmds: backend, help: "statement_timeout set for every transaction (transaction-local, like SET LOCAL).",
 		set: func(c *Config, v string) error { return duration(v, &c.DatabaseStmtTimeout) }},
 	{name: "DATABASE_POOL_WAIT", def: "2s", cmds: backend, help: "How long a request waits for one of the DATABASE_MAX_CONNS connections when all are in use; past it the request is refused at once with 503 and Retry-After (load shedding: an overload fails fast and another replica or a retry takes the work, instead of every request queueing to its REQUEST_TIMEOUT). 0 waits until the request's deadline.",
 		set: func(c *Config, v string) error { return duration(v, &c.DatabasePoolWait) }},

@@ -45,8 +45,12 @@ type Bus struct {
 
 	// out holds the events waiting for the publisher that Run starts;
 	// while none runs (sending is false), Publish sends them itself.
+	// Publish queues under a read lock of stop and the publisher drops
+	// sending under its write lock, so nothing is queued after the
+	// publisher's last look at out.
 	out     chan outgoing
 	sending atomic.Bool
+	stop    sync.RWMutex
 
 	mu   sync.Mutex
 	subs map[*Subscription]struct{}
@@ -109,14 +113,19 @@ func (b *Bus) Publish(ctx context.Context, topic, typ string, data any) error {
 		return nil
 	}
 	msg, _ := json.Marshal(e)
+	b.stop.RLock()
+	queued := false
 	if b.sending.Load() {
 		select {
 		case b.out <- outgoing{e, msg}:
-			return nil
+			queued = true
 		default:
 		}
 	}
-	b.send(ctx, []outgoing{{e, msg}})
+	b.stop.RUnlock()
+	if !queued {
+		b.send(ctx, []outgoing{{e, msg}})
+	}
 	return nil
 }
 
@@ -146,8 +155,10 @@ func (b *Bus) send(ctx context.Context, events []outgoing) {
 func (b *Bus) publish(ctx context.Context) {
 	b.sending.Store(true)
 	defer func() {
+		b.stop.Lock()
 		b.sending.Store(false)
-		for { // what was queued before Publish saw the flag drop
+		b.stop.Unlock()
+		for { // what was queued before the flag dropped
 			select {
 			case o := <-b.out:
 				b.send(context.WithoutCancel(ctx), []outgoing{o})

@@ -3,8 +3,9 @@
 // 1000m limit in production) and PostgreSQL, PgBouncer, Redis and the load
 // generator on the other, measures the raw ceilings of the same machine in
 // the same run (an empty Go handler, pgbench -S through PgBouncer, Redis
-// GET, the storage's write-and-flush latency), runs the scenarios, and writes docs/BENCHMARKS.md with every figure
-// and each scenario as a ratio to its ceiling.
+// GET, the storage's write-and-flush latency), runs the scenarios, and
+// writes docs/BENCHMARKS.md with every figure and each scenario as a ratio
+// to its ceiling.
 //
 // The dataset (1,000,000 patients by default, a year of appointments, beds)
 // is built once into the data directory and reused.
